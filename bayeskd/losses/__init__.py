@@ -1,0 +1,23 @@
+"""Pure divergences on logits, one value per example, plus the chunked large-vocabulary kernel."""
+
+from bayeskd.losses.divergences import (
+    check_temperature,
+    check_unit_interval,
+    kl_divergence,
+    log_mean_probs,
+    reverse_kl_divergence,
+    soft_cross_entropy,
+    softmax_cross_entropy,
+    tempered_log_probs,
+)
+
+__all__ = [
+    "check_temperature",
+    "check_unit_interval",
+    "kl_divergence",
+    "log_mean_probs",
+    "reverse_kl_divergence",
+    "soft_cross_entropy",
+    "softmax_cross_entropy",
+    "tempered_log_probs",
+]

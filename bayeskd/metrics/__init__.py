@@ -1,0 +1,40 @@
+"""Evaluation metrics: accuracy, likelihood, calibration, disagreement, uncertainty, robustness.
+
+All array metrics take probabilities (not logits) and are pure, jit-able JAX functions;
+:func:`classification_metrics` and :func:`mean_std` return plain Python floats for reporting.
+"""
+
+from bayeskd.metrics.calibration import ReliabilityBins, ece, mce, reliability_bins
+from bayeskd.metrics.classification import (
+    accuracy,
+    agreement,
+    brier,
+    entropy,
+    kl_divergence,
+    mutual_information,
+    nll,
+    predictive_mean,
+    total_variation,
+)
+from bayeskd.metrics.robustness import input_grad_norm, noise_accuracy
+from bayeskd.metrics.summary import classification_metrics, mean_std
+
+__all__ = [
+    "ReliabilityBins",
+    "accuracy",
+    "agreement",
+    "brier",
+    "classification_metrics",
+    "ece",
+    "entropy",
+    "input_grad_norm",
+    "kl_divergence",
+    "mce",
+    "mean_std",
+    "mutual_information",
+    "nll",
+    "noise_accuracy",
+    "predictive_mean",
+    "reliability_bins",
+    "total_variation",
+]

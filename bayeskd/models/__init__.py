@@ -1,0 +1,62 @@
+"""Flax NNX models. They only define layers; training works on their ``nnx.split`` state.
+
+Every model maps ``x [B, ...] -> logits [B, K]`` with ``__call__(x, *, key=None)``, where a ``key``
+switches on stochastic layers (dropout), and exposes ``features(x)`` (penultimate activations).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from flax import nnx
+
+from bayeskd.models.cnn import CNN1D, ResNet
+from bayeskd.models.mlp import MLP
+
+MODELS = ("mlp", "mlp-small", "mlp-large", "cnn", "resnet")
+
+
+def param_count(model: nnx.Module) -> int:
+    """Number of trainable scalars in ``model`` (its ``nnx.Param`` leaves)."""
+    params = nnx.state(model, nnx.Param)
+    return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
+
+
+def make_model(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    key: jax.Array,
+    dropout: float = 0.0,
+    **kwargs,
+) -> nnx.Module:
+    """Build a model by name for inputs of shape ``input_shape`` (without the batch axis).
+
+    Names: ``mlp`` (100-100 hidden, the MNIST-1D paper's MLP), ``mlp-small`` (30 hidden units),
+    ``mlp-large`` (300-300), ``cnn`` (the 1-D CNN for vector inputs, a small ResNet for images),
+    ``resnet`` (images only). Extra keyword arguments go to the model's constructor.
+    """
+    if name not in MODELS:
+        raise ValueError(f"model: unknown name {name!r}; choose one of: {', '.join(MODELS)}")
+    if not isinstance(num_classes, int | np.integer) or num_classes < 2:
+        raise ValueError(f"num_classes: must be an integer >= 2, got {num_classes!r}")
+    rngs = nnx.Rngs(params=key)
+    is_image = len(input_shape) == 3
+    if name.startswith("mlp"):
+        hidden = {"mlp": (100, 100), "mlp-small": (30,), "mlp-large": (300, 300)}[name]
+        kwargs.setdefault("hidden", hidden)
+        return MLP(int(np.prod(input_shape)), num_classes, dropout=dropout, rngs=rngs, **kwargs)
+    if dropout:
+        raise ValueError(f"dropout: only MLP models take dropout, got dropout={dropout} for {name!r}")
+    if name == "resnet" or (name == "cnn" and is_image):
+        if not is_image:
+            raise ValueError(f"model: {name!r} needs image inputs [H, W, C], got shape {input_shape}")
+        if input_shape[0] <= 8:
+            kwargs.setdefault("widths", (32,))
+        return ResNet(input_shape[-1], num_classes, rngs=rngs, **kwargs)
+    in_channels = 1 if len(input_shape) == 1 else input_shape[-1]
+    return CNN1D(input_shape[0], num_classes, in_channels=in_channels, rngs=rngs, **kwargs)
+
+
+__all__ = ["CNN1D", "MLP", "MODELS", "ResNet", "make_model", "param_count"]
