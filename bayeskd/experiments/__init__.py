@@ -1,0 +1,1 @@
+"""Jobs behind the CLI: ``compare-priors`` and the figure registry."""

@@ -1,0 +1,195 @@
+"""Pieces every job shares: sizes, dataset set-up, teachers cached by config, student evaluation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayeskd.data import Dataset, load_dataset, mixup_inputs
+from bayeskd.data.mnist1d import cache_root
+from bayeskd.io import write_bytes
+from bayeskd.metrics import classification_metrics, input_grad_norm, noise_accuracy
+from bayeskd.models import MODELS, make_model
+from bayeskd.priors import NoPrior
+from bayeskd.training import TrainConfig, fit, predict_logits
+
+SIZES = ("smoke", "quick", "full")
+NOISE_SIGMAS = (0.25, 0.5, 1.0)
+
+
+def check_choice(value: Any, choices: Sequence, *, name: str) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: unknown {value!r}; choose one of: {', '.join(map(str, choices))}")
+
+
+def check_positive_int(value: Any, *, name: str, allow_zero: bool = False) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is an integer > 0 (or >= 0)."""
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if not ok or value < (0 if allow_zero else 1):
+        bound = ">= 0" if allow_zero else ">= 1"
+        raise ValueError(f"{name}: must be an integer {bound}, got {value!r}")
+
+
+def config_hash(obj: Any) -> str:
+    """A short, stable hash of a JSON-able configuration."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None = None,
+                     seed: int = 0) -> Dataset:
+    """Load a dataset for a job, with ``transfer_size`` extra unlabeled inputs.
+
+    MNIST-1D and the Gaussian mixture generate new inputs from the data distribution; datasets
+    without a generator (digits, local files) get mixup inputs of training pairs instead.
+    """
+    kwargs: dict[str, Any] = {}
+    if data_dir is not None and name in ("mnist", "fashion_mnist", "cifar10"):
+        kwargs["data_dir"] = data_dir
+    generated = name in ("mnist1d", "gmm", "moons", "spirals")
+    if generated and transfer_size:
+        kwargs["transfer_size"] = transfer_size
+    if name == "gmm":
+        kwargs.setdefault("dim", 2)
+        kwargs.setdefault("num_train", 500)
+    ds = load_dataset(name, **kwargs)
+    if transfer_size and not generated:
+        x_tr = mixup_inputs(ds.x_train, num=transfer_size, alpha=1.0, seed=seed)
+        ds = Dataset(ds.name, ds.x_train, ds.y_train, ds.x_test, ds.y_test, ds.num_classes,
+                     x_transfer=x_tr, bayes_probs_test=ds.bayes_probs_test, meta=ds.meta)
+    return ds
+
+
+def model_fn(name: str, ds: Dataset, **kwargs):
+    """``key -> module`` for model ``name`` on dataset ``ds``."""
+    check_choice(name, MODELS, name="model")
+    return lambda key: make_model(name, tuple(ds.x_train.shape[1:]), ds.num_classes, key=key, **kwargs)
+
+
+def log_probs(logits: jax.Array) -> np.ndarray:
+    return np.asarray(jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1))
+
+
+def train_teacher(
+    ds: Dataset,
+    *,
+    model: str,
+    config: TrainConfig,
+    seed: int,
+    cache: bool = True,
+    num_members: int = 1,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train a teacher (or an ensemble of ``num_members``), cached on disk by its whole config.
+
+    Returns a dict with log-probabilities ``logp_train [M, N, K]``, ``logp_test``,
+    ``logp_transfer`` (if the dataset has transfer inputs), ``param_count`` and ``runtime_s``.
+    The cache (``$BAYESKD_CACHE/teachers``) keys on the dataset's arrays, the model, the training
+    config, the seed and the member count, so a changed setting never reuses a stale teacher.
+    """
+    x_transfer = ds.x_transfer if ds.x_transfer is not None else np.zeros((0, *ds.x_train.shape[1:]),
+                                                                          np.float32)
+    key_cfg = {
+        "data": _array_digest(ds.x_train, ds.y_train, ds.x_test, x_transfer),
+        "model": model, "config": config.__dict__, "seed": seed, "members": num_members,
+    }
+    path = cache_root() / "teachers" / f"{model}-{config_hash(key_cfg)}.npz"
+    if cache and path.exists():
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files} | {"cached": True}
+        except (OSError, ValueError):
+            pass
+    fn = model_fn(model, ds)
+    res = fit(fn, {"x": ds.x_train, "y": ds.y_train}, prior=NoPrior(), config=config,
+              key=jax.random.key(seed), num_members=num_members, progress=progress,
+              desc=f"teacher {model}")
+    out: dict[str, Any] = {"runtime_s": np.float64(res.runtime_s)}
+    for split, x in (("train", ds.x_train), ("test", ds.x_test), ("transfer", x_transfer)):
+        out[f"logp_{split}"] = np.stack([
+            log_probs(predict_logits(res.graphdef, jax.tree.map(lambda a, m=m: a[m], res.params), x))
+            if len(x) else np.zeros((0, ds.num_classes), np.float32)
+            for m in range(num_members)
+        ])
+    out["param_count"] = np.int64(sum(np.prod(a.shape[1:]) for a in jax.tree.leaves(res.params)))
+    if cache:
+        import io as _io
+
+        buf = _io.BytesIO()
+        np.savez(buf, **out)
+        write_bytes(path, buf.getvalue())
+    return out | {"cached": False}
+
+
+def _array_digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def evaluate_member(
+    graphdef, params, ds: Dataset, *, teacher_probs_test: np.ndarray | None, key: jax.Array,
+    mc_key: jax.Array | None = None, grad_examples: int = 500,
+) -> dict[str, Any]:
+    """The full metric row of one trained model on ``ds``'s test set (plain floats).
+
+    Accuracy, NLL, ECE, MCE, Brier, entropy; agreement and KL(teacher || student) when
+    ``teacher_probs_test`` is given; train accuracy and the train-test gap; accuracy under
+    Gaussian input noise of each ``NOISE_SIGMAS`` (``noise_accuracy`` is their mean); and the mean
+    input-gradient norm on the first ``grad_examples`` test inputs.
+    """
+    from bayeskd.training import apply_model
+
+    test_logits = predict_logits(graphdef, params, ds.x_test)
+    probs = jax.nn.softmax(test_logits, axis=-1)
+    row = classification_metrics(probs, ds.y_test, teacher_probs=teacher_probs_test)
+    train_logits = predict_logits(graphdef, params, ds.x_train)
+    row["train_accuracy"] = float(jnp.mean(jnp.argmax(train_logits, -1) == ds.y_train))
+    row["train_test_gap"] = row["train_accuracy"] - row["accuracy"]
+
+    def apply_fn(x):
+        return apply_model(graphdef, params, x)
+
+    sigma_acc = noise_accuracy(apply_fn, ds.x_test, ds.y_test, sigmas=NOISE_SIGMAS, key=key)
+    row["noise_accuracy_by_sigma"] = {str(s): float(a) for s, a in zip(NOISE_SIGMAS, sigma_acc, strict=True)}
+    row["noise_accuracy"] = float(jnp.mean(sigma_acc))
+    row["input_grad_norm"] = float(input_grad_norm(apply_fn, ds.x_test[:grad_examples]))
+    return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in row.items()}
+
+
+def summarize(rows: list[dict], *, group: str, metrics: Sequence[str]) -> dict[str, dict]:
+    """``{group value: {metric: {"mean", "std", "n"}}}`` over rows (std with ddof=1 when n > 1)."""
+    out: dict[str, dict] = {}
+    for g in dict.fromkeys(r[group] for r in rows):
+        sel = [r for r in rows if r[group] == g]
+        out[g] = {}
+        for m in metrics:
+            vals = np.asarray([r[m] for r in sel if m in r], np.float64)
+            if vals.size == 0:
+                continue
+            std = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
+            out[g][m] = {"mean": float(vals.mean()), "std": std, "n": int(vals.size)}
+    return out
+
+
+def fmt_mean_std(s: dict, *, scale: float = 1.0, digits: int = 2) -> str:
+    if not s or not math.isfinite(s["mean"]):
+        return "-"
+    return f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}"
+
+
+def default_out(name: str) -> pathlib.Path:
+    """``paper_figures/<name>`` under the current folder."""
+    return pathlib.Path("paper_figures") / name

@@ -1,0 +1,268 @@
+r"""``bayeskd compare-priors``: the same student under every prior, same seeds, same metrics.
+
+The source's regulariser table (MISSION.md C12) as one run: a teacher is trained once (cached by
+its config), then the student is trained under
+
+==================  =================================================================
+``none``            maximum likelihood on the labels
+``weight_decay``    Gaussian prior on weights, :math:`\lambda = 1/(\sigma^2 N)`
+``label_smoothing`` uniform Dirichlet prior on each example's class probabilities
+``dropout``         Bernoulli variational posterior over hidden units
+``kd``              teacher-centred Dirichlet prior on the training inputs
+``kd_transfer``     the teacher's predictive on generated, unlabeled inputs only
+==================  =================================================================
+
+Every prior's student trains with all its seeds in one vmapped, compiled run. Training follows
+the MNIST-1D paper's recipe (Greydanus & Kobak 2024: Adam, learning rate 1e-2, batch 100,
+6,000 steps) at the ``quick`` size, which is the default.
+
+Command: ``bayeskd compare-priors`` (quick, 3 seeds, about 3 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from bayeskd.data import DATASETS
+from bayeskd.experiments.common import (
+    SIZES,
+    check_choice,
+    check_positive_int,
+    evaluate_member,
+    fmt_mean_std,
+    load_job_dataset,
+    model_fn,
+    summarize,
+    train_teacher,
+)
+from bayeskd.io import locked_output, save_figure, write_csv, write_json
+from bayeskd.losses import check_temperature, check_unit_interval
+from bayeskd.metrics import reliability_bins
+from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
+from bayeskd.training import TrainConfig, fit, predict_logits
+
+PRIORS = ("none", "weight_decay", "label_smoothing", "dropout", "kd", "kd_transfer")
+STUDENTS = ("mlp", "mlp-small", "mlp-large")
+TEACHERS = ("cnn", "mlp-large")
+JOB_DATASETS = ("mnist1d", "digits", "gmm", "mnist", "fashion_mnist", "cifar10")
+METRICS = ("accuracy", "nll", "ece", "mce", "brier", "entropy", "agreement", "kl_teacher_student",
+           "train_accuracy", "train_test_gap", "noise_accuracy", "input_grad_norm")
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """Run lengths of one size."""
+
+    teacher_steps: int
+    student_steps: int
+    seeds: int
+    transfer_size: int
+    eval_every: int
+
+
+SIZE_TABLE = {
+    "smoke": Size(teacher_steps=400, student_steps=300, seeds=2, transfer_size=1000, eval_every=300),
+    "quick": Size(teacher_steps=6000, student_steps=6000, seeds=3, transfer_size=40000, eval_every=1000),
+    "full": Size(teacher_steps=10000, student_steps=10000, seeds=5, transfer_size=40000, eval_every=1000),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ComparePriorsConfig:
+    """Everything that defines a ``compare-priors`` run (validated on construction)."""
+
+    dataset: str = "mnist1d"
+    student: str = "mlp"
+    teacher: str = "cnn"
+    size: str = "quick"
+    seeds: int | None = None
+    transfer_size: int | None = None
+    temperature: float = 4.0
+    alpha: float = 0.9
+    weight_decay: float = 1e-3
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    learning_rate: float = 1e-2
+    batch_size: int = 100
+    priors: tuple[str, ...] = PRIORS
+    data_dir: str | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice(self.dataset, [d for d in JOB_DATASETS if d in DATASETS], name="dataset")
+        check_choice(self.student, STUDENTS, name="student")
+        check_choice(self.teacher, TEACHERS, name="teacher")
+        check_choice(self.size, SIZES, name="size")
+        if self.seeds is not None:
+            check_positive_int(self.seeds, name="seeds")
+        if self.transfer_size is not None:
+            check_positive_int(self.transfer_size, name="transfer_size")
+        check_temperature(self.temperature)
+        check_unit_interval(self.alpha, name="alpha")
+        check_unit_interval(self.label_smoothing, name="label_smoothing")
+        if not (0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout: must lie in [0, 1), got {self.dropout!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay: must be a finite number >= 0, got {self.weight_decay!r}")
+        if not self.priors:
+            raise ValueError(f"priors: give at least one of: {', '.join(PRIORS)}")
+        for p in self.priors:
+            check_choice(p, PRIORS, name="priors")
+        TrainConfig(steps=1, batch_size=self.batch_size, learning_rate=self.learning_rate)
+
+    @property
+    def sizes(self) -> Size:
+        return SIZE_TABLE[self.size]
+
+    @property
+    def num_seeds(self) -> int:
+        return self.seeds if self.seeds is not None else self.sizes.seeds
+
+    @property
+    def num_transfer(self) -> int:
+        return self.transfer_size if self.transfer_size is not None else self.sizes.transfer_size
+
+
+def _prior_setup(name: str, cfg: ComparePriorsConfig, n_train: int) -> tuple[Any, dict]:
+    """``(prior, model kwargs)`` for prior ``name``."""
+    if name == "weight_decay":
+        return GaussianPrior(weight_decay=cfg.weight_decay), {}
+    if name == "label_smoothing":
+        return LabelSmoothing(epsilon=cfg.label_smoothing), {}
+    if name == "dropout":
+        return NoPrior(), {"dropout": cfg.dropout}
+    if name == "kd":
+        return TeacherPrior(alpha=cfg.alpha, temperature=cfg.temperature), {}
+    if name == "kd_transfer":
+        return TeacherPrior(alpha=1.0, temperature=cfg.temperature), {}
+    return NoPrior(), {}
+
+
+def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=print) -> dict:
+    """Run the comparison and write ``results.json``, ``results.csv`` and the figures to ``out``."""
+    t0 = time.perf_counter()
+    with locked_output(out) as out_dir:
+        size = cfg.sizes
+        need_transfer = "kd_transfer" in cfg.priors
+        ds = load_job_dataset(cfg.dataset, transfer_size=cfg.num_transfer if need_transfer else 0,
+                              data_dir=cfg.data_dir, seed=cfg.seed)
+        teacher_cfg = TrainConfig(steps=size.teacher_steps, batch_size=cfg.batch_size,
+                                  learning_rate=cfg.learning_rate, eval_every=size.eval_every)
+        log(f"[compare-priors] {cfg.dataset}: {ds.num_train} train / {ds.num_test} test, "
+            f"teacher {cfg.teacher}, student {cfg.student}, {cfg.num_seeds} seeds, size {cfg.size}")
+        teacher = train_teacher(ds, model=cfg.teacher, config=teacher_cfg, seed=cfg.seed + 1000,
+                                progress=progress)
+        t_probs_test = np.exp(teacher["logp_test"][0])
+        from bayeskd.metrics import classification_metrics
+
+        teacher_row = classification_metrics(t_probs_test, ds.y_test)
+        teacher_row["param_count"] = int(teacher["param_count"])
+        log(f"[compare-priors] teacher: accuracy {teacher_row['accuracy']:.4f}, "
+            f"NLL {teacher_row['nll']:.4f}, ECE {teacher_row['ece']:.4f}"
+            + (" (cached)" if teacher["cached"] else ""))
+
+        student_cfg = TrainConfig(steps=size.student_steps, batch_size=cfg.batch_size,
+                                  learning_rate=cfg.learning_rate, eval_every=size.eval_every)
+        rows: list[dict] = []
+        reliab: list = []
+        for name in cfg.priors:
+            prior, model_kwargs = _prior_setup(name, cfg, ds.num_train)
+            if name == "kd_transfer":
+                data = {"x": ds.x_transfer, "y": np.zeros(len(ds.x_transfer), np.int32),
+                        "label_mask": np.zeros(len(ds.x_transfer), np.float32),
+                        "teacher_logp": teacher["logp_transfer"][0]}
+            else:
+                data = {"x": ds.x_train, "y": ds.y_train, "teacher_logp": teacher["logp_train"][0]}
+            fn = model_fn(cfg.student, ds, **model_kwargs)
+            res = fit(fn, data, prior=prior, config=student_cfg, key=jax.random.key(cfg.seed),
+                      num_members=cfg.num_seeds, progress=progress, desc=f"student {name}")
+            student_params = None
+            for s in range(cfg.num_seeds):
+                params = jax.tree.map(lambda a, s=s: a[s], res.params)
+                student_params = student_params or sum(np.prod(a.shape) for a in jax.tree.leaves(params))
+                row = {"prior": name, "seed": s}
+                row |= evaluate_member(res.graphdef, params, ds, teacher_probs_test=t_probs_test,
+                                       key=jax.random.key(10_000 + s))
+                row["param_count"] = int(student_params)
+                rows.append(row)
+                if s == 0:
+                    probs = jax.nn.softmax(predict_logits(res.graphdef, params, ds.x_test), -1)
+                    reliab.append((name, reliability_bins(probs, ds.y_test), row["ece"]))
+            sel = [r for r in rows if r["prior"] == name]
+            log(f"[compare-priors] {name:16s} accuracy "
+                f"{np.mean([r['accuracy'] for r in sel]):.4f}  NLL "
+                f"{np.mean([r['nll'] for r in sel]):.4f}  ({res.runtime_s:.1f} s)")
+
+        summary = summarize(rows, group="prior", metrics=METRICS)
+        results = {
+            "experiment": "compare_priors",
+            "dataset": cfg.dataset,
+            "size": cfg.size,
+            "config": dataclasses.asdict(cfg) | {"seeds": cfg.num_seeds,
+                                                 "transfer_size": cfg.num_transfer},
+            "data": {"num_train": ds.num_train, "num_test": ds.num_test,
+                     "num_transfer": 0 if ds.x_transfer is None else len(ds.x_transfer)},
+            "teacher": teacher_row | {"model": cfg.teacher},
+            "student": {"model": cfg.student, "param_count": rows[0]["param_count"]},
+            "rows": rows,
+            "summary": summary,
+        }
+        _write_outputs(out_dir, results, reliab, log=log)
+        results["runtime_s"] = time.perf_counter() - t0
+        write_json(out_dir / "results.json", _stable(results))
+        log(format_table(results))
+        log(f"[compare-priors] wrote {out_dir}/results.json, results.csv, compare_priors.png, "
+            f"reliability.png in {results['runtime_s']:.0f} s")
+        return results
+
+
+def _stable(results: dict) -> dict:
+    """Move timing fields under ``"timing"`` so everything else is byte-reproducible."""
+    r = dict(results)
+    r["timing"] = {"runtime_s": r.pop("runtime_s")}
+    return r
+
+
+def _write_outputs(out_dir, results: dict, reliab: list, *, log) -> None:
+    from bayeskd.plotting import metric_bars, reliability_grid
+
+    fields = ["prior", "seed", *METRICS, "param_count"]
+    write_csv(out_dir / "results.csv", results["rows"], fields=fields)
+    t = results["teacher"]
+    fig = metric_bars(
+        results["summary"],
+        metrics=[("accuracy", "test accuracy"), ("nll", "test NLL"), ("ece", "ECE"),
+                 ("noise_accuracy", "accuracy under input noise")],
+        title=f"compare-priors on {results['dataset']} ({results['size']}, "
+              f"{results['config']['seeds']} seeds; dashed: teacher)",
+        reference={"accuracy": t["accuracy"], "nll": t["nll"], "ece": t["ece"]},
+    )
+    save_figure(fig, out_dir / "compare_priors.png")
+    fig2 = reliability_grid(reliab, ncols=3)
+    save_figure(fig2, out_dir / "reliability.png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    plt.close(fig2)
+
+
+def format_table(results: dict) -> str:
+    """The summary as a text table (mean ± std over seeds)."""
+    cols = [("accuracy", 100, "acc %"), ("nll", 1, "NLL"), ("ece", 100, "ECE %"),
+            ("brier", 1, "Brier"), ("agreement", 100, "agree %"), ("train_test_gap", 100, "gap %"),
+            ("noise_accuracy", 100, "noise acc %"), ("input_grad_norm", 1, "grad norm")]
+    head = f"{'prior':16s}" + "".join(f"{c[2]:>16s}" for c in cols)
+    lines = [head, "-" * len(head)]
+    for prior, s in results["summary"].items():
+        lines.append(f"{prior:16s}" + "".join(
+            f"{fmt_mean_std(s.get(k, {}), scale=sc, digits=2 if sc == 100 else 3):>16s}"
+            for k, sc, _ in cols))
+    t = results["teacher"]
+    lines.append(f"{'teacher':16s}{100 * t['accuracy']:>16.2f}{t['nll']:>16.3f}{100 * t['ece']:>16.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Atomic, locked output folders: nothing half-written is ever left under ``--out``.
+
+Every file is written to a temporary name in the same folder and moved into place with
+``os.replace`` (atomic on POSIX), so a crash leaves either the old file or the new one. A job holds
+``<out>/.bayeskd.lock`` (an ``fcntl`` lock) while it runs, so a second job on the same folder
+refuses with a clear message instead of interleaving its files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import io
+import json
+import os
+import pathlib
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class OutputLocked(RuntimeError):
+    """Another bayeskd job holds the output folder."""
+
+
+def check_out_dir(out: str | os.PathLike, *, name: str = "--out") -> pathlib.Path:
+    """Validate an output folder before any work: not a file, creatable and writable.
+
+    Creates nothing. Raises ``ValueError`` naming ``name`` when the path is unusable.
+    """
+    path = pathlib.Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is a file; give a folder path")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{name}: {str(probe)!r} is not writable")
+    return path
+
+
+def _json_default(obj: Any):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "__array__"):
+        return np.asarray(obj).tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomic JSON with sorted keys and a trailing newline (byte-stable for equal inputs)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=True)
+    write_bytes(path, (text + "\n").encode())
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict], *, fields: Sequence[str] | None = None) -> None:
+    """Atomic CSV of ``rows`` (dicts); columns are ``fields`` or the union of keys in order."""
+    if fields is None:
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_value(r.get(k)) for k in fields})
+    write_bytes(path, buf.getvalue().encode())
+
+
+def _csv_value(v):
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list | tuple):
+        return ";".join(_csv_value(x) for x in v)
+    return v
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomic text file."""
+    write_bytes(path, text.encode())
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> None:
+    """Save a matplotlib figure atomically; the format follows the suffix (``.png``, ``.pdf``).
+
+    PNGs carry no creation-time metadata, so equal figures give equal bytes.
+    """
+    path = pathlib.Path(path)
+    buf = io.BytesIO()
+    fmt = path.suffix.lstrip(".")
+    metadata = {"Software": None} if fmt == "png" else {"CreationDate": None, "Producer": None}
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+    write_bytes(path, buf.getvalue())
+
+
+@contextlib.contextmanager
+def locked_output(out: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """Create ``out`` and hold its lock for the duration; a second holder gets ``OutputLocked``."""
+    path = check_out_dir(out)
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    lock_path = path / ".bayeskd.lock"
+    f = open(lock_path, "a+")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputLocked(
+                f"--out: {str(path)!r} is in use by another bayeskd job (lock {lock_path.name}); "
+                "wait for it or choose another --out"
+            ) from None
+        yield path
+    except BaseException:
+        # A job that failed before writing anything leaves no folder behind.
+        if created and {p.name for p in path.iterdir()} <= {lock_path.name}:
+            lock_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+    finally:
+        f.close()

@@ -1,0 +1,152 @@
+"""Fused vs naive distillation kernel: XLA temp memory, wall time and peak RSS.
+
+Run ``python -m bayeskd.losses._kernel_bench`` for the default sizes (N=2048, H=256,
+V in {8192, 65536}); it prints the report as JSON. On a 2-core CPU it takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayeskd.losses.fused import fused_linear_distillation, naive_linear_distillation
+
+__all__ = ["bench_kd_kernel"]
+
+_REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# Child process for peak RSS: build the inputs, optionally run one jitted forward+backward
+# step, print ru_maxrss (KiB on Linux). "baseline" measures imports + inputs only.
+_RSS_CHILD = """
+import json, resource, sys
+import jax
+from bayeskd.losses._kernel_bench import _inputs, _step
+n, hidden, vocab, chunk, divergence, variant = json.loads(sys.argv[1])
+args = _inputs(n, hidden, vocab)
+if variant != "baseline":
+    jax.block_until_ready(_step(variant, divergence, chunk)(*args))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def _inputs(n: int, hidden: int, vocab: int, seed: int = 0) -> tuple[jax.Array, ...]:
+    """Student and teacher hidden states and heads, scaled so the logits are O(1)."""
+    k = jax.random.split(jax.random.key(seed), 4)
+    scale = 1.0 / np.sqrt(hidden)
+    return (
+        jax.random.normal(k[0], (n, hidden)),
+        jax.random.normal(k[1], (hidden, vocab)) * scale,
+        jax.random.normal(k[2], (n, hidden)),
+        jax.random.normal(k[3], (hidden, vocab)) * scale,
+    )
+
+
+def _step(variant: str, divergence: str, chunk_size: int):
+    """Jitted loss and gradients w.r.t. (h_student, w_student)."""
+    fn = fused_linear_distillation if variant == "fused" else naive_linear_distillation
+    return jax.jit(
+        jax.value_and_grad(
+            lambda *a: fn(*a, divergence=divergence, chunk_size=chunk_size), argnums=(0, 1)
+        )
+    )
+
+
+def _peak_rss(n, hidden, vocab, chunk_size, divergence, variant) -> int:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_CHILD, json.dumps([n, hidden, vocab, chunk_size, divergence, variant])],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def bench_kd_kernel(
+    *,
+    n: int = 2048,
+    hidden: int = 256,
+    vocab_sizes: tuple[int, ...] = (8192, 65536),
+    repeats: int = 5,
+    chunk_size: int = 1024,
+    divergence: str = "forward_kl",
+    measure_rss: bool = True,
+) -> dict:
+    """Compare :func:`fused_linear_distillation` with :func:`naive_linear_distillation`.
+
+    For each vocabulary size, both variants run one jitted forward+backward step
+    (gradients w.r.t. ``h_student`` and ``w_student``; teacher hidden size = ``hidden``):
+
+    * ``*_temp``: XLA temporary buffer bytes from ``compiled.memory_analysis()``.
+    * ``*_time``: median wall seconds over ``repeats`` calls after one warm-up call, the
+      two variants alternating (and alternating who goes first) to share machine noise.
+    * ``*_rss``: peak resident set size in bytes of a fresh child process that builds the
+      inputs and runs one step; ``baseline_rss`` is the same child without the step
+      (imports and inputs only). Skipped (``None``) when ``measure_rss=False``.
+    * ``*_ratio``: fused / naive for each of the above; ``rss_delta_ratio`` compares the
+      peaks above the baseline.
+    * ``loss_fused``, ``loss_naive``, ``grad_rel_err`` (relative L2 error of the
+      ``w_student`` gradient): a check that the two compute the same thing.
+
+    Returns:
+      ``{"n", "hidden", "chunk_size", "divergence", "repeats", "device", "results"}``
+      with ``results`` a list of per-vocabulary dicts as above.
+    """
+    results = []
+    for vocab in vocab_sizes:
+        args = _inputs(n, hidden, vocab)
+        steps = {v: _step(v, divergence, chunk_size) for v in ("fused", "naive")}
+        row: dict = {"vocab": vocab}
+        outs = {}
+        for name, step in steps.items():
+            compiled = step.lower(*args).compile()
+            row[f"{name}_temp"] = compiled.memory_analysis().temp_size_in_bytes
+            outs[name] = jax.block_until_ready(step(*args))  # warm-up
+        times: dict[str, list[float]] = {"fused": [], "naive": []}
+        for r in range(repeats):
+            for name in ("fused", "naive") if r % 2 == 0 else ("naive", "fused"):
+                t0 = time.perf_counter()
+                jax.block_until_ready(steps[name](*args))
+                times[name].append(time.perf_counter() - t0)
+        for name in ("fused", "naive"):
+            row[f"{name}_time"] = statistics.median(times[name])
+        (loss_f, grads_f), (loss_n, grads_n) = outs["fused"], outs["naive"]
+        row["loss_fused"], row["loss_naive"] = float(loss_f), float(loss_n)
+        gf, gn = np.asarray(grads_f[1], np.float64), np.asarray(grads_n[1], np.float64)
+        row["grad_rel_err"] = float(np.linalg.norm(gf - gn) / np.linalg.norm(gn))
+        del args, steps, outs, grads_f, grads_n
+        if measure_rss:
+            for name in ("baseline", "fused", "naive"):
+                row[f"{name}_rss"] = _peak_rss(n, hidden, vocab, chunk_size, divergence, name)
+        else:
+            row["baseline_rss"] = row["fused_rss"] = row["naive_rss"] = None
+        for key in ("temp", "time", "rss"):
+            f, nv = row[f"fused_{key}"], row[f"naive_{key}"]
+            row[f"{key}_ratio"] = None if f is None else f / nv
+        if measure_rss:
+            base = row["baseline_rss"]
+            row["rss_delta_ratio"] = (row["fused_rss"] - base) / max(row["naive_rss"] - base, 1)
+        else:
+            row["rss_delta_ratio"] = None
+        results.append(row)
+    return {
+        "n": n,
+        "hidden": hidden,
+        "chunk_size": chunk_size,
+        "divergence": divergence,
+        "repeats": repeats,
+        "device": jax.devices()[0].device_kind,
+        "results": results,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench_kd_kernel(), indent=2))

@@ -1,0 +1,14 @@
+"""Matplotlib figures: metric bars with error bars, reliability diagrams, 2-D decision maps."""
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+from bayeskd.plotting.figures import (  # noqa: E402
+    metric_bars,
+    plane_panels,
+    reliability_diagram,
+    reliability_grid,
+)
+
+__all__ = ["metric_bars", "plane_panels", "reliability_diagram", "reliability_grid"]
