@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from typing import Any
 
@@ -266,3 +267,41 @@ def format_table(results: dict) -> str:
     t = results["teacher"]
     lines.append(f"{'teacher':16s}{100 * t['accuracy']:>16.2f}{t['nll']:>16.3f}{100 * t['ece']:>16.2f}")
     return "\n".join(lines)
+
+
+def add_cli(sub) -> None:
+    """Add the ``compare-priors`` subcommand."""
+    cp = sys.modules[__name__]
+    p = sub.add_parser("compare-priors", help="the same student under every prior (the main job)",
+                       description=cp.__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="mnist1d", help=f"one of {', '.join(cp.JOB_DATASETS)}")
+    p.add_argument("--student", default="mlp", help=f"one of {', '.join(cp.STUDENTS)}")
+    p.add_argument("--teacher", default="cnn", help=f"one of {', '.join(cp.TEACHERS)}")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: by size)")
+    p.add_argument("--transfer-size", type=int, default=None,
+                   help="generated unlabeled inputs for kd_transfer (default: 40000, smoke 1000)")
+    p.add_argument("--size", default="quick", help="smoke | quick | full (default quick)")
+    p.add_argument("--temperature", type=float, default=4.0, help="KD temperature T > 0")
+    p.add_argument("--alpha", type=float, default=0.9, help="KD weight in [0, 1]")
+    p.add_argument("--priors", default=",".join(cp.PRIORS),
+                   help=f"comma-separated subset of {','.join(cp.PRIORS)}")
+    p.add_argument("--data-dir", default=None, help="folder with MNIST/Fashion-MNIST/CIFAR-10 files")
+    p.add_argument("--out", default="paper_figures/compare_priors", help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_run_compare_priors)
+
+
+def _run_compare_priors(args) -> int:
+    from bayeskd.io import check_out_dir
+
+    cp = sys.modules[__name__]
+
+    cfg = cp.ComparePriorsConfig(
+        dataset=args.dataset, student=args.student, teacher=args.teacher, size=args.size,
+        seeds=args.seeds, transfer_size=args.transfer_size, temperature=args.temperature,
+        alpha=args.alpha, priors=tuple(p.strip() for p in args.priors.split(",") if p.strip()),
+        data_dir=args.data_dir,
+    )
+    check_out_dir(args.out)
+    cp.run(cfg, out=args.out, progress=False if args.no_progress else None)
+    return 0

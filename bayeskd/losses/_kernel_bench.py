@@ -15,7 +15,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bayeskd.losses.fused import fused_linear_distillation, naive_linear_distillation

@@ -193,7 +193,7 @@ def _predict_fn(graphdef, stochastic: bool):
 def predict_logits_members(graphdef, params, x, *, batch_size: int = 2048) -> jax.Array:
     """Logits ``[M, N, K]`` of stacked members ``params [M, ...]``."""
     m = jax.tree.leaves(params)[0].shape[0]
-    return jnp.stack([predict_logits(graphdef, jax.tree.map(lambda a: a[i], params), x,
+    return jnp.stack([predict_logits(graphdef, jax.tree.map(lambda a, i=i: a[i], params), x,
                                      batch_size=batch_size) for i in range(m)])
 
 
