@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -150,8 +151,6 @@ def evaluate_member(
     Gaussian input noise of each ``NOISE_SIGMAS`` (``noise_accuracy`` is their mean); and the mean
     input-gradient norm on the first ``grad_examples`` test inputs.
     """
-    from bayeskd.training import apply_model
-
     test_logits = predict_logits(graphdef, params, ds.x_test)
     probs = jax.nn.softmax(test_logits, axis=-1)
     row = classification_metrics(probs, ds.y_test, teacher_probs=teacher_probs_test)
@@ -159,14 +158,29 @@ def evaluate_member(
     row["train_accuracy"] = float(jnp.mean(jnp.argmax(train_logits, -1) == ds.y_train))
     row["train_test_gap"] = row["train_accuracy"] - row["accuracy"]
 
-    def apply_fn(x):
-        return apply_model(graphdef, params, x)
-
-    sigma_acc = noise_accuracy(apply_fn, ds.x_test, ds.y_test, sigmas=NOISE_SIGMAS, key=key)
+    noise_fn, grad_fn = _robustness_fns(graphdef)
+    sigma_acc = noise_fn(params, jnp.asarray(ds.x_test), jnp.asarray(ds.y_test), key)
     row["noise_accuracy_by_sigma"] = {str(s): float(a) for s, a in zip(NOISE_SIGMAS, sigma_acc, strict=True)}
     row["noise_accuracy"] = float(jnp.mean(sigma_acc))
-    row["input_grad_norm"] = float(input_grad_norm(apply_fn, ds.x_test[:grad_examples]))
+    row["input_grad_norm"] = float(grad_fn(params, jnp.asarray(ds.x_test[:grad_examples])))
     return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in row.items()}
+
+
+@functools.cache
+def _robustness_fns(graphdef):
+    """Jitted noise-accuracy and input-gradient-norm functions of ``params`` for one architecture."""
+    from bayeskd.training import apply_model
+
+    @jax.jit
+    def noise_fn(params, x, y, key):
+        return noise_accuracy(lambda xx: apply_model(graphdef, params, xx), x, y,
+                              sigmas=NOISE_SIGMAS, key=key)
+
+    @jax.jit
+    def grad_fn(params, x):
+        return input_grad_norm(lambda xx: apply_model(graphdef, params, xx), x)
+
+    return noise_fn, grad_fn
 
 
 def summarize(rows: list[dict], *, group: str, metrics: Sequence[str]) -> dict[str, dict]:

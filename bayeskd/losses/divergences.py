@@ -15,6 +15,12 @@ from jax.typing import ArrayLike
 from jaxtyping import Array, Float, Int
 
 
+def as_float(x: ArrayLike) -> jax.Array:
+    """``x`` as a floating array of at least float32 precision (float64 stays float64)."""
+    x = jnp.asarray(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def check_temperature(temperature: float, *, name: str = "temperature") -> None:
     """Raise ``ValueError`` unless ``temperature`` is a finite number > 0 (Python-side check)."""
     if isinstance(temperature, jax.Array | jax.core.Tracer):
@@ -54,7 +60,7 @@ def softmax_cross_entropy(
       >>> float(softmax_cross_entropy(jnp.array([0.0, 0.0]), jnp.array(1)))  # doctest: +ELLIPSIS
       0.693...
     """
-    logp = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)
+    logp = jax.nn.log_softmax(as_float(logits), axis=-1)
     return -jnp.take_along_axis(logp, jnp.asarray(labels)[..., None], axis=-1)[..., 0]
 
 
@@ -66,7 +72,7 @@ def soft_cross_entropy(
     .. math::
         \ell(z, q) = -\sum_k q_k \log \mathrm{softmax}(z)_k
     """
-    logp = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)
+    logp = jax.nn.log_softmax(as_float(logits), axis=-1)
     return -jnp.sum(jnp.asarray(target_probs) * logp, axis=-1)
 
 
@@ -103,8 +109,8 @@ def kl_divergence(
     """
     check_temperature(temperature)
     _check_pair(teacher_logits, student_logits)
-    t_logp = jax.nn.log_softmax(jnp.asarray(teacher_logits, jnp.float32) / temperature, axis=-1)
-    s_logp = jax.nn.log_softmax(jnp.asarray(student_logits, jnp.float32) / temperature, axis=-1)
+    t_logp = jax.nn.log_softmax(as_float(teacher_logits) / temperature, axis=-1)
+    s_logp = jax.nn.log_softmax(as_float(student_logits) / temperature, axis=-1)
     t_p = jnp.exp(t_logp)
     kl = jnp.sum(jnp.where(t_p > 0, t_p * (t_logp - s_logp), 0.0), axis=-1)
     return temperature**2 * jnp.maximum(kl, 0.0)
@@ -131,7 +137,7 @@ def tempered_log_probs(
 ) -> Float[Array, "*batch classes"]:
     r"""``log softmax(z / T)``: the tempered distribution, :math:`p^{(T)} \propto p^{1/T}`."""
     check_temperature(temperature)
-    return jax.nn.log_softmax(jnp.asarray(logits, jnp.float32) / temperature, axis=-1)
+    return jax.nn.log_softmax(as_float(logits) / temperature, axis=-1)
 
 
 def log_mean_probs(member_logits: Float[ArrayLike, "*batch members classes"]) -> Float[Array, "*batch classes"]:
@@ -144,6 +150,6 @@ def log_mean_probs(member_logits: Float[ArrayLike, "*batch members classes"]) ->
     Averaging happens in probability space, as the posterior predictive
     :math:`\mathbb{E}_{\theta}[p(y\mid x,\theta)]` asks, not in logit space.
     """
-    logp = jax.nn.log_softmax(jnp.asarray(member_logits, jnp.float32), axis=-1)
+    logp = jax.nn.log_softmax(as_float(member_logits), axis=-1)
     m = logp.shape[-2]
     return jax.nn.logsumexp(logp, axis=-2) - jnp.log(m)

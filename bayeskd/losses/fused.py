@@ -64,8 +64,18 @@ def _static_float(name: str, value) -> float:
 
 
 def _validate(
-    h_student, w_student, h_teacher, w_teacher, labels, *, divergence, temperature, beta,
-    label_weight, chunk_size, reduction,
+    h_student,
+    w_student,
+    h_teacher,
+    w_teacher,
+    labels,
+    *,
+    divergence,
+    temperature,
+    beta,
+    label_weight,
+    chunk_size,
+    reduction,
 ) -> _Config:
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence: must be one of {DIVERGENCES}, got {divergence!r}")
@@ -92,9 +102,13 @@ def _validate(
             raise ValueError(f"{name}: must be floating point, got {jnp.result_type(x)}")
     (n, hs), (hs_w, v), (n_t, ht), (ht_w, v_t) = (jnp.shape(x) for x in arrays)
     if hs != hs_w:
-        raise ValueError(f"w_student: shape [H, V]={(hs_w, v)} must match h_student [N, H]={(n, hs)} in H")
+        raise ValueError(
+            f"w_student: shape [H, V]={(hs_w, v)} must match h_student [N, H]={(n, hs)} in H"
+        )
     if ht != ht_w:
-        raise ValueError(f"w_teacher: shape [Ht, V]={(ht_w, v_t)} must match h_teacher [N, Ht]={(n_t, ht)} in Ht")
+        raise ValueError(
+            f"w_teacher: shape [Ht, V]={(ht_w, v_t)} must match h_teacher [N, Ht]={(n_t, ht)} in Ht"
+        )
     if n != n_t:
         raise ValueError(f"h_teacher: must have the same N as h_student, got {n_t} and {n}")
     if v != v_t:
@@ -103,7 +117,9 @@ def _validate(
         raise ValueError(f"h_student, w_student: N and V must be positive, got N={n}, V={v}")
 
     if label_weight > 0.0 and labels is None:
-        raise ValueError("labels: required when label_weight > 0 (pass labels, or label_weight=0.0)")
+        raise ValueError(
+            "labels: required when label_weight > 0 (pass labels, or label_weight=0.0)"
+        )
     if labels is not None:
         if jnp.shape(labels) != (n,):
             raise ValueError(f"labels: must have shape [N]=({n},), got {jnp.shape(labels)}")
@@ -283,7 +299,7 @@ def fused_linear_distillation(
     beta: float = 0.5,
     labels: Int[ArrayLike, " n"] | None = None,
     label_weight: float = 0.0,
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
     reduction: str = "mean",
 ) -> Float[Array, ""]:
     r"""Distillation loss through two linear heads, without materialising [N, V] logits.
@@ -352,7 +368,11 @@ def fused_linear_distillation(
       labels: optional integer targets in ``[0, V)``, shape ``[N]``.
       label_weight: :math:`\lambda \in [0, 1]`; if positive, ``labels`` are required.
         With ``labels`` given and ``label_weight=0`` the labels are ignored.
-      chunk_size: tokens per chunk (> 0); clipped to ``N``. Smaller saves memory.
+      chunk_size: tokens per chunk (> 0), clipped to ``N``. Peak memory grows linearly
+        with it (about ``3 * chunk_size * V`` float32 values plus the ``[H, V]`` gradient);
+        on CPU the speed is flat from 64 to 1024, so the default 256 keeps the temporary
+        memory of a forward+backward step at about 10% of the naive one for
+        ``N=2048, V=65536``.
       reduction: ``"mean"`` (over the N tokens) or ``"sum"``.
 
     Returns:
@@ -386,8 +406,16 @@ def fused_linear_distillation(
       <https://arxiv.org/abs/2410.10989>`_, 2024.
     """
     cfg = _validate(
-        h_student, w_student, h_teacher, w_teacher, labels, divergence=divergence,
-        temperature=temperature, beta=beta, label_weight=label_weight, chunk_size=chunk_size,
+        h_student,
+        w_student,
+        h_teacher,
+        w_teacher,
+        labels,
+        divergence=divergence,
+        temperature=temperature,
+        beta=beta,
+        label_weight=label_weight,
+        chunk_size=chunk_size,
         reduction=reduction,
     )
     if cfg.label_weight == 0.0:
@@ -408,7 +436,7 @@ def naive_linear_distillation(
     beta: float = 0.5,
     labels: Int[ArrayLike, " n"] | None = None,
     label_weight: float = 0.0,
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
     reduction: str = "mean",
 ) -> Float[Array, ""]:
     r"""Reference for :func:`fused_linear_distillation` that materialises full logits.
@@ -426,8 +454,16 @@ def naive_linear_distillation(
       A float32 scalar.
     """
     cfg = _validate(
-        h_student, w_student, h_teacher, w_teacher, labels, divergence=divergence,
-        temperature=temperature, beta=beta, label_weight=label_weight, chunk_size=chunk_size,
+        h_student,
+        w_student,
+        h_teacher,
+        w_teacher,
+        labels,
+        divergence=divergence,
+        temperature=temperature,
+        beta=beta,
+        label_weight=label_weight,
+        chunk_size=chunk_size,
         reduction=reduction,
     )
     zs_NV = _dot_f32(jnp.asarray(h_student), jnp.asarray(w_student), (1, 0))

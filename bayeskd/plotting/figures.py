@@ -35,8 +35,10 @@ def metric_bars(
         ax.set_title(label, fontsize=10)
         finite = [m for m in means if np.isfinite(m)]
         if key in ("accuracy", "noise_accuracy", "agreement") and finite:
-            lo = min(finite) - 2 * max(stds + [0.01])
-            ax.set_ylim(max(0.0, lo), min(1.0, max(finite) + 2 * max(stds + [0.01])))
+            if reference and key in reference:
+                finite.append(reference[key])
+            pad = 2 * max(stds + [0.01])
+            ax.set_ylim(max(0.0, min(finite) - pad), min(1.0, max(finite) + pad))
         if reference and key in reference:
             ax.axhline(reference[key], color="k", ls="--", lw=1, label="teacher")
             ax.legend(fontsize=7)

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from bayeskd.losses.divergences import (
+    as_float,
     check_temperature,
     check_unit_interval,
     kl_divergence,
@@ -137,7 +138,7 @@ class LabelSmoothing:
         return 1.0 - self.epsilon
 
     def __call__(self, params: Any, logits: jax.Array, batch: Batch) -> jax.Array:
-        logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+        logp = jax.nn.log_softmax(as_float(logits), axis=-1)
         ce_uniform = -jnp.mean(logp, axis=-1)
         return self.epsilon * _masked_mean(ce_uniform, batch["label_mask"])
 

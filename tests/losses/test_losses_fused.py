@@ -1,4 +1,10 @@
-"""Tests for the chunked fused linear-head distillation kernel (bayeskd.losses.fused)."""
+"""Tests for the chunked fused linear-head distillation kernel (bayeskd.losses.fused).
+
+Compilation dominates the runtime on CPU, so each group of cases is traced into a single
+``jax.jit`` (a module-scoped fixture) and the parametrized tests read their case from it.
+"""
+
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -14,29 +20,33 @@ from bayeskd.losses.fused import (
 )
 
 N, H, HT, V, CHUNK = 37, 16, 12, 101, 8  # 37 = 4 * 8 + 5: the last chunk is ragged
+BETA, LABEL_WEIGHT = 0.3, 0.25
 
 
-def _problem(seed=0, n=N, h=H, ht=HT, v=V, scale=1.0, dtype=jnp.float32):
-    k = jax.random.split(jax.random.key(seed), 5)
-    h_s = jax.random.normal(k[0], (n, h)) * scale
-    w_s = jax.random.normal(k[1], (h, v)) / np.sqrt(h)
-    h_t = jax.random.normal(k[2], (n, ht)) * scale
-    w_t = jax.random.normal(k[3], (ht, v)) / np.sqrt(ht)
-    labels = jax.random.randint(k[4], (n,), 0, v)
-    return tuple(x.astype(dtype) for x in (h_s, w_s, h_t, w_t)), labels
+def _problem(seed=0, *, ht=HT, dtype=jnp.float32):
+    """Hidden states and heads with O(1) logits, plus integer labels (NumPy draws: no compiles)."""
+    rng = np.random.default_rng(seed)
+    arrays = (
+        rng.standard_normal((N, H)),
+        rng.standard_normal((H, V)) / np.sqrt(H),
+        rng.standard_normal((N, ht)),
+        rng.standard_normal((ht, V)) / np.sqrt(ht),
+    )
+    labels = jnp.asarray(rng.integers(0, V, size=N), jnp.int32)
+    return tuple(jnp.asarray(x, dtype) for x in arrays), labels
 
 
 def _rel(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def _value_and_grads(fn, args, **kwargs):
-    """Loss and gradients w.r.t. all four array inputs."""
-    return jax.value_and_grad(lambda *a: fn(*a, **kwargs), argnums=(0, 1, 2, 3))(*args)
+def _vag(fn, args, argnums=(0, 1, 2, 3), **kwargs):
+    """Loss and gradients of ``fn(*args, **kwargs)`` w.r.t. the array inputs in argnums."""
+    return jax.value_and_grad(lambda *a: fn(*a, **kwargs), argnums=argnums)(*args)
 
 
-def _np_reference(args, labels, *, divergence, temperature, beta=0.5, label_weight=0.0):
+def _np_reference(args, labels, *, divergence, temperature, beta, label_weight):
     """Float64 NumPy value of the mean loss, written straight from the definitions."""
     h_s, w_s, h_t, w_t = (np.asarray(x, np.float64) for x in args)
     zs, zt = h_s @ w_s, h_t @ w_t
@@ -49,7 +59,9 @@ def _np_reference(args, labels, *, divergence, temperature, beta=0.5, label_weig
         d = t2 * np.sum(ps * (lps - lpt), -1)
     elif divergence == "jsd":
         m = beta * pt + (1 - beta) * ps
-        d = t2 * (beta * np.sum(pt * np.log(pt / m), -1) + (1 - beta) * np.sum(ps * np.log(ps / m), -1))
+        d = t2 * (
+            beta * np.sum(pt * np.log(pt / m), -1) + (1 - beta) * np.sum(ps * np.log(ps / m), -1)
+        )
     else:
         d = 0.5 * np.sum(np.abs(pt - ps), -1)
     loss = (1 - label_weight) * d
@@ -59,142 +71,231 @@ def _np_reference(args, labels, *, divergence, temperature, beta=0.5, label_weig
     return loss.mean()
 
 
-@pytest.mark.parametrize("with_labels", [False, True])
-@pytest.mark.parametrize("temperature", [1.0, 2.5])
-@pytest.mark.parametrize("divergence", DIVERGENCES)
-def test_matches_naive_values_and_grads(divergence, temperature, with_labels):
-    args, labels = _problem()
-    kw = dict(divergence=divergence, temperature=temperature, beta=0.3, chunk_size=CHUNK)
+# --------------------------------------------------------------------------------------
+# Fused == naive, every divergence x temperature x labels.
+# --------------------------------------------------------------------------------------
+
+MATCH_CASES = list(itertools.product(DIVERGENCES, (1.0, 2.5), (False, True)))
+
+
+def _case_kwargs(case, labels):
+    divergence, temperature, with_labels = case
+    kw = dict(divergence=divergence, temperature=temperature, beta=BETA, chunk_size=CHUNK)
     if with_labels:
-        kw.update(labels=labels, label_weight=0.25)
-    v_f, g_f = _value_and_grads(fused_linear_distillation, args, **kw)
-    v_n, g_n = _value_and_grads(naive_linear_distillation, args, **kw)
+        kw.update(labels=labels, label_weight=LABEL_WEIGHT)
+    return kw
+
+
+@pytest.fixture(scope="module")
+def match_results():
+    args, labels = _problem()
+
+    @jax.jit
+    def run(h_s, w_s, h_t, w_t, y):
+        a = (h_s, w_s, h_t, w_t)
+        out = []
+        for case in MATCH_CASES:
+            kw = _case_kwargs(case, y)
+            out.append(
+                (
+                    _vag(fused_linear_distillation, a, **kw),
+                    _vag(naive_linear_distillation, a, **kw),
+                    # The loss-only primal path (no differentiation), checked on a few cases.
+                    fused_linear_distillation(*a, **kw) if case[1] == 2.5 else jnp.nan,
+                )
+            )
+        return out
+
+    return dict(zip(MATCH_CASES, run(*args, labels), strict=True)), args, labels
+
+
+@pytest.mark.parametrize("case", MATCH_CASES, ids=lambda c: f"{c[0]}-T{c[1]}-labels{c[2]}")
+def test_matches_naive_values_and_grads(match_results, case):
+    results, _, _ = match_results
+    (v_f, g_f), (v_n, g_n), v_primal = results[case]
     assert v_f.dtype == jnp.float32 and v_f.shape == ()
     assert abs(float(v_f) - float(v_n)) <= 1e-5 * abs(float(v_n))
+    if case[1] == 2.5:
+        assert abs(float(v_primal) - float(v_f)) <= 1e-6 * abs(float(v_f))
     for name, gf, gn in zip(("h_student", "w_student"), g_f[:2], g_n[:2], strict=True):
         assert gf.shape == gn.shape and gf.dtype == gn.dtype
         assert _rel(gf, gn) < 1e-5, name
     for gf, gn in zip(g_f[2:], g_n[2:], strict=True):  # teacher: stop-gradient in both
         assert not np.any(np.asarray(gf)) and not np.any(np.asarray(gn))
-    # Without differentiation the loss-only scan gives the same value.
-    assert float(fused_linear_distillation(*args, **kw)) == pytest.approx(float(v_f), rel=1e-6)
 
 
-@pytest.mark.parametrize("divergence", DIVERGENCES)
-def test_values_match_float64_reference(divergence):
-    args, labels = _problem(seed=1)
-    for temperature, lw in [(1.0, 0.0), (2.5, 0.4)]:
-        kw = dict(divergence=divergence, temperature=temperature, beta=0.3, label_weight=lw)
-        got = fused_linear_distillation(*args, labels=labels, chunk_size=CHUNK, **kw)
-        want = _np_reference(args, labels, **kw)
-        assert float(got) == pytest.approx(want, rel=2e-6)
+@pytest.mark.parametrize("case", MATCH_CASES, ids=lambda c: f"{c[0]}-T{c[1]}-labels{c[2]}")
+def test_values_match_float64_reference(match_results, case):
+    results, args, labels = match_results
+    (v_f, _), _, _ = results[case]
+    kw = _case_kwargs(case, labels)
+    want = _np_reference(
+        args,
+        labels,
+        divergence=kw["divergence"],
+        temperature=kw["temperature"],
+        beta=BETA,
+        label_weight=kw.get("label_weight", 0.0),
+    )
+    assert float(v_f) == pytest.approx(want, rel=1e-5)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 5, 37, 1000])
-def test_chunk_size_does_not_change_result(chunk_size):
+# --------------------------------------------------------------------------------------
+# Chunking, reduction, cotangents, properties.
+# --------------------------------------------------------------------------------------
+
+
+def test_chunk_size_reduction_and_cotangent():
     args, labels = _problem(seed=2)
     kw = dict(divergence="jsd", temperature=2.0, labels=labels, label_weight=0.5)
-    v_ref, g_ref = _value_and_grads(naive_linear_distillation, args, **kw)
-    v, g = _value_and_grads(fused_linear_distillation, args, chunk_size=chunk_size, **kw)
-    assert float(v) == pytest.approx(float(v_ref), rel=1e-5)
-    assert _rel(g[0], g_ref[0]) < 1e-5 and _rel(g[1], g_ref[1]) < 1e-5
+    chunk_sizes = (1, 5, 1000)  # 1000 > N: one unpadded chunk
+
+    @jax.jit
+    def run(*a):
+        ref = _vag(naive_linear_distillation, a, argnums=(0, 1), **kw)
+        chunked = [
+            _vag(fused_linear_distillation, a, argnums=(0, 1), chunk_size=c, **kw)
+            for c in chunk_sizes
+        ]
+        summed = _vag(fused_linear_distillation, a, argnums=(0, 1), reduction="sum", **kw)
+        _, vjp = jax.vjp(lambda h, w: fused_linear_distillation(h, w, *a[2:], **kw), *a[:2])
+        return ref, chunked, summed, vjp(jnp.float32(-3.0))
+
+    (v_ref, g_ref), chunked, (v_sum, g_sum), g_cot = run(*args)
+    for v, g in chunked:  # any chunk size, ragged or not, gives the same answer
+        assert float(v) == pytest.approx(float(v_ref), rel=1e-5)
+        assert _rel(g[0], g_ref[0]) < 1e-5 and _rel(g[1], g_ref[1]) < 1e-5
+    assert float(v_sum) == pytest.approx(N * float(v_ref), rel=1e-5)
+    assert _rel(g_sum[1], N * g_ref[1]) < 1e-5
+    assert _rel(g_cot[0], -3.0 * g_ref[0]) < 1e-5 and _rel(g_cot[1], -3.0 * g_ref[1]) < 1e-5
 
 
-def test_sum_reduction_is_n_times_mean():
-    args, _ = _problem(seed=3)
-    grad = jax.value_and_grad(
-        lambda *a, r: fused_linear_distillation(*a, reduction=r, chunk_size=CHUNK), argnums=(0, 1)
-    )
-    (v_mean, g_mean), (v_sum, g_sum) = grad(*args, r="mean"), grad(*args, r="sum")
-    assert float(v_sum) == pytest.approx(N * float(v_mean), rel=1e-6)
-    assert _rel(g_sum[1], N * g_mean[1]) < 1e-6
-
-
-def test_cotangent_scales_gradients():
-    args, _ = _problem(seed=4)
-    f = lambda h, w: fused_linear_distillation(h, w, *args[2:], chunk_size=CHUNK)  # noqa: E731
-    _, vjp = jax.vjp(f, *args[:2])
-    g1, g3 = vjp(jnp.float32(1.0)), vjp(jnp.float32(-3.0))
-    assert _rel(g3[0], -3.0 * g1[0]) < 1e-7 and _rel(g3[1], -3.0 * g1[1]) < 1e-7
-
-
-@pytest.mark.parametrize("divergence", DIVERGENCES)
-def test_zero_iff_student_equals_teacher(divergence):
+def test_zero_iff_student_equals_teacher():
     (h_s, w_s, h_t, w_t), _ = _problem(seed=5, ht=H)
-    same = fused_linear_distillation(h_s, w_s, h_s, w_s, divergence=divergence, chunk_size=CHUNK)
-    other = fused_linear_distillation(h_s, w_s, h_t, w_t, divergence=divergence, chunk_size=CHUNK)
-    assert abs(float(same)) < 1e-6
-    assert float(other) > 1e-3
-    if divergence == "tvd":
-        assert float(other) <= 1.0
+
+    @jax.jit
+    def run(h_s, w_s, h_t, w_t):
+        f = fused_linear_distillation
+        same = [f(h_s, w_s, h_s, w_s, divergence=d, chunk_size=CHUNK) for d in DIVERGENCES]
+        other = [f(h_s, w_s, h_t, w_t, divergence=d, chunk_size=CHUNK) for d in DIVERGENCES]
+        return same, other
+
+    same, other = run(h_s, w_s, h_t, w_t)
+    for d, s, o in zip(DIVERGENCES, same, other, strict=True):
+        assert abs(float(s)) < 1e-6, d
+        assert float(o) > 1e-2, d
+    assert float(other[DIVERGENCES.index("tvd")]) <= 1.0
 
 
 def test_jsd_endpoints_are_scaled_forward_and_reverse_kl():
-    """beta -> 0: JSD/beta -> KL(p_T || p_S); beta -> 1: JSD/(1-beta) -> KL(p_S || p_T)."""
+    r"""beta -> 0: JSD/beta -> KL(p_T || p_S); beta -> 1: JSD/(1 - beta) -> KL(p_S || p_T).
+
+    With m = beta p_T + (1 - beta) p_S: as beta -> 0, m -> p_S and the second term
+    KL(p_S || m) is O(beta^2), leaving beta KL(p_T || p_S); symmetrically for beta -> 1.
+    """
     args, _ = _problem(seed=6)
-    kw = dict(temperature=2.0, chunk_size=CHUNK)
-    fwd, g_fwd = _value_and_grads(fused_linear_distillation, args, divergence="forward_kl", **kw)
-    rev, g_rev = _value_and_grads(fused_linear_distillation, args, divergence="reverse_kl", **kw)
-    errs = []
-    for eps in (1e-2, 1e-3):
-        lo, g_lo = _value_and_grads(fused_linear_distillation, args, divergence="jsd", beta=eps, **kw)
-        hi, g_hi = _value_and_grads(fused_linear_distillation, args, divergence="jsd", beta=1 - eps, **kw)
-        errs.append(abs(float(lo) / eps - float(fwd)) / float(fwd))
-        assert abs(float(hi) / eps - float(rev)) / float(rev) < 30 * eps
-        assert _rel(g_lo[1] / eps, g_fwd[1]) < 30 * eps
-        assert _rel(g_hi[1] / eps, g_rev[1]) < 30 * eps
-    assert errs[1] < 30 * 1e-3 and errs[1] < errs[0] / 5  # the gap closes linearly in beta
-    # ... and not the other way round.
-    assert abs(float(lo) / 1e-3 - float(rev)) / float(rev) > 0.05
+    epsilons = (1e-3, 1e-4)
+
+    @jax.jit
+    def run(*a):
+        vag = lambda **kw: _vag(fused_linear_distillation, a, argnums=1, chunk_size=CHUNK, **kw)  # noqa: E731
+        ends = [
+            (vag(divergence="jsd", beta=e), vag(divergence="jsd", beta=1 - e)) for e in epsilons
+        ]
+        return vag(divergence="forward_kl"), vag(divergence="reverse_kl"), ends
+
+    (fwd, g_fwd), (rev, g_rev), ends = run(*args)
+    assert _rel(g_fwd, g_rev) > 0.3  # the two KLs are far apart, so the limits are informative
+    grad_errs = []
+    for eps, ((lo, g_lo), (hi, g_hi)) in zip(epsilons, ends, strict=True):
+        assert abs(float(lo) / eps - float(fwd)) < 10 * eps * float(fwd)
+        assert abs(float(hi) / eps - float(rev)) < 10 * eps * float(rev)
+        grad_errs.append((_rel(g_lo / eps, g_fwd), _rel(g_hi / eps, g_rev)))
+        # ... and not the other way round.
+        assert _rel(g_lo / eps, g_rev) > 0.3 and _rel(g_hi / eps, g_fwd) > 0.3
+    (lo_1, hi_1), (lo_2, hi_2) = grad_errs
+    assert lo_2 < 1e-2 and hi_2 < 1e-2
+    assert lo_2 < lo_1 / 3 and hi_2 < hi_1 / 3  # the gap closes as beta reaches the end
 
 
-@pytest.mark.parametrize("divergence", DIVERGENCES)
-def test_bfloat16_inputs_close_to_float32(divergence):
+# --------------------------------------------------------------------------------------
+# Precision and stability.
+# --------------------------------------------------------------------------------------
+
+
+def test_bfloat16_inputs_close_to_float32():
     args32, labels = _problem(seed=7)
     args16 = tuple(x.astype(jnp.bfloat16) for x in args32)
-    kw = dict(divergence=divergence, temperature=2.0, labels=labels, label_weight=0.1, chunk_size=CHUNK)
-    v32, g32 = _value_and_grads(fused_linear_distillation, args32, **kw)
-    # Compare against float32 on the bfloat16-rounded inputs, so only the kernel's arithmetic counts.
-    v_r, g_r = _value_and_grads(fused_linear_distillation, tuple(x.astype(jnp.float32) for x in args16), **kw)
-    v16, g16 = _value_and_grads(fused_linear_distillation, args16, **kw)
-    assert v16.dtype == jnp.float32
-    assert g16[0].dtype == jnp.bfloat16 and g16[1].dtype == jnp.bfloat16
-    assert float(v16) == pytest.approx(float(v_r), rel=1e-3)
-    assert float(v16) == pytest.approx(float(v32), rel=5e-2)
-    assert _rel(g16[0], g_r[0]) < 2e-2 and _rel(g16[1], g_r[1]) < 2e-2
-    v_n, g_n = _value_and_grads(naive_linear_distillation, args16, **kw)
-    assert float(v16) == pytest.approx(float(v_n), rel=1e-3)
-    assert _rel(g16[1], g_n[1]) < 2e-2
+    kws = [
+        dict(divergence=d, temperature=2.0, labels=labels, label_weight=0.1, chunk_size=CHUNK)
+        for d in DIVERGENCES
+    ]
 
-
-@pytest.mark.parametrize("divergence", DIVERGENCES)
-def test_stable_for_logits_of_magnitude_1e4(divergence):
-    args, labels = _problem(seed=8, scale=1.0)
-    h_s, w_s, h_t, w_t = args
-    z = jnp.abs(h_s @ w_s).max()
-    args = (h_s * (1e4 / z), w_s, h_t * (1e4 / jnp.abs(h_t @ w_t).max()), w_t)
-    kw = dict(divergence=divergence, labels=labels, label_weight=0.5, chunk_size=CHUNK)
-    v_f, g_f = _value_and_grads(fused_linear_distillation, args, **kw)
-    v_n, g_n = _value_and_grads(naive_linear_distillation, args, **kw)
-    assert np.isfinite(float(v_f)) and all(np.all(np.isfinite(g)) for g in g_f)
-    assert float(v_f) == pytest.approx(float(v_n), rel=1e-5)
-    assert _rel(g_f[0], g_n[0]) < 1e-5 and _rel(g_f[1], g_n[1]) < 1e-5
-
-
-def test_jit_and_grad_wrt_one_argument():
-    args, labels = _problem(seed=9)
-    f = jax.jit(
-        jax.grad(
-            lambda w, h, ht, wt, y: fused_linear_distillation(
-                h, w, ht, wt, labels=y, label_weight=1.0, chunk_size=CHUNK
+    @jax.jit
+    def run(args32, args16):
+        return [
+            (
+                _vag(fused_linear_distillation, args16, argnums=(0, 1), **kw),
+                _vag(fused_linear_distillation, args32, argnums=(0, 1), **kw),
+                _vag(naive_linear_distillation, args16, argnums=(0, 1), **kw),
             )
-        )
-    )
-    g = f(args[1], args[0], args[2], args[3], labels)
-    g_ref = jax.grad(
-        lambda w: naive_linear_distillation(args[0], w, *args[2:], labels=labels, label_weight=1.0)
-    )(args[1])
+            for kw in kws
+        ]
+
+    for d, ((v16, g16), (v32, g32), (v_n, g_n)) in zip(
+        DIVERGENCES, run(args32, args16), strict=True
+    ):
+        assert v16.dtype == jnp.float32, d
+        assert g16[0].dtype == jnp.bfloat16 and g16[1].dtype == jnp.bfloat16, d
+        # bf16 rounding of the inputs (8-bit mantissa) moves the loss by ~1e-2 at most.
+        assert float(v16) == pytest.approx(float(v32), rel=2e-2), d
+        assert _rel(g16[0], g32[0]) < 5e-2 and _rel(g16[1], g32[1]) < 5e-2, d
+        # Same bf16 inputs through the naive path (float32 logits, autodiff): closer.
+        assert float(v16) == pytest.approx(float(v_n), rel=1e-3), d
+        assert _rel(g16[0], g_n[0]) < 2e-2 and _rel(g16[1], g_n[1]) < 2e-2, d
+
+
+def test_stable_for_logits_of_magnitude_1e4():
+    (h_s, w_s, h_t, w_t), labels = _problem(seed=8)
+    h_s = h_s * (1e4 / jnp.abs(h_s @ w_s).max())  # largest |logit| = 1e4
+    h_t = h_t * (1e4 / jnp.abs(h_t @ w_t).max())
+    args = (h_s, w_s, h_t, w_t)
+    kw = dict(labels=labels, label_weight=0.5, chunk_size=CHUNK)
+
+    @jax.jit
+    def run(*a):
+        return [
+            (
+                _vag(fused_linear_distillation, a, argnums=(0, 1), divergence=d, **kw),
+                _vag(naive_linear_distillation, a, argnums=(0, 1), divergence=d, **kw),
+            )
+            for d in DIVERGENCES
+        ]
+
+    for d, ((v_f, g_f), (v_n, g_n)) in zip(DIVERGENCES, run(*args), strict=True):
+        assert np.isfinite(float(v_f)) and all(np.all(np.isfinite(g)) for g in g_f), d
+        assert float(v_f) == pytest.approx(float(v_n), rel=1e-5), d
+        assert _rel(g_f[0], g_n[0]) < 1e-5 and _rel(g_f[1], g_n[1]) < 1e-5, d
+
+
+def test_grad_wrt_one_argument_under_jit():
+    args, labels = _problem(seed=9)
+    kw = dict(labels=labels, label_weight=1.0, chunk_size=CHUNK)
+
+    @jax.jit
+    def run(h_s, w_s, h_t, w_t):
+        def grad_w(f):
+            return jax.grad(lambda w: f(h_s, w, h_t, w_t, **kw))(w_s)
+
+        return grad_w(fused_linear_distillation), grad_w(naive_linear_distillation)
+
+    g, g_ref = run(*args)
     assert _rel(g, g_ref) < 1e-5
+
+
+# --------------------------------------------------------------------------------------
+# Bad input.
+# --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -221,7 +322,7 @@ def test_jit_and_grad_wrt_one_argument():
 def test_bad_arguments_raise_value_error(fn, kwargs, match):
     args, _ = _problem()
     with pytest.raises(ValueError, match=match):
-        fn(*args, **kwargs)
+        jax.jit(lambda *a: fn(*a, **kwargs)).lower(*args)  # raised while tracing
 
 
 @pytest.mark.parametrize(
@@ -241,8 +342,19 @@ def test_mismatched_shapes_raise_at_trace_time(which, shape, match):
         jax.jit(fused_linear_distillation).lower(*args)
 
 
+def test_traced_temperature_is_rejected():
+    args, _ = _problem()
+    with pytest.raises(ValueError, match="temperature"):
+        jax.jit(lambda t, *a: fused_linear_distillation(*a, temperature=t)).lower(2.0, *args)
+
+
+# --------------------------------------------------------------------------------------
+# Memory and the benchmark helper.
+# --------------------------------------------------------------------------------------
+
+
 def test_fused_temp_memory_at_most_15_percent_of_naive():
-    """N=2048, H=256, V=65536: compile-only comparison of XLA temporary buffers."""
+    """N=2048, H=256, V=65536, default chunk: compile-only comparison of XLA temp buffers."""
     n, h, v = 2048, 256, 65536
     spec = (
         jax.ShapeDtypeStruct((n, h), jnp.float32),
@@ -262,10 +374,10 @@ def test_fused_temp_memory_at_most_15_percent_of_naive():
 
 
 def test_bench_kd_kernel_tiny():
-    report = bench_kd_kernel(n=24, hidden=8, vocab_sizes=(40, 72), repeats=2, chunk_size=8)
-    assert report["n"] == 24 and report["hidden"] == 8 and report["chunk_size"] == 8
+    report = bench_kd_kernel(n=24, hidden=8, vocab_sizes=(40,), repeats=2, chunk_size=8)
+    assert (report["n"], report["hidden"], report["chunk_size"]) == (24, 8, 8)
     rows = report["results"]
-    assert [r["vocab"] for r in rows] == [40, 72]
+    assert [r["vocab"] for r in rows] == [40]
     for r in rows:
         assert r["loss_fused"] == pytest.approx(r["loss_naive"], rel=1e-5)
         assert r["grad_rel_err"] < 1e-5
@@ -273,4 +385,4 @@ def test_bench_kd_kernel_tiny():
             f, nv = r[f"fused_{key}"], r[f"naive_{key}"]
             assert f > 0 and nv > 0
             assert r[f"{key}_ratio"] == pytest.approx(f / nv)
-        assert r["baseline_rss"] > 0
+        assert 0 < r["baseline_rss"] <= min(r["fused_rss"], r["naive_rss"])
