@@ -15,6 +15,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from bayeskd.losses.fused import fused_linear_distillation, naive_linear_distillation
@@ -28,6 +29,7 @@ _REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 _RSS_CHILD = """
 import json, resource, sys
 import jax
+import jax.numpy as jnp
 from bayeskd.losses._kernel_bench import _inputs, _step
 n, hidden, vocab, chunk, divergence, variant = json.loads(sys.argv[1])
 args = jax.block_until_ready(_inputs(n, hidden, vocab))
