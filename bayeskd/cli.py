@@ -15,6 +15,9 @@ from collections.abc import Sequence
 # Each module defines ``add_cli(subparsers)``, which adds its subcommand and sets ``func``.
 COMMAND_MODULES = [
     "bayeskd.experiments.compare_priors",
+    "bayeskd.experiments.registry",
+    "bayeskd.bench",
+    "bayeskd.experiments.posterior_zoo",
 ]
 
 

@@ -3,7 +3,8 @@
 Every file is written to a temporary name in the same folder and moved into place with
 ``os.replace`` (atomic on POSIX), so a crash leaves either the old file or the new one. A job holds
 ``<out>/.bayeskd.lock`` (an ``fcntl`` lock) while it runs, so a second job on the same folder
-refuses with a clear message instead of interleaving its files.
+refuses with a clear message instead of interleaving its files. The kernel drops the lock when a
+job dies, even by SIGKILL; the next job on the folder removes the temporary files it left.
 """
 
 from __future__ import annotations
@@ -37,9 +38,24 @@ def check_out_dir(out: str | os.PathLike, *, name: str = "--out") -> pathlib.Pat
     probe = path
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    if not probe.is_dir() or not _can_create_in(probe):
         raise ValueError(f"{name}: {str(probe)!r} is not writable")
     return path
+
+
+def _can_create_in(folder: pathlib.Path) -> bool:
+    """Whether a file can be created in ``folder``: tried for real (permission bits do not stop
+    root, and read-only mounts or immutable folders are not visible in them); the probe file is
+    removed at once."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".bayeskd-probe.", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(tmp)
+    return True
 
 
 def _json_default(obj: Any):
@@ -120,7 +136,9 @@ def locked_output(out: str | os.PathLike) -> Iterator[pathlib.Path]:
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     lock_path = path / ".bayeskd.lock"
+    lock_created = not lock_path.exists()
     f = open(lock_path, "a+")  # noqa: SIM115
+    locked = False
     try:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -129,11 +147,16 @@ def locked_output(out: str | os.PathLike) -> Iterator[pathlib.Path]:
                 f"--out: {str(path)!r} is in use by another bayeskd job (lock {lock_path.name}); "
                 "wait for it or choose another --out"
             ) from None
+        locked = True
+        for stale in path.glob(".*.tmp"):  # half-written files of a killed job (we hold the lock)
+            stale.unlink(missing_ok=True)
         yield path
     except BaseException:
-        # A job that failed before writing anything leaves no folder behind.
-        if created and {p.name for p in path.iterdir()} <= {lock_path.name}:
+        # A job that fails leaves behind nothing it did not write: not the lock file it created
+        # (removed while still held), and not the folder it created if that is now empty.
+        if locked and lock_created:
             lock_path.unlink(missing_ok=True)
+        if created and not any(path.iterdir()):
             with contextlib.suppress(OSError):
                 path.rmdir()
         raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import pathlib
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayeskd.checkpoint import config_hash
 from bayeskd.data import Dataset, load_dataset, mixup_inputs
 from bayeskd.data.mnist1d import cache_root
 from bayeskd.io import write_bytes
@@ -38,12 +38,6 @@ def check_positive_int(value: Any, *, name: str, allow_zero: bool = False) -> No
     if not ok or value < (0 if allow_zero else 1):
         bound = ">= 0" if allow_zero else ">= 1"
         raise ValueError(f"{name}: must be an integer {bound}, got {value!r}")
-
-
-def config_hash(obj: Any) -> str:
-    """A short, stable hash of a JSON-able configuration."""
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None = None,
@@ -89,8 +83,12 @@ def train_teacher(
     cache: bool = True,
     num_members: int = 1,
     progress: bool | None = None,
+    checkpoint=None,
 ) -> dict[str, Any]:
     """Train a teacher (or an ensemble of ``num_members``), cached on disk by its whole config.
+
+    ``checkpoint`` (a :class:`bayeskd.checkpoint.TrainCheckpointer`) makes the training itself
+    resumable after a kill; the finished teacher goes to the cache either way.
 
     Returns a dict with log-probabilities ``logp_train [M, N, K]``, ``logp_test``,
     ``logp_transfer`` (if the dataset has transfer inputs), ``param_count`` and ``runtime_s``.
@@ -113,7 +111,7 @@ def train_teacher(
     fn = model_fn(model, ds)
     res = fit(fn, {"x": ds.x_train, "y": ds.y_train}, prior=NoPrior(), config=config,
               key=jax.random.key(seed), num_members=num_members, progress=progress,
-              desc=f"teacher {model}")
+              desc=f"teacher {model}", checkpoint=checkpoint)
     out: dict[str, Any] = {"runtime_s": np.float64(res.runtime_s)}
     for split, x in (("train", ds.x_train), ("test", ds.x_test), ("transfer", x_transfer)):
         out[f"logp_{split}"] = np.stack([

@@ -30,6 +30,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from bayeskd.checkpoint import SweepStore
 from bayeskd.data import DATASETS
 from bayeskd.experiments.common import (
     SIZES,
@@ -45,6 +46,7 @@ from bayeskd.experiments.common import (
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
 from bayeskd.losses import check_temperature, check_unit_interval
 from bayeskd.metrics import reliability_bins
+from bayeskd.metrics.calibration import ReliabilityBins
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
 from bayeskd.training import TrainConfig, fit, predict_logits
 
@@ -68,7 +70,7 @@ class Size:
 
 
 SIZE_TABLE = {
-    "smoke": Size(teacher_steps=400, student_steps=300, seeds=2, transfer_size=1000, eval_every=300),
+    "smoke": Size(teacher_steps=400, student_steps=300, seeds=2, transfer_size=1000, eval_every=100),
     "quick": Size(teacher_steps=6000, student_steps=6000, seeds=3, transfer_size=40000, eval_every=1000),
     "full": Size(teacher_steps=10000, student_steps=10000, seeds=5, transfer_size=40000, eval_every=1000),
 }
@@ -145,10 +147,30 @@ def _prior_setup(name: str, cfg: ComparePriorsConfig, n_train: int) -> tuple[Any
     return NoPrior(), {}
 
 
-def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=print) -> dict:
-    """Run the comparison and write ``results.json``, ``results.csv`` and the figures to ``out``."""
+def checkpoint_config(cfg: ComparePriorsConfig) -> dict:
+    """What the checkpoints of a run belong to: the resolved config and the run lengths."""
+    return {"job": "compare_priors", "config": _resolved_config(cfg),
+            "sizes": dataclasses.asdict(cfg.sizes)}
+
+
+def _resolved_config(cfg: ComparePriorsConfig) -> dict:
+    return dataclasses.asdict(cfg) | {"seeds": cfg.num_seeds, "transfer_size": cfg.num_transfer}
+
+
+def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=print,
+        fresh: bool = False) -> dict:
+    """Run the comparison and write ``results.json``, ``results.csv`` and the figures to ``out``.
+
+    Resumable: the teacher and each prior's students are units of a
+    :class:`bayeskd.checkpoint.SweepStore` in ``out/.checkpoints`` (students also checkpoint every
+    ``eval_every`` steps), so the same call after a kill continues where it stopped and writes the
+    same ``results.json``. ``fresh=True`` ignores earlier checkpoints.
+    """
     t0 = time.perf_counter()
     with locked_output(out) as out_dir:
+        store = SweepStore.for_output(out_dir, config=checkpoint_config(cfg), fresh=fresh, log=log)
+        if store.active:
+            log(f"[compare-priors] {store.describe()}")
         size = cfg.sizes
         need_transfer = "kd_transfer" in cfg.priors
         ds = load_job_dataset(cfg.dataset, transfer_size=cfg.num_transfer if need_transfer else 0,
@@ -157,56 +179,52 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
                                   learning_rate=cfg.learning_rate, eval_every=size.eval_every)
         log(f"[compare-priors] {cfg.dataset}: {ds.num_train} train / {ds.num_test} test, "
             f"teacher {cfg.teacher}, student {cfg.student}, {cfg.num_seeds} seeds, size {cfg.size}")
-        teacher = train_teacher(ds, model=cfg.teacher, config=teacher_cfg, seed=cfg.seed + 1000,
-                                progress=progress)
+        teacher = store.get("teacher")
+        source = " (checkpoint)"
+        if teacher is None:
+            trained = train_teacher(ds, model=cfg.teacher, config=teacher_cfg, seed=cfg.seed + 1000,
+                                    progress=progress, checkpoint=store.trainer("teacher"))
+            source = " (cached)" if trained["cached"] else ""
+            teacher = {k: trained[k] for k in ("logp_train", "logp_test", "logp_transfer",
+                                               "param_count")}
+            store.put("teacher", teacher)
+            teacher = store.get("teacher")  # the resumed path reads exactly these bytes
         t_probs_test = np.exp(teacher["logp_test"][0])
         from bayeskd.metrics import classification_metrics
 
         teacher_row = classification_metrics(t_probs_test, ds.y_test)
         teacher_row["param_count"] = int(teacher["param_count"])
         log(f"[compare-priors] teacher: accuracy {teacher_row['accuracy']:.4f}, "
-            f"NLL {teacher_row['nll']:.4f}, ECE {teacher_row['ece']:.4f}"
-            + (" (cached)" if teacher["cached"] else ""))
+            f"NLL {teacher_row['nll']:.4f}, ECE {teacher_row['ece']:.4f}" + source)
 
         student_cfg = TrainConfig(steps=size.student_steps, batch_size=cfg.batch_size,
                                   learning_rate=cfg.learning_rate, eval_every=size.eval_every)
         rows: list[dict] = []
         reliab: list = []
         for name in cfg.priors:
-            prior, model_kwargs = _prior_setup(name, cfg, ds.num_train)
-            if name == "kd_transfer":
-                data = {"x": ds.x_transfer, "y": np.zeros(len(ds.x_transfer), np.int32),
-                        "label_mask": np.zeros(len(ds.x_transfer), np.float32),
-                        "teacher_logp": teacher["logp_transfer"][0]}
+            unit = store.get(f"student-{name}")
+            if unit is None:
+                t1 = time.perf_counter()
+                unit = _train_students(name, cfg, ds, teacher, t_probs_test, student_cfg,
+                                       progress=progress, checkpoint=store.trainer(f"student-{name}"))
+                store.put(f"student-{name}", unit)
+                unit = store.get(f"student-{name}")
+                note = f"{time.perf_counter() - t1:.1f} s"
             else:
-                data = {"x": ds.x_train, "y": ds.y_train, "teacher_logp": teacher["logp_train"][0]}
-            fn = model_fn(cfg.student, ds, **model_kwargs)
-            res = fit(fn, data, prior=prior, config=student_cfg, key=jax.random.key(cfg.seed),
-                      num_members=cfg.num_seeds, progress=progress, desc=f"student {name}")
-            student_params = None
-            for s in range(cfg.num_seeds):
-                params = jax.tree.map(lambda a, s=s: a[s], res.params)
-                student_params = student_params or sum(np.prod(a.shape) for a in jax.tree.leaves(params))
-                row = {"prior": name, "seed": s}
-                row |= evaluate_member(res.graphdef, params, ds, teacher_probs_test=t_probs_test,
-                                       key=jax.random.key(10_000 + s))
-                row["param_count"] = int(student_params)
-                rows.append(row)
-                if s == 0:
-                    probs = jax.nn.softmax(predict_logits(res.graphdef, params, ds.x_test), -1)
-                    reliab.append((name, reliability_bins(probs, ds.y_test), row["ece"]))
-            sel = [r for r in rows if r["prior"] == name]
+                note = "checkpoint"
+            rows.extend(unit["rows"])
+            bins = unit["reliability"]
+            reliab.append((name, ReliabilityBins(**bins), unit["rows"][0]["ece"]))
             log(f"[compare-priors] {name:16s} accuracy "
-                f"{np.mean([r['accuracy'] for r in sel]):.4f}  NLL "
-                f"{np.mean([r['nll'] for r in sel]):.4f}  ({res.runtime_s:.1f} s)")
+                f"{np.mean([r['accuracy'] for r in unit['rows']]):.4f}  NLL "
+                f"{np.mean([r['nll'] for r in unit['rows']]):.4f}  ({note})")
 
         summary = summarize(rows, group="prior", metrics=METRICS)
         results = {
             "experiment": "compare_priors",
             "dataset": cfg.dataset,
             "size": cfg.size,
-            "config": dataclasses.asdict(cfg) | {"seeds": cfg.num_seeds,
-                                                 "transfer_size": cfg.num_transfer},
+            "config": _resolved_config(cfg),
             "data": {"num_train": ds.num_train, "num_test": ds.num_test,
                      "num_transfer": 0 if ds.x_transfer is None else len(ds.x_transfer)},
             "teacher": teacher_row | {"model": cfg.teacher},
@@ -221,6 +239,35 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
         log(f"[compare-priors] wrote {out_dir}/results.json, results.csv, compare_priors.png, "
             f"reliability.png in {results['runtime_s']:.0f} s")
         return results
+
+
+def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_probs_test,
+                    student_cfg: TrainConfig, *, progress, checkpoint) -> dict:
+    """Train every seed's student under prior ``name``; returns the unit (rows, reliability bins)."""
+    prior, model_kwargs = _prior_setup(name, cfg, ds.num_train)
+    if name == "kd_transfer":
+        data = {"x": ds.x_transfer, "y": np.zeros(len(ds.x_transfer), np.int32),
+                "label_mask": np.zeros(len(ds.x_transfer), np.float32),
+                "teacher_logp": teacher["logp_transfer"][0]}
+    else:
+        data = {"x": ds.x_train, "y": ds.y_train, "teacher_logp": teacher["logp_train"][0]}
+    fn = model_fn(cfg.student, ds, **model_kwargs)
+    res = fit(fn, data, prior=prior, config=student_cfg, key=jax.random.key(cfg.seed),
+              num_members=cfg.num_seeds, progress=progress, desc=f"student {name}",
+              checkpoint=checkpoint)
+    rows = []
+    bins = None
+    for s in range(cfg.num_seeds):
+        params = jax.tree.map(lambda a, s=s: a[s], res.params)
+        row = {"prior": name, "seed": s}
+        row |= evaluate_member(res.graphdef, params, ds, teacher_probs_test=t_probs_test,
+                               key=jax.random.key(10_000 + s))
+        row["param_count"] = int(sum(np.prod(a.shape) for a in jax.tree.leaves(params)))
+        rows.append(row)
+        if s == 0:
+            probs = jax.nn.softmax(predict_logits(res.graphdef, params, ds.x_test), -1)
+            bins = reliability_bins(probs, ds.y_test)
+    return {"rows": rows, "reliability": {k: np.asarray(v) for k, v in bins._asdict().items()}}
 
 
 def _stable(results: dict) -> dict:
@@ -288,6 +335,8 @@ def add_cli(sub) -> None:
     p.add_argument("--data-dir", default=None, help="folder with MNIST/Fashion-MNIST/CIFAR-10 files")
     p.add_argument("--out", default="paper_figures/compare_priors", help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore checkpoints of an earlier run in --out and start over")
     p.set_defaults(func=_run_compare_priors)
 
 
@@ -303,5 +352,5 @@ def _run_compare_priors(args) -> int:
         data_dir=args.data_dir,
     )
     check_out_dir(args.out)
-    cp.run(cfg, out=args.out, progress=False if args.no_progress else None)
+    cp.run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)
     return 0

@@ -23,6 +23,7 @@ extended to the distillation divergences below.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -45,7 +46,6 @@ class _Config(NamedTuple):
     label_weight: float
     chunk_size: int
     reduction: str
-    n_tokens: int
 
 
 # --------------------------------------------------------------------------------------
@@ -90,8 +90,13 @@ def _validate(
     label_weight = _static_float("label_weight", label_weight)
     if not (0.0 <= label_weight <= 1.0):
         raise ValueError(f"label_weight: must lie in [0, 1], got {label_weight!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, numbers.Integral)
+        or chunk_size <= 0
+    ):
         raise ValueError(f"chunk_size: must be a positive int, got {chunk_size!r}")
+    chunk_size = int(chunk_size)
 
     names = ("h_student", "w_student", "h_teacher", "w_teacher")
     arrays = (h_student, w_student, h_teacher, w_teacher)
@@ -126,7 +131,7 @@ def _validate(
         if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
             raise ValueError(f"labels: must be integer class ids, got {jnp.result_type(labels)}")
 
-    return _Config(divergence, temperature, beta, label_weight, chunk_size, reduction, n)
+    return _Config(divergence, temperature, beta, label_weight, chunk_size, reduction)
 
 
 # --------------------------------------------------------------------------------------
@@ -163,11 +168,25 @@ def _log_mixture(logp_t_BV: Array, logp_s_BV: Array, beta: float) -> Array:
 def _loss_and_dlogits(
     zs_BV: Array, zt_BV: Array, labels_B: Array | None, cfg: _Config, *, with_grad: bool
 ) -> tuple[Array, Array | None]:
-    """Per-token loss [B] and (optionally) d loss / d student logits [B, V], float32.
+    r"""Per-token loss [B] and (optionally) d loss / d student logits [B, V], float32.
 
-    All derivatives are w.r.t. the *untempered* student logits ``z = h_S W_S``. With
-    ``s = z / T`` and ``p = softmax(s)``, each divergence has a closed form
-    ``dD/ds``; see the module functions' docstrings for the formulas.
+    With :math:`s = z^S / T`, :math:`\partial \ell / \partial z^S = \frac1T \partial D /
+    \partial s + \lambda(\mathrm{softmax}(z^S) - e_y)`. Writing
+    :math:`\bar a = \sum_v p^S_v a_v`, the softmax Jacobian turns a gradient :math:`g`
+    w.r.t. :math:`p^S` into :math:`p^S \odot (g - \bar g)`, so
+
+    .. math::
+        \partial D_{\mathrm{forward\_kl}} / \partial s &= T^2 (p^S - p^T), \\
+        \partial D_{\mathrm{reverse\_kl}} / \partial s &= T^2\, p^S \odot (a - \bar a),
+            \quad a = \log p^S - \log p^T \quad (\bar a = \mathrm{KL}(p^S \| p^T)), \\
+        \partial D_{\mathrm{jsd}} / \partial s &= T^2 (1 - \beta)\, p^S \odot (a - \bar a),
+            \quad a = \log p^S - \log m \quad (\bar a = \mathrm{KL}(p^S \| m)), \\
+        \partial D_{\mathrm{tvd}} / \partial s &= p^S \odot (g - \bar g),
+            \quad g = \tfrac12 \operatorname{sign}(p^S - p^T).
+
+    The JSD line uses :math:`D_{\mathrm{jsd}} / T^2 = H(m) - \beta H(p^T) - (1 - \beta)
+    H(p^S)`, whose derivative w.r.t. :math:`p^S` is :math:`(1 - \beta)(\log p^S - \log m)`
+    up to a constant that the softmax Jacobian removes.
     """
     inv_t = 1.0 / cfg.temperature
     logp_s_BV = jax.nn.log_softmax(zs_BV * inv_t, axis=-1)
@@ -346,7 +365,10 @@ def fused_linear_distillation(
     forward KL), which it contracts at once into :math:`\partial/\partial h^S` for the
     chunk and adds into :math:`\partial/\partial W^S`. Only these two gradients are kept
     for the backward pass, which multiplies them by the cotangent. At most one chunk of
-    logits (``[chunk_size, V]``, a few float32 buffers) is live at any time. This is
+    logits (``[chunk_size, V]``, a few float32 buffers) is live at any time. For a
+    bfloat16 head the chunk's logit gradient is rounded to bfloat16 before the two
+    matmuls (which accumulate in float32), as autodiff through a bfloat16 matmul does;
+    the returned gradients have the inputs' dtypes. This is
     the gradient-in-forward idea of Liger-Kernel's fused linear cross entropy (Hsu et
     al., 2024), written in plain XLA.
 

@@ -1,8 +1,11 @@
 """Matplotlib figures: metric bars with error bars, reliability diagrams, 2-D decision maps."""
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg", force=False)
+if "ipykernel" not in sys.modules:  # jobs render off-screen; a Jupyter kernel keeps its inline backend
+    matplotlib.use("Agg", force=False)
 
 from bayeskd.plotting.figures import (  # noqa: E402
     metric_bars,

@@ -179,14 +179,15 @@ def offline_predictive(
     *,
     key: jax.Array,
     num_samples: int | None = None,
-    chunk_size: int = 2048,
+    chunk_size: int = 1024,
     keep_samples: bool = False,
 ) -> Predictions:
     """The predictive over a whole input set, computed once in chunks of ``chunk_size`` inputs.
 
     Every chunk uses the same ``key``, so every chunk sees the same weight samples and the result
     equals one call on all of ``x`` (without holding ``[S, N, K]`` logits in memory unless
-    ``keep_samples``).
+    ``keep_samples``). Every chunk is padded to ``chunk_size`` rows, so one compiled program
+    serves input sets of any size.
 
     Returns:
       :class:`Predictions` with float32 numpy arrays.
@@ -197,7 +198,11 @@ def offline_predictive(
         raise ValueError("x: no inputs to predict on")
     means, samples = [], []
     for lo in range(0, len(x), chunk_size):
-        probs_SBK = posterior.sample_probs(x[lo : lo + chunk_size], key=key, num_samples=num_samples)
+        xb = x[lo : lo + chunk_size]
+        n = len(xb)
+        if n < chunk_size:
+            xb = np.concatenate([xb, np.zeros((chunk_size - n, *x.shape[1:]), np.float32)])
+        probs_SBK = posterior.sample_probs(xb, key=key, num_samples=num_samples)[:, :n]
         means.append(np.asarray(jnp.mean(probs_SBK, axis=0)))
         if keep_samples:
             samples.append(np.asarray(probs_SBK))
@@ -205,7 +210,7 @@ def offline_predictive(
 
 
 def teacher_log_probs(posterior: Posterior, x: ArrayLike, *, key: jax.Array,
-                      num_samples: int | None = None, chunk_size: int = 2048) -> np.ndarray:
+                      num_samples: int | None = None, chunk_size: int = 1024) -> np.ndarray:
     """``log`` of the offline predictive ``[N, K]`` (clamped at 1e-12): the distillation targets."""
     probs = offline_predictive(posterior, x, key=key, num_samples=num_samples,
                                chunk_size=chunk_size).probs

@@ -86,8 +86,8 @@ class LastLayerLaplace(Posterior):
                              f"{len(x)} inputs and {len(y)} labels")
         phi = np.concatenate([np.asarray(self._features(params, x[i : i + chunk_size]), np.float64)
                               for i in range(0, len(x), chunk_size)])
-        w = np.concatenate([np.asarray(head.kernel.value, np.float64),
-                            np.asarray(head.bias.value, np.float64)[None]])  # [H+1, K]
+        w = np.concatenate([np.asarray(head.kernel[...], np.float64),
+                            np.asarray(head.bias[...], np.float64)[None]])  # [H+1, K]
         logits = np.concatenate([phi, np.ones((len(phi), 1))], 1) @ w
         logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
         self.w_map = w

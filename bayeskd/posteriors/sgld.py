@@ -45,7 +45,7 @@ from bayeskd.posteriors.base import ParamSamples, check_num_samples, check_step_
 from bayeskd.priors.priors import objective
 from bayeskd.training import TrainingDiverged, apply_model, init_members
 
-__all__ = ["SGLDState", "bayesian_dark_knowledge", "cyclical_step_size", "fit_sgld", "sgld"]
+__all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "cyclical_step_size", "fit_sgld", "sgld"]
 
 
 class SGLDState(NamedTuple):
@@ -169,7 +169,7 @@ def fit_sgld(
             snaps.append(jax.tree.map(np.asarray, state.params))
 
     try:
-        fit_transform(model_fn, data, prior=prior, transform=tx, steps=num_steps,
+        res, _ = fit_transform(model_fn, data, prior=prior, transform=tx, steps=num_steps,
                       batch_size=batch_size, every=thin, key=key, num_members=num_chains,
                       init_params=init_params, on_snapshot=keep, progress=progress,
                       desc="csgld" if num_cycles else "sgld")
@@ -179,11 +179,10 @@ def fit_sgld(
     if not snaps:
         raise ValueError(f"thin: no sample was kept (num_steps={num_steps}, burn_in={burn_in}, "
                          f"thin={thin}); lower burn_in or thin")
-    graphdef, _ = init_members(model_fn, jax.random.split(key, 1))
     # [D, C, ...] -> chain-major [C * D, ...]
     params = jax.tree.map(lambda *a: np.swapaxes(np.stack(a), 0, 1).reshape(-1, *a[0].shape[1:]),
                           *snaps)
-    return ParamSamples(graphdef, jax.tree.map(jnp.asarray, params),
+    return ParamSamples(res.graphdef, jax.tree.map(jnp.asarray, params),
                         name="csgld" if num_cycles else "sgld", chains=num_chains)
 
 
@@ -215,7 +214,9 @@ def bayesian_dark_knowledge(
     r"""Online distillation of an SGLD chain into a student (Korattikara et al. 2015, Alg. 1).
 
     Each step: one SGLD step of the teacher on a minibatch of ``data``; after ``burn_in``, one Adam
-    step of the student on perturbed inputs :math:`x' = x + \sigma\epsilon` with loss
+    step of the student (learning rate decayed to zero by a cosine over its ``num_steps - burn_in``
+    steps, so late updates average over many teacher samples) on perturbed inputs
+    :math:`x' = x + \sigma\epsilon` with loss
     :math:`-\sum_k p(k\mid x',\theta_t)\log S(k\mid x', w) + \frac{\lambda_s}2\|w\|^2`.
 
     Args:
@@ -239,7 +240,10 @@ def bayesian_dark_knowledge(
     t_params = jax.tree.map(lambda a: a[0], t_params) if init_params is None else init_params
     s_params = jax.tree.map(lambda a: a[0], s_params)
     tx_t = sgld(step_size, num_data=n, key=jax.random.fold_in(k_run, 1))
-    tx_s = optax.adamw(student_learning_rate, weight_decay=student_weight_decay)
+    check_step_size(student_learning_rate, name="student_learning_rate")
+    # cosine decay over the student's own steps: late steps average over many teacher samples
+    lr = optax.cosine_decay_schedule(student_learning_rate, num_steps - burn_in)
+    tx_s = optax.adamw(lr, weight_decay=student_weight_decay)
     ones = jnp.ones((batch_size,), jnp.float32)
 
     def teacher_loss(p, xb, yb):

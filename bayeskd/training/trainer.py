@@ -14,6 +14,7 @@ per step (the stochastic-gradient reading of the likelihood); the same key gives
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -34,7 +35,20 @@ SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDiverged(FloatingPointError):
-    """The objective became NaN or infinite; the message names the step, prior and last finite loss."""
+    """The objective became NaN or infinite; the message names the step, prior and last finite loss.
+
+    Attributes ``step`` (1-based optimiser step of the first bad loss), ``member``,
+    ``last_finite_loss`` and ``checkpoint_step`` (the step of the last good checkpoint that was
+    kept, or ``None``) carry the same facts for programs.
+    """
+
+    def __init__(self, message: str, *, step: int, member: int, last_finite_loss: float,
+                 checkpoint_step: int | None = None):
+        super().__init__(message)
+        self.step = step
+        self.member = member
+        self.last_finite_loss = last_finite_loss
+        self.checkpoint_step = checkpoint_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +110,7 @@ class FitResult(NamedTuple):
     params: Any
     history: dict
     runtime_s: float
+    state: Any = None  # the final TrainState (optimiser state and keys too), e.g. to continue
 
     def member(self, m: int = 0) -> nnx.Module:
         """The ``m``-th trained member as an NNX module."""
@@ -120,6 +135,7 @@ def apply_model(graphdef, params, x: jax.Array, *, key: jax.Array | None = None)
 
 
 def _check_train_data(data: dict) -> int:
+    """Check names, row counts and finiteness of the training arrays; returns ``N``."""
     if "x" not in data or "y" not in data:
         raise ValueError("data: needs arrays 'x' and 'y' (and optionally 'label_mask', 'teacher_logp')")
     n = int(np.shape(data["x"])[0])
@@ -128,7 +144,42 @@ def _check_train_data(data: dict) -> int:
     for k, v in data.items():
         if np.shape(v)[0] != n:
             raise ValueError(f"data[{k!r}]: has {np.shape(v)[0]} rows, expected {n} like data['x']")
+    x = np.asarray(data["x"])
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        row = int(np.argwhere(~np.isfinite(x))[0][0])
+        raise ValueError(f"data['x']: contains NaN or infinite inputs (first in row {row})")
+    y = np.asarray(data["y"])
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"data['y']: must be integer class labels of shape [N], got dtype {y.dtype} "
+                         f"and shape {y.shape}")
+    if "label_mask" in data:
+        mask = np.asarray(data["label_mask"])
+        if mask.shape != (n,) or not np.all((mask >= 0) & (mask <= 1)):
+            raise ValueError("data['label_mask']: must be a [N] array of weights in [0, 1]")
+    for k in ("teacher_logp", "teacher_member_logp"):
+        if k in data:
+            t = np.asarray(data[k])
+            if np.any(np.isnan(t)) or np.any(t == np.inf):
+                raise ValueError(f"data[{k!r}]: contains NaN or +inf log-probabilities "
+                                 "(-inf, probability zero, is allowed)")
     return n
+
+
+def _check_classes(data: dict, num_classes: int) -> None:
+    """Labels and teacher outputs must match the model's ``num_classes`` (checked before training)."""
+    y = np.asarray(data["y"])
+    mask = np.asarray(data["label_mask"]) > 0 if "label_mask" in data else np.ones(y.shape, bool)
+    labelled = y[mask]
+    if labelled.size and (labelled.min() < 0 or labelled.max() >= num_classes):
+        raise ValueError(f"data['y']: labels must lie in [0, {num_classes}) for a model with "
+                         f"{num_classes} classes; found {int(labelled.min())}..{int(labelled.max())}")
+    for k, nd in (("teacher_logp", 2), ("teacher_member_logp", 3)):
+        if k in data:
+            shape = np.shape(data[k])
+            if len(shape) != nd or shape[-1] != num_classes:
+                want = "[N, K]" if nd == 2 else "[N, M, K]"
+                raise ValueError(f"data[{k!r}]: must have shape {want} with K = {num_classes} "
+                                 f"classes like the student, got {shape}")
 
 
 def make_chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
@@ -156,6 +207,21 @@ def make_chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int
         return state, losses
 
     return chunk
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_chunk(graphdef, config: TrainConfig, length: int, stochastic: bool,
+                    prior_axis: int | None) -> Callable:
+    """The jitted, member-vmapped chunk, shared by every run of the same model and optimiser.
+
+    Keyed on everything the compiled program closes over (the prior is an argument, so runs
+    under different hyperparameters share it), so a sweep or a resumed job in the same process
+    does not compile the same program twice.
+    """
+    tx = config.make_optimizer()
+    chunk = make_chunk_fn(graphdef, tx, batch_size=config.batch_size, length=length,
+                          stochastic=stochastic)
+    return jax.jit(jax.vmap(chunk, in_axes=(0, None, prior_axis)))
 
 
 def predict_logits(graphdef, params, x, *, batch_size: int = 2048, key=None) -> jax.Array:
@@ -198,8 +264,14 @@ def predict_logits_members(graphdef, params, x, *, batch_size: int = 2048) -> ja
 
 
 def init_members(model_fn: Callable[[jax.Array], nnx.Module], keys: jax.Array) -> tuple[Any, Any]:
-    """Initialise ``M = len(keys)`` members; returns ``(graphdef, params [M, ...])``."""
-    graphdef, _ = split_params(model_fn(keys[0]))
+    """Initialise ``M = len(keys)`` members; returns ``(graphdef, params [M, ...])``.
+
+    The graph comes from an abstract model (``nnx.eval_shape``, no computation) and the
+    parameters from one vmapped initialisation. It runs op by op rather than under ``jit``: JAX
+    caches each op's compilation by shape, so a second model of the same shapes in the same
+    process initialises in milliseconds, where a jitted initialiser would compile again.
+    """
+    graphdef, _ = split_params(nnx.eval_shape(lambda: model_fn(keys[0])))
     params = jax.vmap(lambda k: split_params(model_fn(k))[1])(keys)
     return graphdef, params
 
@@ -218,6 +290,7 @@ def fit(
     desc: str = "train",
     on_chunk: Callable[[int, TrainState], None] | None = None,
     initial_state: TrainState | None = None,
+    checkpoint=None,
 ) -> FitResult:
     """Train ``num_members`` independent models under ``prior`` in one compiled, vmapped run.
 
@@ -234,45 +307,68 @@ def fit(
       progress: show a tqdm bar (``None``: shown only once a run has lasted 3 s).
       on_chunk: called as ``on_chunk(steps_done, state)`` after each chunk (checkpoint hook).
       initial_state: resume from this stacked state instead of initialising.
+      checkpoint: a :class:`bayeskd.checkpoint.TrainCheckpointer`: the run resumes from its
+        latest checkpoint if there is one (bit-identical to an uninterrupted run, history
+        included) and saves one after every chunk; on divergence the last good one is kept.
 
     Returns:
-      :class:`FitResult` with stacked params ``[M, ...]`` and a ``history`` dict of per-chunk
-      ``step``, ``loss`` (mean over the chunk, per member) and ``test_accuracy``.
+      :class:`FitResult` with stacked params ``[M, ...]``, a ``history`` dict of per-chunk
+      ``step``, ``loss`` (mean over the chunk, per member) and ``test_accuracy``, and the final
+      ``state`` (also when a resumed run had no steps left to take).
 
     Raises:
+      ValueError: bad data (empty, mismatched rows, NaN inputs, non-integer labels, labels outside
+        ``[0, K)``, teacher outputs whose class count differs from the model's), before training.
       TrainingDiverged: the loss became NaN/inf; names the step, the prior and the last finite loss.
     """
     t0 = time.perf_counter()
     data = dict(data)
     n = _check_train_data(data)
-    data.setdefault("label_mask", np.ones((n,), np.float32))
-    data = {k: jnp.asarray(v) for k, v in data.items()}
-    if num_members < 1:
-        raise ValueError(f"num_members: must be >= 1, got {num_members}")
+    if not isinstance(num_members, int | np.integer) or num_members < 1:
+        raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
     member_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num_members))
     init_keys, run_keys = jax.vmap(lambda k: jax.random.split(k))(member_keys).transpose(1, 0)
     graphdef, params = init_members(model_fn, init_keys)
-    stochastic = _has_dropout(model_fn(init_keys[0]))
+    x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
+    p0 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
+    num_classes = int(jax.eval_shape(lambda p, x: apply_model(graphdef, p, x), p0, x0).shape[-1])
+    _check_classes(data, num_classes)
+    data.setdefault("label_mask", np.ones((n,), np.float32))
+    data = {k: jnp.asarray(v) for k, v in data.items()}
+    stochastic = _has_dropout(nnx.merge(graphdef, p0))
     tx = config.make_optimizer()
     if initial_state is None:
         state = TrainState(params, jax.vmap(tx.init)(params), run_keys,
                            jnp.zeros((num_members,), jnp.int32))
     else:
         state = initial_state
-    start = int(np.asarray(state.step).reshape(-1)[0])
     history: dict[str, list] = {"step": [], "loss": [], "test_accuracy": []}
-    chunk_fns: dict[int, Callable] = {}
-    bar = tqdm(total=config.steps, initial=start, desc=desc, delay=0 if progress else 3.0,
-               disable=progress is False, leave=False, dynamic_ncols=True)
     last_finite = float("nan")
+    if checkpoint is not None:
+        restored = checkpoint.restore(state)
+        if restored is not None:
+            state, history, last_finite = restored.state, restored.history, restored.last_loss
+    start = int(np.asarray(state.step).reshape(-1)[0])
+    chunk_fns: dict[int, Callable] = {}
+    bar = tqdm(total=config.steps, initial=min(start, config.steps), desc=desc,
+               delay=0 if progress else 3.0, disable=progress is False, leave=False,
+               dynamic_ncols=True)
     done = start
     try:
         while done < config.steps:
             length = min(config.eval_every, config.steps - done)
             if length not in chunk_fns:
-                chunk = make_chunk_fn(graphdef, tx, batch_size=config.batch_size, length=length,
-                                      stochastic=stochastic)
-                chunk_fns[length] = jax.jit(jax.vmap(chunk, in_axes=(0, None, prior_axis)))
+                # steps only matter to a cosine schedule, eval_every never (``length`` does)
+                key_cfg = dataclasses.replace(
+                    config, eval_every=1, steps=config.steps if config.schedule == "cosine" else 1)
+                try:
+                    hash(key_cfg)
+                except TypeError:  # a config subclass with unhashable fields: compile uncached
+                    chunk_fns[length] = _compiled_chunk.__wrapped__(graphdef, config, length,
+                                                                    stochastic, prior_axis)
+                else:
+                    chunk_fns[length] = _compiled_chunk(graphdef, key_cfg, length, stochastic,
+                                                        prior_axis)
             state, losses = chunk_fns[length](state, data, prior)
             losses = np.asarray(losses)  # [M, length]
             bad = ~np.isfinite(losses)
@@ -280,9 +376,14 @@ def fit(
                 m, s = np.argwhere(bad)[0]
                 finite = losses[m, : s][np.isfinite(losses[m, : s])]
                 last_finite = float(finite[-1]) if finite.size else last_finite
+                kept = checkpoint.latest_step() if checkpoint is not None else None
+                where = (f"; the last good checkpoint (step {kept}) is kept in "
+                         f"{checkpoint.directory}" if kept is not None else "")
                 raise TrainingDiverged(
                     f"loss became {losses[m, s]} at step {done + s + 1} (member {m}) under prior "
-                    f"{prior!r}; last finite loss {last_finite:.6g}"
+                    f"{prior!r}; last finite loss {last_finite:.6g}{where}",
+                    step=int(done + s + 1), member=int(m), last_finite_loss=last_finite,
+                    checkpoint_step=kept,
                 )
             last_finite = float(losses[0, -1])
             done += length
@@ -297,9 +398,11 @@ def fit(
             bar.update(length)
             if on_chunk is not None:
                 on_chunk(done, state)
+            if checkpoint is not None:
+                checkpoint.save(done, state, history=history, last_loss=last_finite)
     finally:
         bar.close()
-    return FitResult(graphdef, state.params, history, time.perf_counter() - t0)
+    return FitResult(graphdef, state.params, history, time.perf_counter() - t0, state)
 
 
 def evaluate_accuracy(graphdef, params, x, y) -> np.ndarray:

@@ -386,3 +386,4 @@ def test_bench_kd_kernel_tiny():
             assert f > 0 and nv > 0
             assert r[f"{key}_ratio"] == pytest.approx(f / nv)
         assert 0 < r["baseline_rss"] <= min(r["fused_rss"], r["naive_rss"])
+        assert r["rss_delta_ratio"] >= 0

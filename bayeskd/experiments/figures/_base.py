@@ -1,0 +1,344 @@
+r"""Pieces every paper figure shares: the report a figure returns, per-member teacher tables, and
+one-call training of several arms x several seeds.
+
+A figure module defines ``INFO`` (:class:`FigureInfo`), ``SIZES`` (``{"smoke"|"quick"|"full":
+size}``, each size with a ``seeds`` field) and ``run(size, *, seeds, log, progress) -> Report``.
+:mod:`bayeskd.experiments.registry` validates the command, calls ``run`` and writes the report.
+
+Training follows the MNIST-1D paper's recipe (Greydanus & Kobak 2024: Adam, learning rate 1e-2,
+batch 100); every arm of a comparison and every seed train together in one compiled, vmapped
+:func:`bayeskd.training.fit` call (members are arm-major: member ``a * S + s`` is arm ``a``, seed
+``s``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayeskd.data import Dataset
+from bayeskd.experiments.common import load_job_dataset, model_fn, train_teacher
+from bayeskd.metrics import classification_metrics
+from bayeskd.priors import TeacherPrior
+from bayeskd.training import FitResult, TrainConfig, fit, predict_logits_members
+
+LEARNING_RATE = 1e-2
+BATCH_SIZE = 100
+TEACHER_SEED = 1000  # the compare-priors teacher's seed, so both jobs share one cached teacher
+
+
+@dataclasses.dataclass(frozen=True)
+class FigureInfo:
+    """What a figure reproduces, for ``--list``, the summary and the README table.
+
+    Attributes:
+      name: the registry name (``bayeskd reproduce NAME``).
+      title: one line.
+      paper: the citation.
+      mirrors: the table or figure of the paper it mirrors.
+      claim: the published claim, in one or two sentences.
+      runtime: expected wall time per size on 2 CPU cores.
+    """
+
+    name: str
+    title: str
+    paper: str
+    mirrors: str
+    claim: str
+    runtime: dict[str, str]
+
+
+@dataclasses.dataclass
+class Comparison:
+    """One line of ``summary.md``: the published number and ours, side by side.
+
+    ``agrees`` is ``True``/``False`` when our number points the paper's way or not, ``None`` where
+    there is no direction to compare (a descriptive number).
+    """
+
+    claim: str
+    published: str
+    ours: str
+    agrees: bool | None
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Report:
+    """What ``run`` returns; the registry writes it to the output folder.
+
+    Attributes:
+      rows: one dict per (part, arm, seed) measurement, written to ``results.csv``.
+      summary: mean/std aggregates, ``{group: {metric: {"mean", "std", "n"}}}`` or any JSON.
+      comparisons: the published-vs-ours lines of ``summary.md``.
+      figures: ``{stem: matplotlib figure}``, each saved as ``stem.png`` and ``stem.pdf``.
+      headline: our numbers at this size in one line, for the README table.
+      extra: any other JSON-able results (curves, per-round values, settings).
+      notes: paragraphs for ``summary.md`` (causes of disagreement, caveats).
+      tables: markdown tables appended to ``summary.md``.
+    """
+
+    rows: list[dict]
+    summary: dict
+    comparisons: list[Comparison]
+    figures: dict[str, Any]
+    headline: str
+    extra: dict = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    tables: list[str] = dataclasses.field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- teacher tables
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TableTeacherPrior(TeacherPrior):
+    r"""KD from a per-member table of teacher log-probabilities, looked up by example index.
+
+    .. math::
+        R = \alpha T^2 \,\mathrm{KL}\big(p_t^{(T)}(\cdot \mid x_i) \,\|\, p_\theta^{(T)}(\cdot\mid x_i)\big),
+        \qquad \log p_t(\cdot \mid x_i) = \texttt{table}[i]
+
+    The same prior as :class:`bayeskd.priors.TeacherPrior`, but the teacher is a leaf of the prior
+    (``table [N, K]``) rather than a column of the data, so a stacked prior
+    (``prior_axis=0``) gives every member its *own* teacher: generations of born-again networks,
+    one student per teacher of a sweep, a hard-label arm (``alpha = 0``) next to KD arms. Reads
+    ``batch["idx"]`` (the row index of each example, see :func:`indexed`).
+    """
+
+    table: Any = None
+
+    def teacher_log_probs(self, batch):
+        return self.table[batch["idx"]]
+
+
+def indexed(data: dict) -> dict:
+    """``data`` plus ``idx = arange(N)``, the row index :class:`TableTeacherPrior` reads."""
+    n = len(data["x"])
+    return dict(data) | {"idx": np.arange(n, dtype=np.int32)}
+
+
+def table_prior(table: np.ndarray | None, *, n: int, k: int, alpha: float,
+                temperature: float) -> TableTeacherPrior:
+    """A :class:`TableTeacherPrior`; ``table=None`` gives the hard-label arm's dummy table."""
+    if table is None:
+        table = np.full((n, k), -np.log(k), np.float32)
+    return TableTeacherPrior(alpha=float(alpha), temperature=float(temperature),
+                             table=np.asarray(table, np.float32))
+
+
+def stack_priors(priors: Sequence[Any]) -> Any:
+    """Stack equal-structure priors leaf by leaf into one prior with a leading member axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x, jnp.float32) for x in leaves]),
+                        *priors)
+
+
+def repeat_each(items: Sequence[Any], times: int) -> list[Any]:
+    """``[a, a, b, b]`` from ``[a, b]`` and ``times=2``: arm-major member order."""
+    return [it for it in items for _ in range(times)]
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_config(steps: int, *, eval_every: int | None = None) -> TrainConfig:
+    """The MNIST-1D recipe with ``steps`` steps (one compiled chunk per ``eval_every``)."""
+    every = eval_every or _chunk(steps)
+    return TrainConfig(steps=steps, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+                       eval_every=every)
+
+
+def _chunk(steps: int) -> int:
+    """The largest chunk of at most 2000 steps that divides ``steps`` (one compiled program)."""
+    for c in range(min(steps, 2000), 0, -1):
+        if steps % c == 0:
+            return c
+    return steps
+
+
+_INIT_CACHE: dict = {}
+
+
+def fast_model_fn(name: str, ds: Dataset, **kwargs) -> Callable[[jax.Array], Any]:
+    """``key -> module`` like :func:`bayeskd.experiments.common.model_fn`, with the weight
+    initialisation compiled as one program (cached per model and input shape).
+
+    Building an NNX module eagerly compiles every initialiser op (threefry, truncated normal) for
+    every weight shape and member count separately, seconds each on a small CPU. Here the module is
+    merged from its graph definition and one jitted initialiser compiled without LLVM
+    optimisation (``xla_backend_optimization_level=0``: it runs once, so compiling fast is what
+    counts; the values agree to float rounding), which cuts the start-up of every run about
+    sixfold.
+    """
+    from flax import nnx
+
+    from bayeskd.training import split_params
+
+    key = (name, ds.input_shape, ds.num_classes, tuple(sorted(kwargs.items())))
+    if key not in _INIT_CACHE:
+        base = model_fn(name, ds, **kwargs)
+        graphdef, _ = split_params(nnx.eval_shape(lambda: base(jax.random.key(0))))
+        init = jax.jit(lambda k: split_params(base(k))[1],
+                       compiler_options={"xla_backend_optimization_level": 0})
+
+        def make(k):
+            try:
+                return nnx.merge(graphdef, init(k))
+            except ValueError as e:  # traced inside another jit or eval_shape: build it directly
+                if "compiler_options" not in str(e):
+                    raise
+                return base(k)
+
+        _INIT_CACHE[key] = make
+    return _INIT_CACHE[key]
+
+
+def train_members(
+    model: str,
+    ds: Dataset,
+    data: dict,
+    priors: Sequence[Any],
+    *,
+    steps: int,
+    key: int,
+    progress: bool | None,
+    desc: str,
+    model_kwargs: dict | None = None,
+) -> FitResult:
+    """Train one member per prior in ``priors`` in one compiled, vmapped run.
+
+    Every prior must have the same pytree structure (e.g. all :class:`TableTeacherPrior`);
+    member ``m`` trains under ``priors[m]`` from its own initialisation ``fold_in(key, m)``.
+    """
+    fn = fast_model_fn(model, ds, **(model_kwargs or {}))
+    return fit(fn, data, prior=stack_priors(priors), prior_axis=0, config=train_config(steps),
+               key=jax.random.key(key), num_members=len(priors), progress=progress, desc=desc)
+
+
+def train_arms(model: str, ds: Dataset, data: dict, priors: Sequence[Any], *, seeds: int,
+               **kwargs) -> FitResult:
+    """``len(priors) * seeds`` members in one run; member ``a * seeds + s`` is arm ``a``, seed ``s``."""
+    return train_members(model, ds, data, repeat_each(priors, seeds), **kwargs)
+
+
+def member_logp(res: FitResult, x: np.ndarray) -> np.ndarray:
+    """Log-probabilities ``[M, N, K]`` of every member on ``x``."""
+    logits = predict_logits_members(res.graphdef, res.params, x)
+    return np.asarray(jax.nn.log_softmax(logits, axis=-1))
+
+
+def metric_rows(logp_MNK: np.ndarray, labels: np.ndarray, *, arms: Sequence[str], seeds: int,
+                teacher_probs: np.ndarray | Sequence[np.ndarray | None] | None = None,
+                extra: dict | None = None) -> list[dict]:
+    """One metrics row per member (arm-major), with ``arm`` and ``seed`` fields.
+
+    ``teacher_probs`` is one ``[N, K]`` array for all members or one per member (or ``None``).
+    """
+    rows = []
+    for m in range(logp_MNK.shape[0]):
+        t = teacher_probs[m] if isinstance(teacher_probs, list | tuple) else teacher_probs
+        row = {"arm": arms[m // seeds], "seed": m % seeds} | dict(extra or {})
+        row |= classification_metrics(np.exp(logp_MNK[m]), labels, teacher_probs=t)
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- data and teachers
+
+
+def mnist1d(transfer_size: int) -> Dataset:
+    """MNIST-1D (4,000 train / 1,000 test) with ``transfer_size`` generated unlabeled inputs."""
+    return load_job_dataset("mnist1d", transfer_size=transfer_size)
+
+
+def transfer_labels(ds: Dataset) -> np.ndarray:
+    """The true labels of an MNIST-1D transfer set (the generator knows them; KD never reads them)."""
+    from bayeskd.data.mnist1d import _cached_raw_samples, mnist1d_args
+
+    n = len(ds.x_transfer)
+    args = mnist1d_args(seed=ds.meta["transfer_seed"], num_samples=-(-n // 10) * 10)
+    xs, ys = _cached_raw_samples(args, None, True)
+    x = ((xs[:n] - ds.meta["mean"]) / ds.meta["std"]).astype(np.float32)
+    if not np.allclose(x, ds.x_transfer, atol=1e-5):  # pragma: no cover - a generator change
+        raise RuntimeError("transfer_labels: regenerated inputs differ from the transfer set")
+    return ys[:n].astype(np.int32)
+
+
+def mnist1d_extra(num: int, *, seed: int, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """``num`` further labelled MNIST-1D examples from generator seed ``seed``, normalised like ``ds``."""
+    from bayeskd.data.mnist1d import _cached_raw_samples, mnist1d_args
+
+    xs, ys = _cached_raw_samples(mnist1d_args(seed=seed, num_samples=-(-num // 10) * 10), None, True)
+    x = ((xs[:num] - ds.meta["mean"]) / ds.meta["std"]).astype(np.float32)
+    return x, ys[:num].astype(np.int32)
+
+
+def teacher(ds: Dataset, *, model: str = "cnn", steps: int, seed: int = TEACHER_SEED,
+            members: int = 1, progress: bool | None = None) -> dict:
+    """A cached teacher (see :func:`bayeskd.experiments.common.train_teacher`)."""
+    cfg = TrainConfig(steps=steps, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+                      eval_every=min(steps, 1000))
+    return train_teacher(ds, model=model, config=cfg, seed=seed, num_members=members,
+                         progress=progress)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def mean_std(values) -> dict:
+    """``{"mean", "std", "n"}`` (std with ddof=1 when n > 1)."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            "n": int(v.size)}
+
+
+def pct(s: dict, digits: int = 1) -> str:
+    """``"93.1 ± 0.4 %"`` from a mean/std dict of fractions."""
+    return f"{100 * s['mean']:.{digits}f} ± {100 * s['std']:.{digits}f} %"
+
+
+def num(s: dict, digits: int = 3) -> str:
+    """``"0.213 ± 0.010"`` from a mean/std dict."""
+    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
+
+
+def group_stats(rows: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> dict:
+    """``{"k1=v1,k2=v2": {metric: mean_std}}`` over rows grouped by ``keys``."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        g = ",".join(f"{k}={r[k]}" for k in keys)
+        out.setdefault(g, {})
+    for g in out:
+        sel = [r for r in rows if ",".join(f"{k}={r[k]}" for k in keys) == g]
+        out[g] = {m: mean_std([r[m] for r in sel]) for m in metrics if all(m in r for r in sel)}
+    return out
+
+
+def member_robustness(res: FitResult, x: np.ndarray, y: np.ndarray, *, sigmas: Sequence[float],
+                      key: jax.Array, grad_examples: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy under Gaussian input noise ``[M, L]`` and mean input-gradient norm ``[M]`` of
+    every member, in one compiled call (members vmapped)."""
+    from bayeskd.metrics import input_grad_norm, noise_accuracy
+    from bayeskd.training import apply_model
+
+    xj, yj, xg = jnp.asarray(x), jnp.asarray(y), jnp.asarray(x[:grad_examples])
+
+    def one(params):
+        def apply_fn(inp):
+            return apply_model(res.graphdef, params, inp)
+
+        return (noise_accuracy(apply_fn, xj, yj, sigmas=sigmas, key=key),
+                input_grad_norm(apply_fn, xg))
+
+    acc, grad = jax.jit(jax.vmap(one))(res.params)
+    return np.asarray(acc), np.asarray(grad)
+
+
+def log_fn(log: Callable[[str], None] | None) -> Callable[[str], None]:
+    return log if log is not None else (lambda msg: None)

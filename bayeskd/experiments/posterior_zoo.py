@@ -1,0 +1,478 @@
+r"""``bayeskd posterior-zoo``: every posterior approximation as a teacher, against a NUTS reference.
+
+MISSION.md C8 made measurable: a teacher's output stands in for the posterior predictive
+:math:`\mathbb E_{\theta\sim p(\theta\mid\mathcal D)}p(y\mid x,\theta)`. On a small problem the
+job fits a NUTS reference of that predictive and every approximation of :mod:`bayeskd.posteriors`
+(MAP, deep ensemble, SWAG and SWAG-Diagonal, MC dropout, last-layer Laplace, SGLD, cyclical SGLD,
+SVI, the AIES and ESS ensemble samplers), distills each offline into the same small student (one
+vmapped run for all of them), runs Bayesian dark knowledge (online SGLD -> student), and reports
+for every teacher and student: accuracy, NLL, ECE, Brier, entropy, mutual information, and top-1
+agreement, total variation and KL(reference || method) on the test set and on a grid over the
+plane.
+
+Setting (two moons, after Korattikara et al. 2015's toy problem): a few dozen training points, a
+2-10-2 ReLU network with an ``N(0, 1)`` prior on every weight (weight decay ``1/N``, the same
+posterior for every method), a 2-20-2 student, transfer inputs = the training inputs plus noisy
+copies (Korattikara et al. perturb training inputs the same way). The ``map`` rows average over
+the ensemble's members, each an independent MAP fit; SGLD chains (and the dark-knowledge chain)
+start at MAP solutions. Korattikara et al. report
+KL(HMC || .) = 0.246 for SGD, 0.007 for SGLD and 0.009-0.031 for distilled students; the job prints
+ours next to theirs. On ``digits`` (17k weights) NUTS and the ensemble samplers are out of reach
+at these sizes: the job says so and reports test-set metrics without a reference.
+
+Command: ``bayeskd posterior-zoo`` (moons, quick: about 4-5 minutes and 4 CPU-minutes on 2 shared
+cores; ``--dataset digits``: about 6 minutes; smoke: 1-3 minutes, mostly compilation). Outputs: ``results.json``, ``results.csv``, ``posterior_zoo.png`` (2-D data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from bayeskd.data import grid_2d, load_digits, load_gmm, load_moons, mixup_inputs, noised
+from bayeskd.experiments.common import SIZES, check_choice, check_positive_int, summarize
+from bayeskd.experiments.posterior_zoo_report import checks, format_table, plane_figure
+from bayeskd.io import locked_output, save_figure, write_csv, write_json
+from bayeskd.metrics import agreement, entropy, kl_divergence
+from bayeskd.models import MLP
+from bayeskd.posteriors import (
+    SWAG,
+    BayesianNet,
+    LastLayerLaplace,
+    MCDropout,
+    ParamSamples,
+    SVIPosterior,
+    bayesian_dark_knowledge,
+    distill,
+    fit_ensemble,
+    fit_sgld,
+    fit_swag,
+    offline_predictive,
+    predictive_diagnostics,
+    predictive_metrics,
+    reference_distances,
+    run_ensemble_sampler,
+    run_nuts,
+    run_svi,
+    weight_decay_from_prior_std,
+)
+from bayeskd.priors import GaussianPrior
+from bayeskd.training import TrainConfig, fit
+
+DATASETS = ("moons", "gmm", "digits")
+PLANE_DATASETS = ("moons", "gmm")
+METHODS = ("map", "ensemble", "swag", "swag_diag", "mc_dropout", "laplace", "sgld", "csgld", "svi",
+           "aies", "ess", "bdk")
+REFERENCE_ONLY = ("aies", "ess")  # gradient-free samplers: only on the small 2-D networks
+METRICS = ("accuracy", "nll", "ece", "brier", "entropy", "mutual_information", "agreement_ref",
+           "tv_ref", "kl_ref", "agreement_ref_grid", "tv_ref_grid", "kl_ref_grid", "kl_teacher",
+           "rhat_max", "ess_min")
+# Korattikara et al. 2015 (Bayesian dark knowledge), toy 2-D problem, KL(HMC || method).
+PUBLISHED = {"source": "Korattikara et al. 2015, toy 2-D classification, KL(HMC || method)",
+             "sgd": 0.246, "sgld": 0.007, "distilled_students": [0.009, 0.031]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """Every size-dependent setting of one dataset (see :data:`SETUPS`)."""
+
+    num_train: int | None
+    teacher_hidden: tuple
+    student_hidden: tuple
+    prior_std: float
+    batch_size: int
+    map_steps: int
+    map_lr: float
+    members: int
+    swag_steps: int
+    swag_lr: float
+    swag_batch: int
+    swag_every: int
+    sgld_step: float
+    sgld_steps: int
+    sgld_burn: int
+    sgld_thin: int
+    sgld_chains: int
+    csgld_step: float
+    csgld_cycles: int
+    svi_steps: int
+    nuts: tuple  # (warmup, samples, chains)
+    walkers: tuple  # (walkers, warmup, samples, thinning)
+    student_steps: int
+    student_lr: float
+    transfer: tuple  # 2-D: (copies, sigma); digits: (mixup inputs, 0)
+    pred_samples: int
+    grid: tuple  # (resolution, margin)
+    seeds: int
+    num_test: int = 500
+    dropout: float = 0.1
+    bdk_lr: float = 3e-3
+
+
+_MOONS_QUICK = Setup(
+    num_train=50, teacher_hidden=(10,), student_hidden=(20,), prior_std=1.0, batch_size=50,
+    map_steps=3000, map_lr=1e-2, members=10, swag_steps=2000, swag_lr=0.05, swag_batch=10,
+    swag_every=10, sgld_step=1e-3, sgld_steps=20000, sgld_burn=5000, sgld_thin=100, sgld_chains=4,
+    csgld_step=3e-3, csgld_cycles=4, svi_steps=5000, nuts=(400, 400, 4), walkers=(128, 2000, 100, 10),
+    student_steps=5000, student_lr=1e-2, transfer=(100, 0.5), pred_samples=50, grid=(50, 1.0),
+    seeds=1)
+_DIGITS_QUICK = Setup(
+    num_train=None, teacher_hidden=(100, 100), student_hidden=(100,), prior_std=1.0, batch_size=100,
+    map_steps=3000, map_lr=1e-3, members=5, swag_steps=2000, swag_lr=0.05, swag_batch=100,
+    swag_every=20, sgld_step=1e-5, sgld_steps=4000, sgld_burn=1000, sgld_thin=100, sgld_chains=2,
+    csgld_step=3e-5, csgld_cycles=2, svi_steps=3000, nuts=(0, 0, 0), walkers=(0, 0, 0, 1),
+    student_steps=3000, student_lr=1e-3, transfer=(10000, 0), pred_samples=30, grid=(0, 0.0),
+    seeds=1, num_test=450)
+
+
+def _smoke(s: Setup) -> Setup:
+    return dataclasses.replace(
+        s, num_train=min(s.num_train or 300, 300), map_steps=200, members=3, swag_steps=100,
+        swag_every=5, sgld_steps=400, sgld_burn=100, sgld_thin=50, sgld_chains=2, svi_steps=200,
+        nuts=(60, 40, 2), walkers=(64, 100, 8, 1), student_steps=200, pred_samples=8,
+        grid=(20, 1.0) if s.grid[0] else s.grid, num_test=100,
+        transfer=(5, s.transfer[1]) if s.grid[0] else (300, 0))
+
+
+def _full(s: Setup) -> Setup:
+    return dataclasses.replace(
+        s, map_steps=2 * s.map_steps, sgld_steps=2 * s.sgld_steps, sgld_burn=2 * s.sgld_burn,
+        nuts=(1000, 1000, 4) if s.nuts[2] else s.nuts, student_steps=2 * s.student_steps, seeds=3)
+
+
+_GMM_QUICK = dataclasses.replace(_MOONS_QUICK, num_train=100, batch_size=100)
+SETUPS = {(d, "quick"): q for d, q in (("moons", _MOONS_QUICK), ("gmm", _GMM_QUICK),
+                                        ("digits", _DIGITS_QUICK))}
+SETUPS |= {(d, "smoke"): _smoke(SETUPS[(d, "quick")]) for d in DATASETS}
+SETUPS |= {(d, "full"): _full(SETUPS[(d, "quick")]) for d in DATASETS}
+
+
+@dataclasses.dataclass(frozen=True)
+class PosteriorZooConfig:
+    """A ``posterior-zoo`` run (validated on construction, before any work)."""
+
+    dataset: str = "moons"
+    size: str = "quick"
+    seeds: int | None = None
+    methods: tuple[str, ...] = METHODS
+    plane: bool | None = None  # None: draw the plane when the inputs are 2-D
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice(self.dataset, DATASETS, name="dataset")
+        check_choice(self.size, SIZES, name="size")
+        if self.seeds is not None:
+            check_positive_int(self.seeds, name="seeds")
+        if not self.methods:
+            raise ValueError(f"methods: give at least one of: {', '.join(METHODS)}")
+        for m in self.methods:
+            check_choice(m, METHODS, name="methods")
+        if self.plane and self.dataset not in PLANE_DATASETS:
+            raise ValueError(f"dataset: {self.dataset!r} has 64-D inputs; a plane can be drawn only "
+                             f"for 2-D inputs ({', '.join(PLANE_DATASETS)}); drop --plane")
+
+    @property
+    def setup(self) -> Setup:
+        return SETUPS[(self.dataset, self.size)]
+
+    @property
+    def num_seeds(self) -> int:
+        return self.seeds if self.seeds is not None else self.setup.seeds
+
+    @property
+    def two_d(self) -> bool:
+        return self.dataset in PLANE_DATASETS
+
+    @property
+    def active_methods(self) -> tuple[str, ...]:
+        return tuple(m for m in self.methods if self.two_d or m not in REFERENCE_ONLY)
+
+
+def _load(cfg: PosteriorZooConfig):
+    s = cfg.setup
+    if cfg.dataset == "moons":
+        ds = load_moons(num_train=s.num_train, num_test=s.num_test, seed=cfg.seed)
+    elif cfg.dataset == "gmm":
+        ds = load_gmm(num_train=s.num_train, num_test=s.num_test, dim=2, seed=cfg.seed)
+    else:
+        ds = load_digits(flatten=True).take(num_train=s.num_train, num_test=s.num_test)
+    if cfg.two_d:
+        copies, sigma = s.transfer
+        x_tr = np.concatenate([ds.x_train, noised(ds.x_train, sigma=sigma, seed=cfg.seed + 7,
+                                                  copies=copies)])
+    else:
+        x_tr = np.concatenate([ds.x_train, mixup_inputs(ds.x_train, num=s.transfer[0], alpha=1.0,
+                                                        seed=cfg.seed + 7)])
+    return ds, x_tr
+
+
+def _mlp(ds, hidden, dropout=0.0):
+    d, k = int(np.prod(ds.input_shape)), ds.num_classes
+    return lambda key: MLP(d, k, hidden=hidden, dropout=dropout, rngs=_rngs(key))
+
+
+def _rngs(key):
+    from flax import nnx
+
+    return nnx.Rngs(params=key)
+
+
+def _fit_teachers(cfg, ds, seed: int, log) -> tuple[dict, dict, Any]:
+    """``({method: posterior}, {method: seconds}, MAP params)`` for every active teacher method."""
+    s, methods = cfg.setup, cfg.active_methods
+    key = jax.random.key(1000 * (seed + 1))
+    k = lambda i: jax.random.fold_in(key, i)  # noqa: E731
+    data = {"x": ds.x_train, "y": ds.y_train}
+    prior = GaussianPrior(weight_decay=weight_decay_from_prior_std(s.prior_std, ds.num_train))
+    tfn = _mlp(ds, s.teacher_hidden)
+    out, times = {}, {}
+
+    def timed(name, fn):
+        t0 = time.perf_counter()
+        out[name] = fn()
+        times[name] = time.perf_counter() - t0
+        log(f"[posterior-zoo] seed {seed}: {name} fitted in {times[name]:.1f} s")
+
+    cfg_map = TrainConfig(steps=s.map_steps, batch_size=min(s.batch_size, ds.num_train),
+                          learning_rate=s.map_lr, eval_every=s.map_steps)
+    n_members = max(s.members, s.sgld_chains)
+    timed("ensemble", lambda: fit_ensemble(tfn, data, prior=prior, config=cfg_map, key=k(0),
+                                           num_members=n_members, progress=False))
+    ens = out["ensemble"]
+    out["ensemble"] = ParamSamples(ens.graphdef, jax.tree.map(lambda a: a[: s.members], ens.params),
+                                   name="ensemble")
+    # every member is an independent MAP fit: the MAP rows average over all of them
+    out["map"] = [ens.member(m) for m in range(s.members)]
+    times["map"] = times["ensemble"] / n_members
+    map_params = jax.tree.map(lambda a: a[0], ens.params)
+    chain_init = jax.tree.map(lambda a: a[: s.sgld_chains], ens.params)
+    if "swag" in methods or "swag_diag" in methods:
+        timed("swag", lambda: fit_swag(tfn, data, prior=prior, init_params=ens.member(0).params,
+                                       key=k(1), steps=s.swag_steps, learning_rate=s.swag_lr,
+                                       batch_size=s.swag_batch, collect_every=s.swag_every,
+                                       num_samples=s.pred_samples, progress=False))
+        out["swag_diag"] = SWAG(out["swag"].graphdef, out["swag"].state, diagonal=True,
+                                num_samples=s.pred_samples)
+    if "mc_dropout" in methods:
+        def mcd():
+            res = fit(_mlp(ds, s.teacher_hidden, s.dropout), data, prior=prior, config=cfg_map,
+                      key=k(2), progress=False)
+            return MCDropout.from_fit(res, num_samples=s.pred_samples)
+        timed("mc_dropout", mcd)
+    if "laplace" in methods:
+        timed("laplace", lambda: LastLayerLaplace(ens.graphdef, map_params, ds.x_train, ds.y_train,
+                                                  num_samples=s.pred_samples))
+    sg_kw = dict(prior=prior, batch_size=min(s.batch_size, ds.num_train),
+                 num_chains=s.sgld_chains, init_params=chain_init, thin=s.sgld_thin,
+                 num_steps=s.sgld_steps, progress=False)
+    if "sgld" in methods:
+        timed("sgld", lambda: fit_sgld(tfn, data, key=k(3), step_size=s.sgld_step,
+                                       burn_in=s.sgld_burn, **sg_kw))
+    if "csgld" in methods:
+        timed("csgld", lambda: fit_sgld(tfn, data, key=k(4), step_size=s.csgld_step, burn_in=0,
+                                        num_cycles=s.csgld_cycles, **sg_kw))
+    bnn = None
+    if {"svi", "aies", "ess"} & set(methods):
+        bnn = BayesianNet(tfn, key=k(5), prior_std=s.prior_std)
+    xy = (np.asarray(ds.x_train), np.asarray(ds.y_train))
+    if "svi" in methods:
+        timed("svi", lambda: SVIPosterior(bnn, run_svi(bnn.model, *xy, key=k(6),
+                                                       num_steps=s.svi_steps),
+                                          num_samples=s.pred_samples))
+    w, warm, n, thin = s.walkers
+    w = max(w, 2 * bnn.num_params) if bnn is not None else w  # NumPyro advises at least twice the dimension
+    for i, kind in enumerate(("aies", "ess")):
+        if kind in methods:
+            timed(kind, lambda kind=kind, i=i: bnn.posterior(run_ensemble_sampler(
+                bnn.model, *xy, kind=kind, key=k(7 + i), num_walkers=w, num_warmup=warm,
+                num_samples=n, thinning=thin), name=kind))
+    for m in ("ensemble", "map", "swag", "swag_diag"):
+        if m not in methods:
+            out.pop(m, None)
+    return out, times, map_params
+
+
+def _reference(cfg, ds, log):
+    s = cfg.setup
+    bnn = BayesianNet(_mlp(ds, s.teacher_hidden), key=jax.random.key(cfg.seed), prior_std=s.prior_std)
+    warm, n, chains = s.nuts
+    run = run_nuts(bnn.model, np.asarray(ds.x_train), np.asarray(ds.y_train),
+                   key=jax.random.key(cfg.seed + 1), num_warmup=warm, num_samples=n,
+                   num_chains=chains)
+    log(f"[posterior-zoo] NUTS reference: {chains} chains x {n} draws after {warm} warm-up, "
+        f"{run.num_divergent} divergent transitions, {run.runtime_s:.1f} s")
+    return bnn.posterior(run, name="nuts"), run
+
+
+def _evaluate(post, ds, grid, ref, key) -> tuple[dict, dict]:
+    """A teacher's metric row and its plane maps (probability of class 1, entropy)."""
+    test = offline_predictive(post, ds.x_test, key=key, keep_samples=True)
+    row = predictive_metrics(test.probs, ds.y_test, sample_probs=test.sample_probs)
+    chains = getattr(post, "chains", 1)
+    if chains >= 2 and test.sample_probs.shape[0] // chains >= 4:
+        c_probs = test.sample_probs.reshape(chains, -1, *test.sample_probs.shape[1:])
+        diag = predictive_diagnostics(c_probs)
+        row |= {"rhat_max": diag["rhat_max"], "ess_min": diag["ess_min"]}
+    maps = {}
+    if ref is not None:
+        row |= reference_distances(ref["test"], test.probs)
+    else:
+        row |= {"agreement_ref": None, "tv_ref": None, "kl_ref": None}
+    if grid is not None:
+        g = offline_predictive(post, grid, key=key).probs
+        if ref is not None:
+            row |= reference_distances(ref["grid"], g, suffix="_grid")
+        maps = {"prob": g[:, -1], "entropy": np.asarray(entropy(g))}
+    return row, {"test": test.probs} | maps
+
+
+def _run_seed(cfg, ds, x_transfer, grid, ref, seed: int, *, progress, log):
+    """Fit, evaluate and distill every teacher of one seed: ``(rows, plane maps, timing)``."""
+    s = cfg.setup
+    pkey = jax.random.key(cfg.seed + 99)
+    posts, times, map_params = _fit_teachers(cfg, ds, seed, log)
+    if ref is not None:
+        posts, times["nuts"] = {"nuts": ref["post"], **posts}, ref["seconds"]
+    entries = [(name, m, p) for name, post in posts.items()
+               for m, p in enumerate(post if isinstance(post, list) else [post])]
+    rows, maps, t_test, tables = [], {}, {}, []
+    for name, member, post in entries:
+        row, mp = _evaluate(post, ds, grid, ref, pkey)
+        rows.append({"method": name, "role": "teacher", "seed": seed, "member": member} | row)
+        t_test[(name, member)] = mp["test"]
+        if member == 0:
+            maps[(name, "teacher")] = mp
+        tables.append(np.log(np.maximum(offline_predictive(post, x_transfer, key=pkey).probs,
+                                        1e-12)))
+    t0 = time.perf_counter()
+    student_cfg = TrainConfig(steps=s.student_steps, batch_size=200, learning_rate=s.student_lr,
+                              eval_every=s.student_steps, schedule="cosine")
+    sfn = _mlp(ds, s.student_hidden)
+    res = distill(sfn, x_transfer, np.stack(tables), config=student_cfg, key=jax.random.key(seed),
+                  progress=progress, desc="students")
+    times["students"] = time.perf_counter() - t0
+    students = {(name, member): ParamSamples(res.graphdef, jax.tree.map(
+        lambda a, i=i: a[i : i + 1], res.params), name=name)
+        for i, (name, member, _) in enumerate(entries)}
+    if "bdk" in cfg.methods:
+        t0 = time.perf_counter()
+        dk = bayesian_dark_knowledge(
+            _mlp(ds, s.teacher_hidden), sfn, {"x": ds.x_train, "y": ds.y_train},
+            prior=GaussianPrior(weight_decay_from_prior_std(s.prior_std, ds.num_train)),
+            key=jax.random.key(seed + 500), step_size=s.sgld_step, num_steps=s.sgld_steps,
+            burn_in=s.sgld_burn, batch_size=min(s.batch_size, ds.num_train),
+            input_noise=float(s.transfer[1] or 0.5), student_learning_rate=s.bdk_lr,
+            init_params=map_params)  # the chain starts at MAP, like the SGLD teachers
+        students[("bdk", 0)] = dk.student
+        times["bdk"] = time.perf_counter() - t0
+    for (name, member), st in students.items():
+        row, mp = _evaluate(st, ds, grid, ref, pkey)
+        if (name, member) in t_test:
+            row["kl_teacher"] = max(float(kl_divergence(t_test[(name, member)], mp["test"])), 0.0)
+            row["agreement_teacher"] = float(agreement(t_test[(name, member)], mp["test"]))
+        rows.append({"method": name, "role": "student", "seed": seed, "member": member} | row)
+        if member == 0:
+            maps[(name, "student")] = mp
+    log(f"[posterior-zoo] seed {seed}: {len(students)} students distilled")
+    return rows, maps, times
+
+
+def run(cfg: PosteriorZooConfig, *, out, progress: bool | None = None, log=print) -> dict:
+    """Run the zoo and write ``results.json``, ``results.csv`` and (2-D) ``posterior_zoo.png``."""
+    t_start = time.perf_counter()
+    with locked_output(out) as out_dir:
+        s = cfg.setup
+        ds, x_transfer = _load(cfg)
+        log(f"[posterior-zoo] {cfg.dataset} ({cfg.size}): {ds.num_train} train / {ds.num_test} test,"
+            f" {len(x_transfer)} transfer inputs, teacher {s.teacher_hidden}, student "
+            f"{s.student_hidden}, prior N(0, {s.prior_std}^2), {cfg.num_seeds} seed(s)")
+        plane = cfg.two_d if cfg.plane is None else cfg.plane
+        grid, xx, yy = grid_2d(ds.x_train, resolution=s.grid[0], margin=s.grid[1]) if plane else (
+            None, None, None)
+        timing: dict[str, Any] = {}
+        ref, ref_info = None, None
+        pkey = jax.random.key(cfg.seed + 99)
+        if cfg.two_d:
+            t0 = time.perf_counter()
+            ref_post, nuts_run = _reference(cfg, ds, log)
+            timing["nuts"] = time.perf_counter() - t0
+            r_test = offline_predictive(ref_post, ds.x_test, key=pkey, keep_samples=True)
+            ref = {"post": ref_post, "seconds": timing["nuts"], "test": r_test.probs,
+                   "grid": offline_predictive(ref_post, grid, key=pkey).probs if plane else None}
+            ref_info = {"method": "nuts", "num_divergent": nuts_run.num_divergent,
+                        "num_transitions": nuts_run.num_transitions, "chains": nuts_run.num_chains,
+                        "warmup": s.nuts[0], "draws_per_chain": s.nuts[1]}
+            ref_info |= predictive_diagnostics(
+                r_test.sample_probs.reshape(nuts_run.num_chains, -1, *r_test.probs.shape))
+        else:
+            log(f"[posterior-zoo] {cfg.dataset}: NUTS (and the AIES/ESS ensemble samplers) are out "
+                "of reach for a 17k-weight network at this size; no reference, test metrics only")
+        rows, maps = [], {}
+        for seed in range(cfg.num_seeds):
+            seed_rows, seed_maps, timing[f"seed{seed}"] = _run_seed(
+                cfg, ds, x_transfer, grid, ref, seed, progress=progress, log=log)
+            rows += seed_rows
+            if seed == 0:
+                maps = seed_maps
+        for r in rows:
+            r["group"] = f"{r['method']}/{r['role']}"
+        summary = summarize([{k: v for k, v in r.items() if v is not None} for r in rows],
+                            group="group", metrics=METRICS)
+        results = {
+            "experiment": "posterior_zoo", "dataset": cfg.dataset, "size": cfg.size,
+            "config": dataclasses.asdict(cfg) | {"seeds": cfg.num_seeds},
+            "setup": dataclasses.asdict(s),
+            "data": {"num_train": ds.num_train, "num_test": ds.num_test,
+                     "num_transfer": len(x_transfer)},
+            "reference": ref_info, "rows": rows, "summary": summary,
+            "checks": checks(cfg, summary), "published": PUBLISHED if cfg.two_d else None,
+        }
+        write_csv(out_dir / "results.csv", rows, fields=["method", "role", "seed", "member", *METRICS,
+                                                         "agreement_teacher"])
+        if plane:
+            fig = plane_figure(xx, yy, maps, ds, list(dict.fromkeys(m for m, _ in maps)))
+            save_figure(fig, out_dir / "posterior_zoo.png")
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        timing["total_s"] = time.perf_counter() - t_start
+        results["timing"] = timing
+        write_json(out_dir / "results.json", results)
+        log(format_table(results))
+        log(f"[posterior-zoo] wrote {out_dir}/results.json, results.csv"
+            + (", posterior_zoo.png" if plane else "") + f" in {timing['total_s']:.0f} s")
+        return results
+
+
+def add_cli(sub) -> None:
+    """Add the ``posterior-zoo`` subcommand."""
+    mod = sys.modules[__name__]
+    p = sub.add_parser("posterior-zoo", help="posterior teachers vs a NUTS reference, distilled",
+                       description=mod.__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="moons", help=f"one of {', '.join(DATASETS)}")
+    p.add_argument("--size", default="quick", help="smoke | quick | full (default quick)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: by size)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated subset of {','.join(METHODS)}")
+    p.add_argument("--plane", action="store_true", default=None,
+                   help="draw the plane figure (2-D datasets; the default there)")
+    p.add_argument("--out", default="paper_figures/posterior_zoo", help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args) -> int:
+    from bayeskd.io import check_out_dir
+
+    mod = sys.modules[__name__]
+    cfg = mod.PosteriorZooConfig(
+        dataset=args.dataset, size=args.size, seeds=args.seeds, plane=args.plane,
+        methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()))
+    check_out_dir(args.out)
+    mod.run(cfg, out=args.out, progress=False if args.no_progress else None)
+    return 0

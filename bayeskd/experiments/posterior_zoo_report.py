@@ -1,0 +1,99 @@
+"""Reporting for ``posterior-zoo``: the issue's measured checks, the plane figure, the text table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _mean(summary, group, metric):
+    v = summary.get(group, {}).get(metric)
+    return None if v is None else v["mean"]
+
+
+def checks(cfg, summary) -> dict:
+    """The issue's measured targets, computed from the seed means."""
+    out: dict[str, Any] = {}
+    if cfg.two_d:
+        kl_map = _mean(summary, "map/teacher", "kl_ref_grid")
+        students = {g.split("/")[0]: _mean(summary, g, "kl_ref_grid") for g in summary
+                    if g.endswith("/student")}
+        students = {k: v for k, v in students.items() if v is not None}
+        if kl_map is not None and students:
+            best = min(students, key=students.get)
+            out["kl_grid_map"] = kl_map
+            out["kl_grid_best_student"] = {"method": best, "kl": students[best]}
+            out["map_over_best_student"] = kl_map / max(students[best], 1e-12)
+            out["map_over_best_student_gt_5"] = bool(kl_map > 5 * students[best])
+        kl_ens = _mean(summary, "ensemble/teacher", "kl_ref_grid")
+        if kl_map is not None and kl_ens is not None:
+            out["ensemble_kl_below_map"] = bool(kl_ens < kl_map)
+    nll_map = _mean(summary, "map/teacher", "nll")
+    for m in ("swag", "ensemble", "sgld"):
+        v = _mean(summary, f"{m}/teacher", "nll")
+        if v is not None and nll_map is not None:
+            out[f"{m}_nll_below_map"] = bool(v < nll_map)
+    ratios = {}
+    for g in summary:
+        m, role = g.split("/")
+        t, st = _mean(summary, f"{m}/teacher", "nll"), _mean(summary, g, "nll")
+        if role == "student" and t is not None and st is not None:
+            ratios[m] = st / t
+    if ratios:
+        out["student_over_teacher_nll"] = ratios
+        out["students_within_15pct"] = bool(all(r <= 1.15 for r in ratios.values()))
+    return out
+
+
+def plane_figure(xx, yy, maps: dict, ds, methods: list):
+    """Columns: methods; rows: teacher p(y=1), student p(y=1), teacher entropy, student entropy."""
+    import matplotlib.pyplot as plt
+
+    rows = [("teacher", "prob"), ("student", "prob"), ("teacher", "entropy"), ("student", "entropy")]
+    fig, axes = plt.subplots(4, len(methods), figsize=(1.9 * len(methods), 7.4), squeeze=False)
+    hmax = float(np.log(ds.num_classes))
+    for j, m in enumerate(methods):
+        for i, (role, what) in enumerate(rows):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if (m, role) not in maps:
+                ax.axis("off")
+                continue
+            v = maps[(m, role)][what].reshape(xx.shape)
+            lim = (0.0, 1.0) if what == "prob" else (0.0, hmax)
+            ax.contourf(xx, yy, v, levels=np.linspace(*lim, 21), cmap="RdBu_r" if what == "prob"
+                        else "viridis", extend="both")
+            ax.scatter(ds.x_train[:, 0], ds.x_train[:, 1], c=ds.y_train, s=4, cmap="coolwarm",
+                       edgecolors="k", linewidths=0.2)
+            if i == 0 or (i == 1 and (m, "teacher") not in maps):
+                ax.set_title(m, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"{role}\n{'p(y=last)' if what == 'prob' else 'entropy'}", fontsize=8)
+    fig.suptitle("posterior predictive over the plane: teacher above its distilled student",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def format_table(results: dict) -> str:
+    """Mean over seeds of the main columns, teachers then students."""
+    cols = [("accuracy", 100, "acc%"), ("nll", 1, "NLL"), ("ece", 100, "ECE%"),
+            ("mutual_information", 1, "MI"), ("kl_ref", 1, "KLref"), ("kl_ref_grid", 1, "KLgrid"),
+            ("tv_ref_grid", 1, "TVgrid"), ("agreement_ref_grid", 100, "agr%"),
+            ("kl_teacher", 1, "KL(t||s)"), ("rhat_max", 1, "Rhat")]
+    head = f"{'method':12s}{'role':9s}" + "".join(f"{c[2]:>10s}" for c in cols)
+    lines = [head, "-" * len(head)]
+    for g, s in results["summary"].items():
+        m, role = g.split("/")
+        cells = "".join(f"{s[k]['mean'] * sc:>10.4f}" if k in s else f"{'-':>10s}"
+                        for k, sc, _ in cols)
+        lines.append(f"{m:12s}{role:9s}{cells}")
+    if results.get("published"):
+        p = results["published"]
+        lines.append(f"published ({p['source']}): SGD {p['sgd']}, SGLD {p['sgld']}, distilled "
+                     f"{p['distilled_students'][0]}-{p['distilled_students'][1]}")
+    lines.append("checks: " + ", ".join(f"{k}={v}" for k, v in results["checks"].items()
+                                        if not isinstance(v, dict)))
+    return "\n".join(lines)

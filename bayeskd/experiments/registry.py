@@ -1,0 +1,295 @@
+"""``bayeskd reproduce``: the paper figures by name, each in a smoke / quick / full size.
+
+Every figure lives in :mod:`bayeskd.experiments.figures` (``INFO``, ``SIZES``, ``run``); the
+top-level ``experiments/<name>.py`` scripts call the same code. :func:`reproduce` validates the
+request before any work, runs the figure and writes ``paper_figures/<name>/``: ``results.json``
+(timing under ``"timing"``, the rest byte-reproducible), ``results.csv``, each figure as PNG and
+PDF, and ``summary.md`` with the published number and ours side by side. After every run the
+README's figure table, ``paper_figures/README_table.md``, is rebuilt from the ``results.json``
+files found next to it.
+
+Commands::
+
+    bayeskd reproduce --list
+    bayeskd reproduce hinton_kd --size quick --seeds 3
+    bayeskd reproduce --all --size quick
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pathlib
+import time
+from collections.abc import Callable
+from types import ModuleType
+
+from bayeskd.experiments.common import SIZES, check_choice, check_positive_int
+from bayeskd.io import check_out_dir, locked_output, save_figure, write_csv, write_json, write_text
+
+FIGURES = (
+    "hinton_kd",
+    "label_smoothing_teacher",
+    "self_distillation",
+    "variance_reduction",
+    "fidelity",
+    "teacher_quality",
+    "prior_table",
+)
+DEFAULT_ROOT = pathlib.Path("paper_figures")
+TIMING_FILE = "reproduce_all_timing.json"
+
+
+def figure_module(name: str) -> ModuleType:
+    """The module of figure ``name`` (``ValueError`` listing the known names otherwise)."""
+    check_choice(name, FIGURES, name="figure")
+    return importlib.import_module(f"bayeskd.experiments.figures.{name}")
+
+
+def check_request(name: str, size: str, seeds: int | None) -> ModuleType:
+    """Validate a request before any work; returns the figure's module."""
+    module = figure_module(name)
+    check_choice(size, SIZES, name="--size")
+    if seeds is not None:
+        check_positive_int(seeds, name="--seeds")
+    return module
+
+
+def enable_compile_cache() -> None:
+    """Keep XLA's compiled programs on disk (``$BAYESKD_CACHE/xla``) unless JAX already has a
+    cache folder: figures retrain identical programs (generations, seeds, sweeps), which then
+    compile once."""
+    import jax
+
+    from bayeskd.data.mnist1d import cache_root
+
+    if not jax.config.jax_compilation_cache_dir:
+        path = cache_root() / "xla"
+        path.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(path))
+
+
+def reproduce(
+    name: str,
+    *,
+    size: str = "quick",
+    seeds: int | None = None,
+    out: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+    table: bool | None = None,
+) -> dict:
+    """Run figure ``name`` at ``size`` and write its folder (default ``paper_figures/<name>``).
+
+    Args:
+      name: one of :data:`FIGURES`.
+      size: ``smoke`` (seconds, the tests), ``quick`` (minutes) or ``full`` (the real figure).
+      seeds: seeds per configuration (default: the size's, at least 3 at quick and 5 at full).
+      out: output folder.
+      progress: tqdm bars (``None``: only for runs longer than 3 s).
+      log: where progress lines go.
+      table: rebuild ``README_table.md`` in the parent folder afterwards (default: only when
+        writing to the default ``paper_figures/<name>``, so a custom ``out`` gets nothing else).
+
+    Returns:
+      The dict written to ``results.json``.
+    """
+    module = check_request(name, size, seeds)
+    out_path = pathlib.Path(out) if out is not None else DEFAULT_ROOT / name
+    check_out_dir(out_path)
+    n_seeds = seeds if seeds is not None else module.SIZES[size].seeds
+    t0 = time.perf_counter()
+    with locked_output(out_path) as out_dir:
+        log(f"[reproduce] {name} ({size}, {n_seeds} seeds): {module.INFO.title}")
+        report = module.run(module.SIZES[size], seeds=n_seeds, log=log, progress=progress)
+        results = _write(out_dir, module.INFO, report, size=size, seeds=n_seeds,
+                         runtime_s=time.perf_counter() - t0)
+    log(f"[reproduce] {name}: {report.headline}")
+    log(f"[reproduce] wrote {out_path}/ in {results['timing']['runtime_s']:.0f} s")
+    if table if table is not None else out is None:
+        write_readme_table(out_path.parent)
+    return results
+
+
+def reproduce_all(*, size: str = "quick", seeds: int | None = None,
+                  out: str | os.PathLike | None = None, progress: bool | None = None,
+                  log: Callable[[str], None] = print) -> dict:
+    """Every figure in turn into ``<out>/<name>``; writes the total time next to them."""
+    check_choice(size, SIZES, name="--size")
+    if seeds is not None:
+        check_positive_int(seeds, name="--seeds")
+    root = pathlib.Path(out) if out is not None else DEFAULT_ROOT
+    check_out_dir(root)
+    t0 = time.perf_counter()
+    per_figure = {}
+    for name in FIGURES:
+        r = reproduce(name, size=size, seeds=seeds, out=root / name, progress=progress, log=log,
+                      table=False)
+        per_figure[name] = round(r["timing"]["runtime_s"], 1)
+    total = time.perf_counter() - t0
+    timing = {"size": size, "total_s": round(total, 1), "per_figure_s": per_figure,
+              "cpu_count": os.cpu_count()}
+    write_json(root / TIMING_FILE, timing)
+    write_readme_table(root)
+    log(f"[reproduce] all {len(FIGURES)} figures ({size}) in {total / 60:.1f} min")
+    return timing
+
+
+def _write(out_dir: pathlib.Path, info, report, *, size: str, seeds: int, runtime_s: float) -> dict:
+    import matplotlib.pyplot as plt
+
+    results = {
+        "figure": info.name,
+        "title": info.title,
+        "paper": info.paper,
+        "mirrors": info.mirrors,
+        "published_claim": info.claim,
+        "size": size,
+        "seeds": seeds,
+        "headline": report.headline,
+        "comparisons": [c.__dict__ for c in report.comparisons],
+        "summary": report.summary,
+        "extra": report.extra,
+        "notes": report.notes,
+        "tables": report.tables,
+        "rows": report.rows,
+        "figures": sorted(report.figures),
+        "timing": {"runtime_s": runtime_s},
+    }
+    write_json(out_dir / "results.json", results)
+    write_csv(out_dir / "results.csv", report.rows)
+    for stem, fig in report.figures.items():
+        save_figure(fig, out_dir / f"{stem}.png", dpi=100)
+        save_figure(fig, out_dir / f"{stem}.pdf")
+        plt.close(fig)
+    write_text(out_dir / "summary.md", summary_markdown(results))
+    return results
+
+
+def _agree_mark(a) -> str:
+    return {True: "yes", False: "**no**", None: "–"}[a]
+
+
+def summary_markdown(results: dict) -> str:
+    """``summary.md``: what the figure mirrors, then the published number and ours side by side."""
+    lines = [
+        f"# `{results['figure']}` — {results['title']}",
+        "",
+        f"- Paper: {results['paper']}",
+        f"- Mirrors: {results['mirrors']}",
+        f"- Published claim: {results['published_claim']}",
+        f"- Command: `bayeskd reproduce {results['figure']} --size {results['size']} "
+        f"--seeds {results['seeds']}` ({results['size']} size; mean ± std over "
+        f"{results['seeds']} seeds unless a row says otherwise; ran in "
+        f"{results['timing']['runtime_s']:.0f} s)",
+        "",
+        "| claim | published | ours | same direction? |",
+        "|---|---|---|---|",
+    ]
+    for c in results["comparisons"]:
+        ours = c["ours"] + (f" ({c['note']})" if c["note"] else "")
+        lines.append(f"| {c['claim']} | {c['published']} | {ours} | {_agree_mark(c['agrees'])} |")
+    disagree = [c for c in results["comparisons"] if c["agrees"] is False]
+    if results["notes"] or disagree:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {n}" for n in results["notes"]]
+    if results.get("tables"):
+        lines += ["", "## Tables", ""]
+        for t in results["tables"]:
+            lines += [t, ""]
+    lines += ["", "## Figures", ""]
+    lines += [f"![{f}]({f}.png)" for f in results["figures"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_readme_table(root: str | os.PathLike) -> pathlib.Path | None:
+    """Rebuild ``<root>/README_table.md`` from ``<root>/<name>/results.json`` (figures found)."""
+    root = pathlib.Path(root)
+    found = []
+    for name in FIGURES:
+        path = root / name / "results.json"
+        if path.is_file():
+            try:
+                found.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+    if not found:
+        return None
+    lines = [
+        "| figure | command | published claim | bayeskd measured |",
+        "|---|---|---|---|",
+    ]
+    for r in found:
+        disagree = [c["claim"] for c in r["comparisons"] if c["agrees"] is False]
+        ours = f"{r['headline']} ({r['size']}, {r['seeds']} seeds)"
+        if disagree:
+            ours += " — disagrees with the paper on: " + "; ".join(disagree)
+        cmd = f"`bayeskd reproduce {r['figure']} --size {r['size']}`"
+        lines.append(f"| [`{r['figure']}`]({r['figure']}/summary.md) | {cmd} | "
+                     f"{r['published_claim']} | {ours} |")
+    timing_path = root / TIMING_FILE
+    if timing_path.is_file():
+        t = json.loads(timing_path.read_text())
+        lines += ["", f"`bayeskd reproduce --all --size {t['size']}` took "
+                      f"{t['total_s'] / 60:.1f} min on {t['cpu_count']} CPU cores "
+                      f"(per figure, s: " + ", ".join(f"{k} {v:.0f}" for k, v in
+                                                        t["per_figure_s"].items()) + ")."]
+    path = root / "README_table.md"
+    write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def list_figures() -> str:
+    """The ``--list`` text: name, sizes with seeds and expected runtimes, and the paper."""
+    lines = []
+    for name in FIGURES:
+        m = figure_module(name)
+        sizes = ", ".join(f"{s} ({m.SIZES[s].seeds} seeds, {m.INFO.runtime[s]})" for s in SIZES)
+        lines.append(f"{name:24s} {m.INFO.title}\n{'':24s} {m.INFO.paper}\n{'':24s} sizes: {sizes}")
+    return "\n".join(lines)
+
+
+def add_cli(sub) -> None:
+    """Add the ``reproduce`` subcommand."""
+    p = sub.add_parser(
+        "reproduce", help="regenerate a paper figure (smoke | quick | full)",
+        description="Regenerate the distillation papers' figures into paper_figures/NAME/.")
+    p.add_argument("name", nargs="?", default=None, help=f"one of {', '.join(FIGURES)}")
+    p.add_argument("--size", default="quick", help="smoke | quick | full (default quick)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="seeds per configuration (default: 3 at quick, 5 at full)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default paper_figures/NAME; with --all the parent folder)")
+    p.add_argument("--list", action="store_true", help="list the figures, sizes and runtimes")
+    p.add_argument("--all", action="store_true", help="every figure in turn")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="do not keep compiled XLA programs on disk")
+    p.set_defaults(func=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    if args.list:
+        if args.name is not None or args.all:
+            raise ValueError("--list: give no figure name and no --all with --list")
+        print(list_figures())
+        return 0
+    if args.all == (args.name is not None):
+        raise ValueError(f"name: give one figure name or --all; known: {', '.join(FIGURES)}")
+    progress = False if args.no_progress else None
+    if args.all:
+        check_choice(args.size, SIZES, name="--size")
+        if args.seeds is not None:
+            check_positive_int(args.seeds, name="--seeds")
+        check_out_dir(args.out or DEFAULT_ROOT)
+    else:
+        check_request(args.name, args.size, args.seeds)
+        check_out_dir(args.out or DEFAULT_ROOT / args.name)
+    if not args.no_compile_cache:
+        enable_compile_cache()
+    if args.all:
+        reproduce_all(size=args.size, seeds=args.seeds, out=args.out, progress=progress)
+    else:
+        reproduce(args.name, size=args.size, seeds=args.seeds, out=args.out, progress=progress)
+    return 0

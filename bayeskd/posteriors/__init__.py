@@ -1,0 +1,84 @@
+"""Posterior teachers: every approximation of p(theta | D) behind one predictive interface.
+
+``sample_probs(x, *, key, num_samples) -> [S, B, K]`` and ``predictive(x, *, key) -> [B, K]``
+(the mean in probability space) for MAP, deep ensembles, SWAG, MC dropout, last-layer Laplace,
+SGLD / cyclical SGLD, NumPyro NUTS, SVI and the AIES/ESS ensemble samplers; offline distillation of
+any of them (:func:`distill`), online distillation of an SGLD chain (Bayesian dark knowledge), and
+distances to a reference predictive.
+"""
+
+from bayeskd.posteriors.base import (
+    ParamSamples,
+    Posterior,
+    Predictions,
+    TableTeacherPrior,
+    distill,
+    offline_predictive,
+    teacher_log_probs,
+)
+from bayeskd.posteriors.ensemble import fit_ensemble, fit_map
+from bayeskd.posteriors.laplace import LastLayerLaplace, last_layer_ggn
+from bayeskd.posteriors.mc_dropout import MCDropout
+from bayeskd.posteriors.numpyro_bnn import (
+    BayesianNet,
+    MCMCRun,
+    SVIPosterior,
+    SVIRun,
+    prior_std_from_weight_decay,
+    run_ensemble_sampler,
+    run_nuts,
+    run_svi,
+    weight_decay_from_prior_std,
+)
+from bayeskd.posteriors.reference import (
+    predictive_diagnostics,
+    predictive_metrics,
+    reference_distances,
+)
+from bayeskd.posteriors.sgld import (
+    DarkKnowledge,
+    SGLDState,
+    bayesian_dark_knowledge,
+    cyclical_step_size,
+    fit_sgld,
+    sgld,
+)
+from bayeskd.posteriors.swag import SWAG, SWAGState, fit_swag, swag_moments, swag_sample
+
+__all__ = [
+    "SWAG",
+    "BayesianNet",
+    "DarkKnowledge",
+    "LastLayerLaplace",
+    "MCDropout",
+    "MCMCRun",
+    "ParamSamples",
+    "Posterior",
+    "Predictions",
+    "SGLDState",
+    "SVIPosterior",
+    "SVIRun",
+    "SWAGState",
+    "TableTeacherPrior",
+    "bayesian_dark_knowledge",
+    "cyclical_step_size",
+    "distill",
+    "fit_ensemble",
+    "fit_map",
+    "fit_sgld",
+    "fit_swag",
+    "last_layer_ggn",
+    "offline_predictive",
+    "predictive_diagnostics",
+    "predictive_metrics",
+    "prior_std_from_weight_decay",
+    "reference_distances",
+    "run_ensemble_sampler",
+    "run_nuts",
+    "run_svi",
+    "sgld",
+    "swag_moments",
+    "swag_sample",
+    "teacher_log_probs",
+    "weight_decay_from_prior_std",
+]

@@ -1,0 +1,22 @@
+"""fidelity: Stanton et al. 2021, "Does knowledge distillation really work?".
+
+Mirrors: Fig. 1 (ensemble teacher), Fig. 3 and 5 (fidelity vs transfer set, train agreement).
+
+Command:   bayeskd reproduce fidelity --size quick        (or: python experiments/fidelity.py --size quick)
+Sizes:     smoke ~40 s (the tests), quick ~3 min, full ~15 min — wall time on 2 CPU cores.
+Output:    paper_figures/fidelity/ (results.json, results.csv, fidelity.png/.pdf, summary.md)
+
+The configuration (sizes, seeds, steps) and the code are in
+``bayeskd/experiments/figures/fidelity.py``; this script runs exactly that, so the script and the
+installed ``bayeskd reproduce`` command give the same numbers.
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from _run import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main("fidelity"))

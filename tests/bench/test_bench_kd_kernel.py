@@ -1,0 +1,33 @@
+"""kd_kernel at a toy size: targets and achieved rates computed from the kernel report."""
+
+import pytest
+
+from bayeskd.bench import kd_kernel
+
+
+def test_card_bandwidth_table():
+    assert kd_kernel.card_bandwidth("NVIDIA H100 80GB HBM3") == 3.35e12
+    assert kd_kernel.card_bandwidth("NVIDIA H100 PCIe") == 2.0e12
+    assert kd_kernel.card_bandwidth("NVIDIA H200") == 4.8e12
+    assert kd_kernel.card_bandwidth("cpu") is None
+
+
+def test_traffic_model():
+    # 2 chunks, each reading both heads and reading + writing the gradient accumulator.
+    assert kd_kernel.traffic_bytes(64, 8, 100, 32) == 4 * (2 * 4 * 8 * 100 + 3 * 64 * 8)
+
+
+def test_smoke_run_compares_fused_with_naive():
+    pytest.importorskip("bayeskd.losses._kernel_bench")
+    res = kd_kernel.run(size="smoke", log=lambda *a: None)
+    (row,) = res["results"]
+    assert row["grad_rel_err"] < kd_kernel.GRAD_TOLERANCE
+    # Chunking keeps fewer [N, V] temporaries alive than the plain version.
+    assert row["temp_ratio"] < 1.0
+    assert row["temp_ratio"] == pytest.approx(row["fused_temp"] / row["naive_temp"])
+    s = res["settings"]
+    assert row["fused_flops_per_s"] == pytest.approx(
+        8 * s["n"] * s["hidden"] * row["vocab"] / row["fused_time"])
+    assert res["card_peak_bandwidth"] is None and row["fused_bandwidth_fraction"] is None
+    names = [t["target"] for t in res["targets"]]
+    assert any("temp memory" in n for n in names) and any("wall time" in n for n in names)

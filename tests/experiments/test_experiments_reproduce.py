@@ -1,0 +1,223 @@
+"""``bayeskd reproduce``: every paper figure at smoke size, its outputs, the direction the science
+predicts, and bad input.
+
+One module fixture runs ``bayeskd reproduce --all --size smoke`` (all seven figures, about two
+minutes on 2 cores); every figure test below reads its outputs. Exact pieces of the figures
+(closed forms, helpers) are tested in ``test_experiments_figure_parts.py``.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from bayeskd.cli import main
+from bayeskd.experiments.registry import FIGURES, figure_module, list_figures
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("figures")
+    assert main(["reproduce", "--all", "--size", "smoke", "--out", str(root), "--no-progress",
+                 "--no-compile-cache"]) == 0
+    return root
+
+
+def results(root, name) -> dict:
+    return json.loads((root / name / "results.json").read_text())
+
+
+def test_every_figure_has_info_sizes_and_a_script():
+    for name in FIGURES:
+        m = figure_module(name)
+        assert m.INFO.name == name
+        assert set(m.SIZES) == {"smoke", "quick", "full"}
+        assert m.SIZES["quick"].seeds >= 3 and m.SIZES["full"].seeds >= 5
+        assert m.SIZES["smoke"].seeds >= 2
+        assert set(m.INFO.runtime) == {"smoke", "quick", "full"}
+        script = REPO / "experiments" / f"{name}.py"
+        text = script.read_text()
+        assert f"bayeskd reproduce {name}" in text and "quick" in text and "Mirrors" in text
+
+
+def test_list(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out == list_figures() + "\n"
+    for name in FIGURES:
+        assert name in out
+    assert "smoke (2 seeds" in out and "quick (3 seeds" in out and "full (5 seeds" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["reproduce", "nope"], "hinton_kd, label_smoothing_teacher"),
+        (["reproduce", "hinton_kd", "--size", "huge"], "smoke, quick, full"),
+        (["reproduce", "hinton_kd", "--seeds", "0"], "--seeds"),
+        (["reproduce", "--all", "--size", "tiny"], "smoke, quick, full"),
+        (["reproduce"], "--all"),
+        (["reproduce", "hinton_kd", "--all"], "--all"),
+        (["reproduce", "--list", "--all"], "--list"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, needle):
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bayeskd: error: ") and err.count("\n") == 1
+    assert needle in err
+    assert not out.exists()
+
+
+def test_script_runs_the_same_command(tmp_path):
+    """``python experiments/NAME.py`` is the CLI: bad input gives the CLI's one-line error."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "variance_reduction.py"), "--size", "big",
+         "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "bayeskd: error: --size: unknown 'big'; choose one of: smoke, quick, full"
+    assert not out.exists()
+
+
+def test_all_outputs(smoke_root):
+    for name in FIGURES:
+        d = smoke_root / name
+        r = json.loads((d / "results.json").read_text())
+        assert r["figure"] == name and r["size"] == "smoke" and r["seeds"] >= 2
+        assert r["timing"]["runtime_s"] > 0
+        assert r["comparisons"] and all({"claim", "published", "ours", "agrees"} <= set(c)
+                                        for c in r["comparisons"])
+        assert r["rows"] and r["headline"]
+        csv_lines = (d / "results.csv").read_text().splitlines()
+        assert len(csv_lines) == 1 + len(r["rows"])
+        for stem in r["figures"]:
+            png, pdf = d / f"{stem}.png", d / f"{stem}.pdf"
+            assert 10_000 < png.stat().st_size < 300_000, png
+            assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+        summary = (d / "summary.md").read_text()
+        assert "| claim | published | ours | same direction? |" in summary
+        assert f"bayeskd reproduce {name} --size smoke" in summary
+        for c in r["comparisons"]:
+            assert c["published"] in summary
+        assert not list(d.glob("*.tmp")) and not list(d.glob(".*.tmp"))
+
+
+def test_readme_table(smoke_root):
+    table = (smoke_root / "README_table.md").read_text().splitlines()
+    rows = [line for line in table if line.startswith("| [`")]
+    assert [r.split("`")[1] for r in rows] == list(FIGURES)
+    assert all("(smoke, " in r for r in rows)
+    timing = json.loads((smoke_root / "reproduce_all_timing.json").read_text())
+    assert timing["size"] == "smoke" and set(timing["per_figure_s"]) == set(FIGURES)
+    assert any("reproduce --all --size smoke` took" in line for line in table)
+
+
+def test_same_command_same_results(smoke_root, tmp_path):
+    """Everything but the timing is byte-reproducible (variance_reduction: the cheapest figure)."""
+    out = tmp_path / "again"
+    assert main(["reproduce", "variance_reduction", "--size", "smoke", "--out", str(out),
+                 "--no-progress", "--no-compile-cache"]) == 0
+    a = json.loads((smoke_root / "variance_reduction" / "results.json").read_text())
+    b = json.loads((out / "results.json").read_text())
+    a.pop("timing"), b.pop("timing")
+    assert a == b
+    assert (out / "results.csv").read_bytes() == (smoke_root / "variance_reduction" /
+                                                   "results.csv").read_bytes()
+    # a custom --out writes only inside it (no README table next to it)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]
+
+
+# ----------------------------------------------------------------------------- the science, at smoke
+
+
+def test_hinton_kd(smoke_root):
+    r = results(smoke_root, "hinton_kd")
+    s = r["summary"]
+    students = [v["accuracy"]["mean"] for part in ("a", "b") for v in s[part].values()]
+    assert s["teacher"]["accuracy"] > max(students) + 0.1  # the CNN teacher beats every MLP
+    assert {row["part"] for row in r["rows"]} == {"a", "b", "c"}
+    c = [row for row in r["rows"] if row["part"] == "c"]
+    for row in c:  # raising class 3's bias can only add predictions of 3
+        assert row["recall_after"] >= row["recall_before"] and row["bias_shift"] >= 0
+    labels_only = [row for row in c if row["arm"] == "labels only"]
+    kd = [row for row in c if row["arm"] == "soft targets"]
+    # a student that never saw a 3 never predicts one ...
+    assert max(row["recall_before"] for row in labels_only) < 0.05
+    # ... but soft targets carry enough about 3s that a bias shift recovers many of them
+    assert sum(row["recall_after"] for row in kd) / len(kd) > 0.1
+
+
+def test_label_smoothing_teacher(smoke_root):
+    r = results(smoke_root, "label_smoothing_teacher")
+    teachers = [row for row in r["rows"] if row["part"] == "teacher"]
+    ent = {e: [row["entropy"] for row in teachers if row["epsilon"] == e] for e in (0.0, 0.2)}
+    assert min(ent[0.2]) > max(ent[0.0])  # smoothing makes the teacher less confident
+    students = [row for row in r["rows"] if row["part"] == "student"]
+    assert len(students) == 2 * 2 * 2  # epsilon x teacher seed x temperature
+    assert all(0 <= row["agreement"] <= 1 and row["kl_teacher_student"] >= 0 for row in students)
+
+
+def test_self_distillation(smoke_root):
+    r = results(smoke_root, "self_distillation")
+    for k in r["extra"]["kernel"]:
+        assert k["collapse_round"] >= k["r0"] - 1  # the lower bound on rounds before collapse
+        assert min(k["test_mse"]) < k["test_mse"][0]  # self-distillation first helps
+        assert k["test_mse"][-1] > min(k["test_mse"])  # ... then over-regularises
+    ban = [row for row in r["rows"] if row["part"] == "ban"]
+    for g in range(3):
+        for s in range(2):
+            ens = next(row for row in ban if row["model"] == "ensemble 0..g"
+                       and row["generation"] == g and row["seed"] == s)
+            members = [row["nll"] for row in ban if row["model"] == "generation"
+                       and row["generation"] <= g and row["seed"] == s]
+            # -log of a mean probability is at most the mean of -log probabilities (Jensen)
+            assert ens["nll"] <= sum(members) / len(members) + 1e-6
+
+
+def test_variance_reduction(smoke_root):
+    r = results(smoke_root, "variance_reduction")
+    ratios = r["summary"]["variance_ratio"]
+    assert all(v > 1.5 for v in ratios.values())  # conditioning on x removes the label noise
+    st = r["summary"]["students"]
+    assert st["n=20,target=p*"]["test_nll"]["mean"] < st["n=20,target=one-hot"]["test_nll"]["mean"] - 0.1
+    assert all(v["excess_nll"]["mean"] > -0.02 for v in st.values())  # none beats Bayes by much
+
+
+def test_fidelity(smoke_root):
+    r = results(smoke_root, "fidelity")
+    s = r["summary"]
+    for v in s["self_distillation"].values():
+        assert 0.3 < v["agreement"]["mean"] < 1.0 and v["kl_teacher_student"]["mean"] > 0
+        assert v["train_agreement"]["mean"] < 1.0
+    # an ensemble of 5 CNNs beats its average member
+    assert s["ensemble_teacher"]["accuracy"] > s["single_members_accuracy"]["mean"]
+
+
+def test_teacher_quality(smoke_root):
+    r = results(smoke_root, "teacher_quality")
+    t = r["summary"]["teachers"]
+    assert t["cnn, barely trained"]["accuracy"] < t["cnn"]["accuracy"] - 0.2
+    st = r["summary"]["students"]
+    assert st["student=cnn,arm=labels"]["accuracy"]["mean"] > \
+        st["student=mlp,arm=labels"]["accuracy"]["mean"] + 0.1
+
+
+def test_prior_table(smoke_root):
+    r = results(smoke_root, "prior_table")
+    s = r["summary"]["by_dataset"]["mnist1d"]
+    assert set(s) == {"none", "weight_decay", "dropout", "label_smoothing", "kd", "kd_ensemble",
+                      "self_distillation"}  # no SWAG at smoke size
+    for v in s.values():
+        assert {"accuracy", "nll", "ece", "brier", "train_test_gap", "noise_accuracy",
+                "input_grad_norm"} <= set(v)
+    assert s["label_smoothing"]["ece"]["mean"] < s["none"]["ece"]["mean"]
+    assert s["weight_decay"]["train_test_gap"]["mean"] < s["none"]["train_test_gap"]["mean"]
+    teachers = r["summary"]["setup"]["mnist1d"]["teachers"]
+    assert teachers["kd_ensemble"]["accuracy"] > teachers["kd"]["accuracy"]
+    assert "| kd_ensemble |" in (smoke_root / "prior_table" / "summary.md").read_text()
