@@ -2,18 +2,29 @@
 
 The public API, by idea:
 
-- data: :func:`load_dataset`, :class:`Dataset` (``bayeskd.data``)
+- data: :func:`load_dataset`, :class:`Dataset`, your own files with :func:`load_npz` and
+  :func:`load_teacher_outputs` (``bayeskd.data``)
 - models: :func:`make_model`, :func:`param_count` (``bayeskd.models``)
-- losses: :func:`kl_divergence`, :func:`reverse_kl_divergence` (``bayeskd.losses``)
+- losses: :func:`kl_divergence`, :func:`reverse_kl_divergence`, the chunked
+  :func:`fused_linear_distillation` (``bayeskd.losses``)
 - priors: :class:`NoPrior`, :class:`GaussianPrior`, :class:`LabelSmoothing`,
   :class:`TeacherPrior`, :class:`EnsembleTeacherPrior`, :class:`SumPrior` (``bayeskd.priors``)
 - training: :func:`fit`, :class:`TrainConfig`, :func:`predict_logits` (``bayeskd.training``)
 - metrics: :func:`classification_metrics` and friends (``bayeskd.metrics``)
+- posterior teachers: ensembles, SWAG, MC dropout, Laplace, SGLD, NumPyro NUTS/SVI behind one
+  predictive interface, and :func:`distill` (``bayeskd.posteriors``)
+- resumable runs: :class:`SweepStore`, :class:`TrainCheckpointer` (``bayeskd.checkpoint``)
 """
 
-from bayeskd import data, losses, metrics, models, priors, training
-from bayeskd.data import Dataset, load_dataset
-from bayeskd.losses import kl_divergence, reverse_kl_divergence, softmax_cross_entropy
+from bayeskd import checkpoint, data, losses, metrics, models, posteriors, priors, training
+from bayeskd.checkpoint import SweepStore, TrainCheckpointer
+from bayeskd.data import Dataset, load_dataset, load_npz, load_teacher_outputs
+from bayeskd.losses import (
+    fused_linear_distillation,
+    kl_divergence,
+    reverse_kl_divergence,
+    softmax_cross_entropy,
+)
 from bayeskd.metrics import classification_metrics
 from bayeskd.models import make_model, param_count
 from bayeskd.priors import (
@@ -24,7 +35,8 @@ from bayeskd.priors import (
     SumPrior,
     TeacherPrior,
 )
-from bayeskd.training import FitResult, TrainConfig, fit, predict_logits
+from bayeskd.posteriors import distill
+from bayeskd.training import FitResult, TrainConfig, TrainingDiverged, fit, predict_logits
 
 __version__ = "0.1.0"
 
@@ -36,18 +48,27 @@ __all__ = [
     "LabelSmoothing",
     "NoPrior",
     "SumPrior",
+    "SweepStore",
     "TeacherPrior",
+    "TrainCheckpointer",
     "TrainConfig",
+    "TrainingDiverged",
+    "checkpoint",
     "classification_metrics",
     "data",
+    "distill",
     "fit",
+    "fused_linear_distillation",
     "kl_divergence",
     "load_dataset",
+    "load_npz",
+    "load_teacher_outputs",
     "losses",
     "make_model",
     "metrics",
     "models",
     "param_count",
+    "posteriors",
     "predict_logits",
     "priors",
     "reverse_kl_divergence",

@@ -2,7 +2,7 @@
 
 Every subcommand validates its arguments before any work. Bad input prints one line,
 ``bayeskd: error: <argument>: <what is allowed>``, on stderr and exits with status 2, leaving no
-files behind.
+files behind. A run that diverges (non-finite loss) prints one line and exits with status 1.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         sys.stderr.write(f"bayeskd: error: {msg}\n")
         return 2
+    except FloatingPointError as e:  # TrainingDiverged: the run failed, the input was valid
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        sys.stderr.write(f"bayeskd: training diverged: {msg}\n")
+        return 1
     except Exception as e:  # noqa: BLE001
         from bayeskd.io import OutputLocked
 

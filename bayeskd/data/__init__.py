@@ -16,6 +16,7 @@ from bayeskd.data.dataset import Dataset
 from bayeskd.data.digits import load_digits
 from bayeskd.data.files import load_cifar10, load_mnist, parse_idx, read_idx
 from bayeskd.data.mnist1d import cache_root, load_mnist1d
+from bayeskd.data.own import load_npz, load_teacher_outputs
 from bayeskd.data.synthetic import (
     GaussianMixture,
     grid_2d,
@@ -40,8 +41,10 @@ __all__ = [
     "load_gmm",
     "load_mnist",
     "load_mnist1d",
+    "load_npz",
     "load_moons",
     "load_spirals",
+    "load_teacher_outputs",
     "make_gmm_problem",
     "mixup_inputs",
     "noised",

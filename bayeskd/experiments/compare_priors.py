@@ -17,12 +17,19 @@ the MNIST-1D paper's recipe (Greydanus & Kobak 2024: Adam, learning rate 1e-2, b
 6,000 steps) at the ``quick`` size, which is the default.
 
 Command: ``bayeskd compare-priors`` (quick, 3 seeds, about 3 minutes on 2 cores).
+
+Your own data and teacher: ``--data FILE.npz`` replaces the built-in dataset and
+``--teacher-logits FILE.npy|FILE.npz`` replaces the trained teacher by outputs computed elsewhere
+(formats in :mod:`bayeskd.data.own`). Without transfer inputs and their teacher outputs,
+``kd_transfer`` is left out of the default priors.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import pathlib
 import sys
 import time
 from typing import Any
@@ -31,7 +38,8 @@ import jax
 import numpy as np
 
 from bayeskd.checkpoint import SweepStore
-from bayeskd.data import DATASETS
+from bayeskd.data import DATASETS, Dataset, load_npz, load_teacher_outputs
+from bayeskd.data.own import TEACHER_OUTPUT_KINDS, check_file
 from bayeskd.experiments.common import (
     SIZES,
     check_choice,
@@ -93,9 +101,12 @@ class ComparePriorsConfig:
     dropout: float = 0.2
     learning_rate: float = 1e-2
     batch_size: int = 100
-    priors: tuple[str, ...] = PRIORS
+    priors: tuple[str, ...] | None = None
     data_dir: str | None = None
     seed: int = 0
+    data_file: str | None = None
+    teacher_logits: str | None = None
+    teacher_kind: str = "auto"
 
     def __post_init__(self):
         check_choice(self.dataset, [d for d in JOB_DATASETS if d in DATASETS], name="dataset")
@@ -113,10 +124,16 @@ class ComparePriorsConfig:
             raise ValueError(f"dropout: must lie in [0, 1), got {self.dropout!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay: must be a finite number >= 0, got {self.weight_decay!r}")
-        if not self.priors:
-            raise ValueError(f"priors: give at least one of: {', '.join(PRIORS)}")
-        for p in self.priors:
-            check_choice(p, PRIORS, name="priors")
+        if self.priors is not None:
+            if not self.priors:
+                raise ValueError(f"priors: give at least one of: {', '.join(PRIORS)}")
+            for p in self.priors:
+                check_choice(p, PRIORS, name="priors")
+        if self.data_file is not None:
+            check_file(self.data_file, name="--data", suffixes=(".npz",))
+        if self.teacher_logits is not None:
+            check_file(self.teacher_logits, name="--teacher-logits", suffixes=(".npy", ".npz"))
+        check_choice(self.teacher_kind, TEACHER_OUTPUT_KINDS, name="teacher_kind")
         TrainConfig(steps=1, batch_size=self.batch_size, learning_rate=self.learning_rate)
 
     @property
@@ -130,6 +147,49 @@ class ComparePriorsConfig:
     @property
     def num_transfer(self) -> int:
         return self.transfer_size if self.transfer_size is not None else self.sizes.transfer_size
+
+    def prior_names(self, ds: Dataset | None = None) -> tuple[str, ...]:
+        """The priors run: as given, else all of them, leaving ``kd_transfer`` out when an
+        external teacher cannot have outputs on transfer inputs (``ds`` without ``x_transfer``;
+        :func:`load_inputs` also leaves it out when the teacher file has none)."""
+        if self.priors is not None:
+            return tuple(self.priors)
+        if self.teacher_logits is not None and (ds is None or ds.x_transfer is None):
+            return tuple(p for p in PRIORS if p != "kd_transfer")
+        return PRIORS
+
+
+def load_inputs(cfg: ComparePriorsConfig) -> tuple[Dataset, dict | None, tuple[str, ...]]:
+    """``(dataset, external teacher outputs or None, priors)``, every shape checked.
+
+    With ``data_file``, the arrays come from the file (transfer inputs only if it has
+    ``x_transfer``; with a bayeskd-trained teacher and no ``x_transfer``, ``kd_transfer`` uses
+    mixup inputs of training pairs, as for every dataset without a generator).
+    """
+    if cfg.data_file is not None:
+        ds = load_npz(cfg.data_file)
+    else:
+        ds = None
+    priors = cfg.prior_names(ds if cfg.data_file is not None else None)
+    need_transfer = "kd_transfer" in priors
+    if ds is None:
+        ds = load_job_dataset(cfg.dataset, transfer_size=cfg.num_transfer if need_transfer else 0,
+                              data_dir=cfg.data_dir, seed=cfg.seed)
+    elif need_transfer and ds.x_transfer is None and cfg.teacher_logits is None:
+        from bayeskd.data import mixup_inputs
+
+        ds = dataclasses.replace(ds, x_transfer=mixup_inputs(ds.x_train, num=cfg.num_transfer,
+                                                              alpha=1.0, seed=cfg.seed))
+    external = None
+    if cfg.teacher_logits is not None:
+        external = load_teacher_outputs(cfg.teacher_logits, ds, kind=cfg.teacher_kind)
+        if need_transfer and external["logp_transfer"].shape[1] == 0 and cfg.priors is None:
+            priors = tuple(p for p in priors if p != "kd_transfer")
+        elif need_transfer and external["logp_transfer"].shape[1] == 0:
+            raise ValueError("priors: kd_transfer needs transfer inputs (x_transfer in --data) "
+                             "and the teacher's outputs on them (--teacher-logits); leave it out "
+                             "with --priors " + ",".join(p for p in PRIORS if p != "kd_transfer"))
+    return ds, external, priors
 
 
 def _prior_setup(name: str, cfg: ComparePriorsConfig, n_train: int) -> tuple[Any, dict]:
@@ -148,13 +208,20 @@ def _prior_setup(name: str, cfg: ComparePriorsConfig, n_train: int) -> tuple[Any
 
 
 def checkpoint_config(cfg: ComparePriorsConfig) -> dict:
-    """What the checkpoints of a run belong to: the resolved config and the run lengths."""
-    return {"job": "compare_priors", "config": _resolved_config(cfg),
-            "sizes": dataclasses.asdict(cfg.sizes)}
+    """What the checkpoints of a run belong to: the resolved config, the run lengths and the
+    contents of any files given (so an edited file never resumes a stale run)."""
+    out = {"job": "compare_priors", "config": _resolved_config(cfg),
+           "sizes": dataclasses.asdict(cfg.sizes)}
+    for field in ("data_file", "teacher_logits"):
+        path = getattr(cfg, field)
+        if path is not None:
+            out[f"{field}_sha256"] = hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+    return out
 
 
-def _resolved_config(cfg: ComparePriorsConfig) -> dict:
-    return dataclasses.asdict(cfg) | {"seeds": cfg.num_seeds, "transfer_size": cfg.num_transfer}
+def _resolved_config(cfg: ComparePriorsConfig, priors: tuple[str, ...] | None = None) -> dict:
+    return dataclasses.asdict(cfg) | {"seeds": cfg.num_seeds, "transfer_size": cfg.num_transfer,
+                                      "priors": list(priors or cfg.prior_names())}
 
 
 def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=print,
@@ -167,21 +234,26 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
     same ``results.json``. ``fresh=True`` ignores earlier checkpoints.
     """
     t0 = time.perf_counter()
+    ds, external, priors = load_inputs(cfg)  # every file and shape checked before any output
+    teacher_name = "external" if external is not None else cfg.teacher
     with locked_output(out) as out_dir:
-        store = SweepStore.for_output(out_dir, config=checkpoint_config(cfg), fresh=fresh, log=log)
+        ckpt = checkpoint_config(cfg)
+        ckpt["config"]["priors"] = list(priors)
+        store = SweepStore.for_output(out_dir, config=ckpt, fresh=fresh, log=log)
         if store.active:
             log(f"[compare-priors] {store.describe()}")
         size = cfg.sizes
-        need_transfer = "kd_transfer" in cfg.priors
-        ds = load_job_dataset(cfg.dataset, transfer_size=cfg.num_transfer if need_transfer else 0,
-                              data_dir=cfg.data_dir, seed=cfg.seed)
         teacher_cfg = TrainConfig(steps=size.teacher_steps, batch_size=cfg.batch_size,
                                   learning_rate=cfg.learning_rate, eval_every=size.eval_every)
-        log(f"[compare-priors] {cfg.dataset}: {ds.num_train} train / {ds.num_test} test, "
-            f"teacher {cfg.teacher}, student {cfg.student}, {cfg.num_seeds} seeds, size {cfg.size}")
+        log(f"[compare-priors] {ds.name}: {ds.num_train} train / {ds.num_test} test, "
+            f"teacher {teacher_name}, student {cfg.student}, {cfg.num_seeds} seeds, size {cfg.size}")
         teacher = store.get("teacher")
         source = " (checkpoint)"
-        if teacher is None:
+        if teacher is None and external is not None:
+            teacher = {k: external[k] for k in ("logp_train", "logp_test", "logp_transfer")}
+            teacher["param_count"] = np.int64(-1)
+            source = f" ({external['kind']} from {pathlib.Path(external['source']).name})"
+        elif teacher is None:
             trained = train_teacher(ds, model=cfg.teacher, config=teacher_cfg, seed=cfg.seed + 1000,
                                     progress=progress, checkpoint=store.trainer("teacher"))
             source = " (cached)" if trained["cached"] else ""
@@ -193,7 +265,8 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
         from bayeskd.metrics import classification_metrics
 
         teacher_row = classification_metrics(t_probs_test, ds.y_test)
-        teacher_row["param_count"] = int(teacher["param_count"])
+        teacher_row["param_count"] = (int(teacher["param_count"]) if teacher["param_count"] >= 0
+                                      else None)
         log(f"[compare-priors] teacher: accuracy {teacher_row['accuracy']:.4f}, "
             f"NLL {teacher_row['nll']:.4f}, ECE {teacher_row['ece']:.4f}" + source)
 
@@ -201,7 +274,7 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
                                   learning_rate=cfg.learning_rate, eval_every=size.eval_every)
         rows: list[dict] = []
         reliab: list = []
-        for name in cfg.priors:
+        for name in priors:
             unit = store.get(f"student-{name}")
             if unit is None:
                 t1 = time.perf_counter()
@@ -222,12 +295,12 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
         summary = summarize(rows, group="prior", metrics=METRICS)
         results = {
             "experiment": "compare_priors",
-            "dataset": cfg.dataset,
+            "dataset": ds.name if cfg.data_file is not None else cfg.dataset,
             "size": cfg.size,
-            "config": _resolved_config(cfg),
+            "config": _resolved_config(cfg, priors),
             "data": {"num_train": ds.num_train, "num_test": ds.num_test,
                      "num_transfer": 0 if ds.x_transfer is None else len(ds.x_transfer)},
-            "teacher": teacher_row | {"model": cfg.teacher},
+            "teacher": teacher_row | {"model": teacher_name},
             "student": {"model": cfg.student, "param_count": rows[0]["param_count"]},
             "rows": rows,
             "summary": summary,
@@ -321,7 +394,13 @@ def add_cli(sub) -> None:
     cp = sys.modules[__name__]
     p = sub.add_parser("compare-priors", help="the same student under every prior (the main job)",
                        description=cp.__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", default="mnist1d", help=f"one of {', '.join(cp.JOB_DATASETS)}")
+    p.add_argument("--dataset", default=None,
+                   help=f"one of {', '.join(cp.JOB_DATASETS)} (default mnist1d)")
+    p.add_argument("--data", default=None, metavar="FILE.npz",
+                   help="your own arrays: x_train, y_train, x_test, y_test (optional x_transfer)")
+    p.add_argument("--teacher-logits", default=None, metavar="FILE",
+                   help="teacher outputs computed elsewhere (.npy rows train[, transfer], test; or "
+                        ".npz with keys train, test[, transfer]); logits or probabilities")
     p.add_argument("--student", default="mlp", help=f"one of {', '.join(cp.STUDENTS)}")
     p.add_argument("--teacher", default="cnn", help=f"one of {', '.join(cp.TEACHERS)}")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: by size)")
@@ -330,8 +409,8 @@ def add_cli(sub) -> None:
     p.add_argument("--size", default="quick", help="smoke | quick | full (default quick)")
     p.add_argument("--temperature", type=float, default=4.0, help="KD temperature T > 0")
     p.add_argument("--alpha", type=float, default=0.9, help="KD weight in [0, 1]")
-    p.add_argument("--priors", default=",".join(cp.PRIORS),
-                   help=f"comma-separated subset of {','.join(cp.PRIORS)}")
+    p.add_argument("--priors", default=None,
+                   help=f"comma-separated subset of {','.join(cp.PRIORS)} (default: all)")
     p.add_argument("--data-dir", default=None, help="folder with MNIST/Fashion-MNIST/CIFAR-10 files")
     p.add_argument("--out", default="paper_figures/compare_priors", help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -345,11 +424,15 @@ def _run_compare_priors(args) -> int:
 
     cp = sys.modules[__name__]
 
+    if args.data is not None and args.dataset is not None:
+        raise ValueError("--data: give either --data FILE.npz or --dataset NAME, not both")
+    priors = (None if args.priors is None
+              else tuple(p.strip() for p in args.priors.split(",") if p.strip()))
     cfg = cp.ComparePriorsConfig(
-        dataset=args.dataset, student=args.student, teacher=args.teacher, size=args.size,
-        seeds=args.seeds, transfer_size=args.transfer_size, temperature=args.temperature,
-        alpha=args.alpha, priors=tuple(p.strip() for p in args.priors.split(",") if p.strip()),
-        data_dir=args.data_dir,
+        dataset=args.dataset or "mnist1d", student=args.student, teacher=args.teacher,
+        size=args.size, seeds=args.seeds, transfer_size=args.transfer_size,
+        temperature=args.temperature, alpha=args.alpha, priors=priors, data_dir=args.data_dir,
+        data_file=args.data, teacher_logits=args.teacher_logits,
     )
     check_out_dir(args.out)
     cp.run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)

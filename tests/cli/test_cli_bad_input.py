@@ -49,3 +49,18 @@ def test_unknown_command(capsys):
         main(["frobnicate"])
     assert e.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_diverged_training_prints_one_line_and_exits_1(monkeypatch, tmp_path, capsys):
+    from bayeskd.experiments import compare_priors
+    from bayeskd.training import TrainingDiverged
+
+    def diverge(*args, **kwargs):
+        raise TrainingDiverged("loss became nan at step 7 (member 0)\nmore detail", step=7,
+                               member=0, last_finite_loss=1.5)
+
+    monkeypatch.setattr(compare_priors, "run", diverge)
+    status = main(["compare-priors", "--size", "smoke", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1
+    assert err == ["bayeskd: training diverged: loss became nan at step 7 (member 0)"]
