@@ -27,6 +27,7 @@ from bayeskd.losses import (
 )
 from bayeskd.metrics import classification_metrics
 from bayeskd.models import make_model, param_count
+from bayeskd.posteriors import distill
 from bayeskd.priors import (
     EnsembleTeacherPrior,
     GaussianPrior,
@@ -35,7 +36,6 @@ from bayeskd.priors import (
     SumPrior,
     TeacherPrior,
 )
-from bayeskd.posteriors import distill
 from bayeskd.training import FitResult, TrainConfig, TrainingDiverged, fit, predict_logits
 
 __version__ = "0.1.0"

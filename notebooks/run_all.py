@@ -5,6 +5,7 @@ Usage (from the repository root, in the environment where bayeskd is installed):
     python notebooks/run_all.py                           # all five at quick size, in place
     python notebooks/run_all.py 02 04                     # only notebooks 02 and 04
     python notebooks/run_all.py --size smoke --out /tmp/nb  # smoke size, executed copies elsewhere
+    python notebooks/run_all.py --size smoke --jobs 2       # two kernels at a time
 
 Every notebook reads its size from the environment variable ``BAYESKD_SIZE`` (``smoke``: seconds,
 for the tests; ``quick``: the outputs committed to the repository); this script sets it. The kernel
@@ -20,7 +21,9 @@ import os
 import pathlib
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 from nbclient import NotebookClient
@@ -43,9 +46,45 @@ def notebook_paths(select: list[str] | None = None) -> list[pathlib.Path]:
     return paths
 
 
+_ENV_LOCK = threading.Lock()
+_ENV_ACTIVE: dict[str, object] = {"size": None, "depth": 0}
+
+
 @contextlib.contextmanager
 def _environment(size: str):
-    """``BAYESKD_SIZE`` set, and a kernelspec that runs ``sys.executable`` first on JUPYTER_PATH."""
+    """``BAYESKD_SIZE`` set, and a kernelspec that runs ``sys.executable`` first on JUPYTER_PATH.
+
+    Re-entrant: inside an active environment of the same size (as when several notebooks run on
+    threads, see :func:`execute_many`) it only yields, so no thread tears the kernelspec down while
+    another is starting its kernel.
+    """
+    with _ENV_LOCK:
+        if _ENV_ACTIVE["depth"]:
+            if _ENV_ACTIVE["size"] != size:
+                raise ValueError(f"size: {size!r} inside a running {_ENV_ACTIVE['size']!r} batch")
+            _ENV_ACTIVE["depth"] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield
+        finally:
+            with _ENV_LOCK:
+                _ENV_ACTIVE["depth"] -= 1
+        return
+    with _ENV_LOCK:
+        _ENV_ACTIVE.update(size=size, depth=1)
+    try:
+        with _fresh_environment(size):
+            yield
+    finally:
+        with _ENV_LOCK:
+            _ENV_ACTIVE.update(size=None, depth=0)
+
+
+@contextlib.contextmanager
+def _fresh_environment(size: str):
     with tempfile.TemporaryDirectory(prefix="bayeskd-kernel-") as tmp:
         spec_dir = pathlib.Path(tmp) / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True)
@@ -98,18 +137,51 @@ def execute(path: pathlib.Path, *, size: str, out: pathlib.Path | None = None,
     return nb, seconds
 
 
+def execute_many(paths: list[pathlib.Path], *, size: str, out_dir: pathlib.Path | None = None,
+                 jobs: int = 1, timeout: int = 900) -> dict[pathlib.Path, tuple]:
+    """Run several notebooks, ``jobs`` kernels at a time; returns ``{path: (notebook, seconds)}``
+    or ``{path: exception}`` for a notebook that failed (the others still run).
+
+    Each kernel is its own process, so ``jobs=2`` on a 2-core machine overlaps one notebook's
+    single-threaded compilation and Python with the other's work.
+    """
+    if size not in SIZES:
+        raise ValueError(f"size: unknown {size!r}; choose one of: {', '.join(SIZES)}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: must be an integer >= 1, got {jobs!r}")
+
+    def one(path):
+        out = pathlib.Path(out_dir) / path.name if out_dir is not None else None
+        try:
+            return execute(path, size=size, out=out, timeout=timeout)
+        except Exception as e:  # noqa: BLE001 -- reported per notebook
+            return e
+
+    with _environment(size), ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(zip(paths, pool.map(one, paths), strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("notebooks", nargs="*", help="name prefixes, e.g. 01 03 (default: all)")
     p.add_argument("--size", default="quick", choices=SIZES, help="run size (default quick)")
     p.add_argument("--out", default=None, help="folder for the executed copies (default: in place)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="notebooks run at the same time (default 1; timings in the outputs are "
+                        "only comparable at 1)")
     args = p.parse_args(argv)
-    for path in notebook_paths(args.notebooks):
-        out = pathlib.Path(args.out) / path.name if args.out else None
-        _, seconds = execute(path, size=args.size, out=out)
-        kib = (out or path).stat().st_size / 1024
-        print(f"{path.name}: {seconds:.0f} s at {args.size} size, {kib:.0f} KiB", flush=True)
-    return 0
+    paths = notebook_paths(args.notebooks)
+    failed = 0
+    for path, res in execute_many(paths, size=args.size, out_dir=args.out, jobs=args.jobs).items():
+        if isinstance(res, Exception):
+            failed += 1
+            print(f"{path.name}: FAILED: {str(res).splitlines()[0] if str(res) else res!r}",
+                  flush=True)
+            continue
+        out = pathlib.Path(args.out) / path.name if args.out else path
+        print(f"{path.name}: {res[1]:.0f} s at {args.size} size, "
+              f"{out.stat().st_size / 1024:.0f} KiB", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The notebooks: each runs top to bottom at smoke size, and the committed copies show a quick run.
 
-Every notebook is executed with nbclient into a temporary copy (the committed file is never
+Every notebook is executed with nbclient (two kernels at a time) into a temporary copy (the committed file is never
 touched) with ``BAYESKD_SIZE=smoke``, in a kernel running this interpreter
 (``notebooks/run_all.py`` writes its kernelspec). Smoke runs spend most of their time compiling,
 so XLA optimises little (``JAX_DISABLE_MOST_OPTIMIZATIONS``) and compiled programs are kept in
@@ -82,16 +82,36 @@ def test_committed_notebooks_stay_light():
     assert sum(p.stat().st_size for p in NOTEBOOKS) < 2_000_000
 
 
+@pytest.fixture(scope="module")
+def smoke_runs(compile_cache, tmp_path_factory):
+    """All five notebooks executed at smoke size, two kernels at a time (2 cores: one kernel's
+    single-threaded compilation overlaps the other's work)."""
+    out_dir = tmp_path_factory.mktemp("notebooks")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JAX_COMPILATION_CACHE_DIR", str(compile_cache))
+        mp.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        mp.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")  # smoke runs are compile-bound
+        t0 = time.perf_counter()
+        runs = run_all.execute_many(NOTEBOOKS, size="smoke", out_dir=out_dir, jobs=2, timeout=600)
+    print(f"five notebooks at smoke size: {time.perf_counter() - t0:.0f} s")
+    return out_dir, runs
+
+
+def test_execute_many_rejects_bad_jobs():
+    with pytest.raises(ValueError, match="jobs"):
+        run_all.execute_many(NOTEBOOKS[:1], size="smoke", jobs=0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_at_smoke_size(path, tmp_path, monkeypatch, compile_cache):
-    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(compile_cache))
-    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")  # smoke runs are compile-bound
-    out = tmp_path / path.name
-    t0 = time.perf_counter()
-    nb, _ = run_all.execute(path, size="smoke", out=out, timeout=600)
-    print(f"{path.name}: {time.perf_counter() - t0:.0f} s at smoke size")
+def test_notebook_runs_at_smoke_size(path, smoke_runs):
+    out_dir, runs = smoke_runs
+    res = runs[path]
+    if isinstance(res, Exception):
+        raise res
+    nb, seconds = res
+    out = out_dir / path.name
+    print(f"{path.name}: {seconds:.0f} s at smoke size (two kernels at a time)")
 
     assert out.exists() and nbformat.read(out, as_version=4).metadata["bayeskd"]["size"] == "smoke"
     assert all(isinstance(c.execution_count, int) for c in _code_cells(nb))
