@@ -17,6 +17,7 @@ Commands::
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -25,7 +26,9 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
+from bayeskd.checkpoint import SweepStore
 from bayeskd.experiments.common import SIZES, check_choice, check_positive_int
+from bayeskd.experiments.figures._base import Units
 from bayeskd.io import check_out_dir, locked_output, save_figure, write_csv, write_json, write_text
 
 FIGURES = (
@@ -39,6 +42,7 @@ FIGURES = (
 )
 DEFAULT_ROOT = pathlib.Path("paper_figures")
 TIMING_FILE = "reproduce_all_timing.json"
+UNIT_FORMAT = 1  # bump when the figures' units change, so old checkpoints are not reused
 
 
 def figure_module(name: str) -> ModuleType:
@@ -79,6 +83,7 @@ def reproduce(
     progress: bool | None = None,
     log: Callable[[str], None] = print,
     table: bool | None = None,
+    fresh: bool = False,
 ) -> dict:
     """Run figure ``name`` at ``size`` and write its folder (default ``paper_figures/<name>``).
 
@@ -91,6 +96,12 @@ def reproduce(
       log: where progress lines go.
       table: rebuild ``README_table.md`` in the parent folder afterwards (default: only when
         writing to the default ``paper_figures/<name>``, so a custom ``out`` gets nothing else).
+      fresh: ignore the checkpoints of an earlier run in ``out`` and start over.
+
+    Resumable: every part of the figure (see each figure's ``run``) is a unit of a
+    :class:`bayeskd.checkpoint.SweepStore` in ``<out>/.checkpoints`` bound to the figure, size
+    and seeds; the same call after a kill reloads the finished parts and writes the same
+    ``results.json`` (timing apart).
 
     Returns:
       The dict written to ``results.json``.
@@ -102,7 +113,12 @@ def reproduce(
     t0 = time.perf_counter()
     with locked_output(out_path) as out_dir:
         log(f"[reproduce] {name} ({size}, {n_seeds} seeds): {module.INFO.title}")
-        report = module.run(module.SIZES[size], seeds=n_seeds, log=log, progress=progress)
+        store = SweepStore.for_output(out_dir, config=checkpoint_config(module, size, n_seeds),
+                                      fresh=fresh, log=log)
+        if store.active:
+            log(f"[reproduce] {name}: {store.describe()}")
+        report = module.run(module.SIZES[size], seeds=n_seeds, log=log, progress=progress,
+                            units=Units(store, log=log))
         results = _write(out_dir, module.INFO, report, size=size, seeds=n_seeds,
                          runtime_s=time.perf_counter() - t0)
     log(f"[reproduce] {name}: {report.headline}")
@@ -112,10 +128,19 @@ def reproduce(
     return results
 
 
+def checkpoint_config(module: ModuleType, size: str, seeds: int) -> dict:
+    """What a figure run's checkpoints belong to: the figure, its size's settings and seeds."""
+    return {"job": "reproduce", "units": UNIT_FORMAT, "figure": module.INFO.name, "size": size,
+            "settings": dataclasses.asdict(module.SIZES[size]), "seeds": seeds}
+
+
 def reproduce_all(*, size: str = "quick", seeds: int | None = None,
                   out: str | os.PathLike | None = None, progress: bool | None = None,
-                  log: Callable[[str], None] = print) -> dict:
-    """Every figure in turn into ``<out>/<name>``; writes the total time next to them."""
+                  log: Callable[[str], None] = print, fresh: bool = False) -> dict:
+    """Every figure in turn into ``<out>/<name>``; writes the total time next to them.
+
+    Each figure checkpoints in its own folder, so a killed ``--all`` rerun reloads the figures
+    and parts that had finished (``fresh=True``: start every figure over)."""
     check_choice(size, SIZES, name="--size")
     if seeds is not None:
         check_positive_int(seeds, name="--seeds")
@@ -125,7 +150,7 @@ def reproduce_all(*, size: str = "quick", seeds: int | None = None,
     per_figure = {}
     for name in FIGURES:
         r = reproduce(name, size=size, seeds=seeds, out=root / name, progress=progress, log=log,
-                      table=False)
+                      table=False, fresh=fresh)
         per_figure[name] = round(r["timing"]["runtime_s"], 1)
     total = time.perf_counter() - t0
     timing = {"size": size, "total_s": round(total, 1), "per_figure_s": per_figure,
@@ -266,6 +291,8 @@ def add_cli(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--no-compile-cache", action="store_true",
                    help="do not keep compiled XLA programs on disk")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore checkpoints of an earlier run in the output folder(s), start over")
     p.set_defaults(func=_run_reproduce)
 
 
@@ -289,7 +316,9 @@ def _run_reproduce(args) -> int:
     if not args.no_compile_cache:
         enable_compile_cache()
     if args.all:
-        reproduce_all(size=args.size, seeds=args.seeds, out=args.out, progress=progress)
+        reproduce_all(size=args.size, seeds=args.seeds, out=args.out, progress=progress,
+                      fresh=args.fresh)
     else:
-        reproduce(args.name, size=args.size, seeds=args.seeds, out=args.out, progress=progress)
+        reproduce(args.name, size=args.size, seeds=args.seeds, out=args.out, progress=progress,
+                  fresh=args.fresh)
     return 0

@@ -144,6 +144,45 @@ def repeat_each(items: Sequence[Any], times: int) -> list[Any]:
     return [it for it in items for _ in range(times)]
 
 
+# --------------------------------------------------------------------------- resumable parts
+
+
+class Units:
+    """A figure's finished parts (units), stored once and reloaded when the run is repeated.
+
+    ``units(name, compute)`` returns the stored value of part ``name`` or, the first time,
+    stores ``compute()`` (dicts, lists, numbers, strings, numpy arrays) and returns it *as read
+    back*, so a first run and a resumed one continue from the same bytes (tuples come back as
+    lists). ``units.trainer(name)`` is the mid-training checkpoint of the part's ``fit`` run.
+    Without a store (``Units()``) every part is computed and nothing is written.
+
+    Args:
+      store: a :class:`bayeskd.checkpoint.SweepStore` (``bayeskd reproduce`` gives one in
+        ``<out>/.checkpoints``), or ``None``.
+      log: receives one line per reloaded part.
+    """
+
+    def __init__(self, store=None, *, log: Callable[[str], None] | None = None):
+        self.store = store
+        self.log = log_fn(log)
+        self.reloaded: list[str] = []
+
+    def __call__(self, name: str, compute: Callable[[], Any]) -> Any:
+        if self.store is None:
+            return compute()
+        value = self.store.get(name)
+        if value is not None:
+            self.reloaded.append(name)
+            self.log(f"[checkpoint] part {name}: reloaded")
+            return value
+        self.store.put(name, compute())
+        return self.store.get(name)
+
+    def trainer(self, name: str):
+        """The trainer checkpoint of part ``name`` for ``fit(checkpoint=...)`` (or ``None``)."""
+        return None if self.store is None else self.store.trainer(name)
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -210,15 +249,18 @@ def train_members(
     progress: bool | None,
     desc: str,
     model_kwargs: dict | None = None,
+    checkpoint=None,
 ) -> FitResult:
     """Train one member per prior in ``priors`` in one compiled, vmapped run.
 
     Every prior must have the same pytree structure (e.g. all :class:`TableTeacherPrior`);
     member ``m`` trains under ``priors[m]`` from its own initialisation ``fold_in(key, m)``.
+    ``checkpoint`` (e.g. ``units.trainer(name)``) saves the run after every chunk and resumes it.
     """
     fn = fast_model_fn(model, ds, **(model_kwargs or {}))
     return fit(fn, data, prior=stack_priors(priors), prior_axis=0, config=train_config(steps),
-               key=jax.random.key(key), num_members=len(priors), progress=progress, desc=desc)
+               key=jax.random.key(key), num_members=len(priors), progress=progress, desc=desc,
+               checkpoint=checkpoint)
 
 
 def train_arms(model: str, ds: Dataset, data: dict, priors: Sequence[Any], *, seeds: int,

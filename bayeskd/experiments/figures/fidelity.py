@@ -26,6 +26,7 @@ from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
+    Units,
     group_stats,
     indexed,
     log_fn,
@@ -75,8 +76,9 @@ SIZES = {
 }
 
 
-def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
+    units = units or Units()
     ds = mnist1d(size.transfer_total)
     k = ds.num_classes
     t = teacher(ds, steps=size.teacher_steps, progress=progress)
@@ -86,22 +88,30 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
     t_test = np.exp(t["logp_test"][0])
     teacher_row = classification_metrics(t_test, ds.y_test)
     rows: list[dict] = []
+    # units: "self-n<n>" (one per transfer-set size) and "ensemble-student"
     for j, n in enumerate(size.transfer_sizes):
-        data = indexed({"x": x_all[:n], "y": y_all[:n], "label_mask": np.zeros(n, np.float32)})
-        prior = table_prior(t_all[:n], n=n, k=k, alpha=1.0, temperature=1.0)
-        res = train_arms("cnn", ds, data, [prior], seeds=seeds, steps=size.student_steps,
-                         key=4000 + j, progress=progress, desc=f"self-distillation n={n}")
-        lp_test, lp_fit = member_logp(res, ds.x_test), member_logp(res, x_all[:n])
-        t_fit_pred = t_all[:n].argmax(-1)
-        for s in range(seeds):
-            row = {"part": "self", "num_transfer": n, "seed": s}
-            row |= classification_metrics(np.exp(lp_test[s]), ds.y_test, teacher_probs=t_test)
-            hit = lp_fit[s].argmax(-1) == t_fit_pred
-            row["train_agreement"] = float(np.mean(hit[: ds.num_train]))  # the training inputs
-            row["fit_agreement"] = float(np.mean(hit))  # every input the student was fit on
-            rows.append(row)
+        def self_part(j=j, n=n):
+            data = indexed({"x": x_all[:n], "y": y_all[:n], "label_mask": np.zeros(n, np.float32)})
+            prior = table_prior(t_all[:n], n=n, k=k, alpha=1.0, temperature=1.0)
+            res = train_arms("cnn", ds, data, [prior], seeds=seeds, steps=size.student_steps,
+                             key=4000 + j, progress=progress, desc=f"self-distillation n={n}",
+                             checkpoint=units.trainer(f"self-n{n}"))
+            lp_test, lp_fit = member_logp(res, ds.x_test), member_logp(res, x_all[:n])
+            t_fit_pred = t_all[:n].argmax(-1)
+            out = []
+            for s in range(seeds):
+                row = {"part": "self", "num_transfer": n, "seed": s}
+                row |= classification_metrics(np.exp(lp_test[s]), ds.y_test, teacher_probs=t_test)
+                hit = lp_fit[s].argmax(-1) == t_fit_pred
+                row["train_agreement"] = float(np.mean(hit[: ds.num_train]))  # the training inputs
+                row["fit_agreement"] = float(np.mean(hit))  # every input the student was fit on
+                out.append(row)
+            log(f"[fidelity] transfer {n}: trained in {res.runtime_s:.0f} s")
+            return {"rows": out}
+
+        rows += units(f"self-n{n}", self_part)["rows"]
         log(f"[fidelity] transfer {n}: test agreement "
-            f"{np.mean([r['agreement'] for r in rows[-seeds:]]):.4f} ({res.runtime_s:.0f} s)")
+            f"{np.mean([r['agreement'] for r in rows[-seeds:]]):.4f}")
 
     ens = teacher(ds, steps=size.teacher_steps, members=ENSEMBLE, seed=1001, progress=progress)
     e_all = np.concatenate([np.asarray(log_mean_probs(np.moveaxis(ens["logp_train"], 0, 1))),
@@ -111,15 +121,20 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
                for m in range(ENSEMBLE)]
     ens_row = classification_metrics(e_test, ds.y_test)
     n = size.transfer_sizes[-1]
-    data = indexed({"x": x_all[:n], "y": y_all[:n], "label_mask": np.zeros(n, np.float32)})
-    res = train_arms("cnn", ds, data, [table_prior(e_all[:n], n=n, k=k, alpha=1.0, temperature=1.0)],
-                     seeds=seeds, steps=size.student_steps, key=4100, progress=progress,
-                     desc="ensemble student")
-    lp_test = member_logp(res, ds.x_test)
-    for s in range(seeds):
-        rows.append({"part": "ensemble", "num_transfer": n, "seed": s}
-                    | classification_metrics(np.exp(lp_test[s]), ds.y_test, teacher_probs=e_test))
-    log(f"[fidelity] ensemble student: {res.runtime_s:.0f} s")
+
+    def ensemble_part():
+        data = indexed({"x": x_all[:n], "y": y_all[:n], "label_mask": np.zeros(n, np.float32)})
+        res = train_arms("cnn", ds, data,
+                         [table_prior(e_all[:n], n=n, k=k, alpha=1.0, temperature=1.0)],
+                         seeds=seeds, steps=size.student_steps, key=4100, progress=progress,
+                         desc="ensemble student", checkpoint=units.trainer("ensemble-student"))
+        lp_test = member_logp(res, ds.x_test)
+        log(f"[fidelity] ensemble student: {res.runtime_s:.0f} s")
+        return {"rows": [{"part": "ensemble", "num_transfer": n, "seed": s}
+                         | classification_metrics(np.exp(lp_test[s]), ds.y_test,
+                                                  teacher_probs=e_test) for s in range(seeds)]}
+
+    rows += units("ensemble-student", ensemble_part)["rows"]
     return _report(rows, size, seeds, teacher_row, singles, ens_row)
 
 

@@ -23,6 +23,7 @@ Command: ``bayeskd reproduce hinton_kd --size quick`` (3 seeds; about 5 min on 2
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
+    Units,
     group_stats,
     log_fn,
     member_logp,
@@ -83,14 +85,17 @@ SIZES = {
 }
 
 
-def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
+    units = units or Units()
     ds = mnist1d(size.transfer_total)
     t = teacher(ds, steps=size.teacher_steps, progress=progress)
     t_train, t_test = t["logp_train"][0], t["logp_test"][0]
     teacher_row = classification_metrics(np.exp(t_test), ds.y_test)
     log(f"[hinton_kd] CNN teacher: test accuracy {teacher_row['accuracy']:.4f}")
     rows: list[dict] = []
+    # units: "a-student<i>" (one per student size), "b-transfer<j>" (one per transfer-set size)
+    # and "c-omitted", each the rows of one vmapped run
 
     # (a) temperature x student size, all temperatures and seeds of a student in one run.
     arms = ["labels"] + [f"T={T:g}" for T in size.temperatures]
@@ -98,52 +103,64 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
         TeacherPrior(alpha=0.9, temperature=T) for T in size.temperatures]
     data = {"x": ds.x_train, "y": ds.y_train, "teacher_logp": t_train}
     for i, (student, kw) in enumerate(STUDENTS.items()):
-        res = train_arms("mlp", ds, data, priors, seeds=seeds, steps=size.student_steps, key=i,
-                         progress=progress, desc=f"(a) {student}", model_kwargs=kw)
-        logp = member_logp(res, ds.x_test)
-        rows += metric_rows(logp, ds.y_test, arms=arms, seeds=seeds,
-                            teacher_probs=np.exp(t_test), extra={"part": "a", "student": student})
-        log(f"[hinton_kd] (a) {student}: {res.runtime_s:.0f} s")
+        def part_a(i=i, student=student, kw=kw):
+            res = train_arms("mlp", ds, data, priors, seeds=seeds, steps=size.student_steps, key=i,
+                             progress=progress, desc=f"(a) {student}", model_kwargs=kw,
+                             checkpoint=units.trainer(f"a-student{i}"))
+            log(f"[hinton_kd] (a) {student}: {res.runtime_s:.0f} s")
+            return {"rows": metric_rows(member_logp(res, ds.x_test), ds.y_test, arms=arms,
+                                        seeds=seeds, teacher_probs=np.exp(t_test),
+                                        extra={"part": "a", "student": student})}
+
+        rows += units(f"a-student{i}", part_a)["rows"]
 
     # (b) transfer-set size: soft targets only vs the same inputs with true labels.
-    y_transfer = transfer_labels(ds)
+    y_transfer = functools.cache(lambda: transfer_labels(ds))
     for j, n in enumerate(size.transfer_sizes):
-        if n == 0:
-            x, y, tl = ds.x_train, ds.y_train, t_train
-        else:
-            x, y, tl = ds.x_transfer[:n], y_transfer[:n], t["logp_transfer"][0][:n]
-        data = {"x": x, "y": y, "teacher_logp": tl}
-        res = train_arms("mlp", ds, data, [TeacherPrior(alpha=1.0, temperature=4.0),
-                                           TeacherPrior(alpha=0.0, temperature=1.0)],
-                         seeds=seeds, steps=size.student_steps, key=10 + j, progress=progress,
-                         desc=f"(b) n={len(x)}")
-        logp = member_logp(res, ds.x_test)
-        rows += metric_rows(logp, ds.y_test, arms=["soft targets", "true labels"], seeds=seeds,
-                            teacher_probs=np.exp(t_test),
-                            extra={"part": "b", "transfer": "train inputs" if n == 0 else "generated",
-                                   "num_transfer": len(x)})
-        log(f"[hinton_kd] (b) {len(x)} inputs: {res.runtime_s:.0f} s")
+        def part_b(j=j, n=n):
+            if n == 0:
+                x, y, tl = ds.x_train, ds.y_train, t_train
+            else:
+                x, y, tl = ds.x_transfer[:n], y_transfer()[:n], t["logp_transfer"][0][:n]
+            data = {"x": x, "y": y, "teacher_logp": tl}
+            res = train_arms("mlp", ds, data, [TeacherPrior(alpha=1.0, temperature=4.0),
+                                               TeacherPrior(alpha=0.0, temperature=1.0)],
+                             seeds=seeds, steps=size.student_steps, key=10 + j, progress=progress,
+                             desc=f"(b) n={len(x)}", checkpoint=units.trainer(f"b-transfer{j}"))
+            log(f"[hinton_kd] (b) {len(x)} inputs: {res.runtime_s:.0f} s")
+            return {"rows": metric_rows(
+                member_logp(res, ds.x_test), ds.y_test, arms=["soft targets", "true labels"],
+                seeds=seeds, teacher_probs=np.exp(t_test),
+                extra={"part": "b", "transfer": "train inputs" if n == 0 else "generated",
+                       "num_transfer": len(x)})}
+
+        rows += units(f"b-transfer{j}", part_b)["rows"]
 
     # (c) the omitted class.
-    keep = ds.y_train != OMITTED
-    data = {"x": ds.x_train[keep], "y": ds.y_train[keep], "teacher_logp": t_train[keep]}
-    res = train_arms("mlp", ds, data, [TeacherPrior(alpha=0.9, temperature=size.omit_temperature),
-                                       TeacherPrior(alpha=0.0, temperature=1.0)],
-                     seeds=seeds, steps=size.student_steps, key=20, progress=progress,
-                     desc="(c) no 3s")
-    x_val, y_val = mnist1d_extra(size.num_val, seed=7, ds=ds)
-    logp_val, logp_test = member_logp(res, x_val), member_logp(res, ds.x_test)
-    shifts = np.arange(0.0, 30.01, 0.25)
-    for m in range(logp_test.shape[0]):
-        b = shifts[int(np.argmax([_acc(logp_val[m], y_val, s) for s in shifts]))]
-        row = {"part": "c", "arm": ["soft targets", "labels only"][m // seeds], "seed": m % seeds,
-               "bias_shift": float(b)}
-        for tag, s in (("before", 0.0), ("after", b)):
-            pred = _shift(logp_test[m], s).argmax(-1)
-            row[f"accuracy_{tag}"] = float(np.mean(pred == ds.y_test))
-            row[f"recall_{tag}"] = float(np.mean(pred[ds.y_test == OMITTED] == OMITTED))
-        rows.append(row)
-    log(f"[hinton_kd] (c) omitted class: {res.runtime_s:.0f} s")
+    def part_c():
+        keep = ds.y_train != OMITTED
+        data = {"x": ds.x_train[keep], "y": ds.y_train[keep], "teacher_logp": t_train[keep]}
+        res = train_arms("mlp", ds, data, [TeacherPrior(alpha=0.9, temperature=size.omit_temperature),
+                                           TeacherPrior(alpha=0.0, temperature=1.0)],
+                         seeds=seeds, steps=size.student_steps, key=20, progress=progress,
+                         desc="(c) no 3s", checkpoint=units.trainer("c-omitted"))
+        x_val, y_val = mnist1d_extra(size.num_val, seed=7, ds=ds)
+        logp_val, logp_test = member_logp(res, x_val), member_logp(res, ds.x_test)
+        shifts = np.arange(0.0, 30.01, 0.25)
+        out = []
+        for m in range(logp_test.shape[0]):
+            b = shifts[int(np.argmax([_acc(logp_val[m], y_val, s) for s in shifts]))]
+            row = {"part": "c", "arm": ["soft targets", "labels only"][m // seeds],
+                   "seed": m % seeds, "bias_shift": float(b)}
+            for tag, s in (("before", 0.0), ("after", b)):
+                pred = _shift(logp_test[m], s).argmax(-1)
+                row[f"accuracy_{tag}"] = float(np.mean(pred == ds.y_test))
+                row[f"recall_{tag}"] = float(np.mean(pred[ds.y_test == OMITTED] == OMITTED))
+            out.append(row)
+        log(f"[hinton_kd] (c) omitted class: {res.runtime_s:.0f} s")
+        return {"rows": out}
+
+    rows += units("c-omitted", part_c)["rows"]
     return _report(rows, size, seeds, teacher_row)
 
 

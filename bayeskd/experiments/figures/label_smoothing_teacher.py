@@ -31,6 +31,7 @@ from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
+    Units,
     fast_model_fn,
     group_stats,
     indexed,
@@ -81,18 +82,29 @@ SIZES = {
 }
 
 
-def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
+    units = units or Units()
     ds = mnist1d(0)
     k = ds.num_classes
-    # Teachers: smoothing level x seed, one run (member e*S + s).
     eps_m = [e for e in size.epsilons for _ in range(seeds)]
-    prior = stack_priors([LabelSmoothing(epsilon=e) for e in eps_m])
-    res_t = fit(fast_model_fn("cnn", ds), {"x": ds.x_train, "y": ds.y_train}, prior=prior,
-                prior_axis=0, config=train_config(size.teacher_steps), key=jax.random.key(2000),
-                num_members=len(eps_m), progress=progress, desc="teachers")
-    log(f"[label_smoothing_teacher] {len(eps_m)} CNN teachers: {res_t.runtime_s:.0f} s")
-    t_train, t_test = member_logp(res_t, ds.x_train), member_logp(res_t, ds.x_test)
+
+    def teachers():
+        # Teachers: smoothing level x seed, one run (member e*S + s).
+        prior = stack_priors([LabelSmoothing(epsilon=e) for e in eps_m])
+        res_t = fit(fast_model_fn("cnn", ds), {"x": ds.x_train, "y": ds.y_train}, prior=prior,
+                    prior_axis=0, config=train_config(size.teacher_steps), key=jax.random.key(2000),
+                    num_members=len(eps_m), progress=progress, desc="teachers",
+                    checkpoint=units.trainer("teachers"))
+        log(f"[label_smoothing_teacher] {len(eps_m)} CNN teachers: {res_t.runtime_s:.0f} s")
+        return {"logp_train": member_logp(res_t, ds.x_train),
+                "logp_test": member_logp(res_t, ds.x_test),
+                # first and last ε, seed 0
+                "planes": _planes(res_t, ds, [0, (len(size.epsilons) - 1) * seeds])}
+
+    # units: "teachers" (every smoothing level and seed) and "students" (every teacher x T)
+    part = units("teachers", teachers)
+    t_train, t_test, planes = part["logp_train"], part["logp_test"], part["planes"]
     rows: list[dict] = []
     for m, e in enumerate(eps_m):
         rows.append({"part": "teacher", "epsilon": e, "seed": m % seeds, "temperature": 0.0}
@@ -100,17 +112,21 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
 
     # Students: one per (teacher, temperature), soft targets only, one run.
     members = [(m, T) for m in range(len(eps_m)) for T in size.temperatures]
-    priors = [table_prior(t_train[m], n=ds.num_train, k=k, alpha=1.0, temperature=T)
-              for m, T in members]
-    res_s = train_members("mlp", ds, indexed({"x": ds.x_train, "y": ds.y_train}), priors,
-                          steps=size.student_steps, key=2001, progress=progress, desc="students")
-    log(f"[label_smoothing_teacher] {len(members)} MLP students: {res_s.runtime_s:.0f} s")
-    s_test = member_logp(res_s, ds.x_test)
+
+    def students():
+        priors = [table_prior(t_train[m], n=ds.num_train, k=k, alpha=1.0, temperature=T)
+                  for m, T in members]
+        res_s = train_members("mlp", ds, indexed({"x": ds.x_train, "y": ds.y_train}), priors,
+                              steps=size.student_steps, key=2001, progress=progress,
+                              desc="students", checkpoint=units.trainer("students"))
+        log(f"[label_smoothing_teacher] {len(members)} MLP students: {res_s.runtime_s:.0f} s")
+        return {"logp_test": member_logp(res_s, ds.x_test)}
+
+    s_test = units("students", students)["logp_test"]
     for i, (m, T) in enumerate(members):
         rows.append({"part": "student", "epsilon": eps_m[m], "seed": m % seeds, "temperature": T}
                     | classification_metrics(np.exp(s_test[i]), ds.y_test,
                                              teacher_probs=np.exp(t_test[m])))
-    planes = _planes(res_t, ds, [0, (len(size.epsilons) - 1) * seeds])  # first and last ε, seed 0
     return _report(rows, size, seeds, planes, [eps_m[0], eps_m[-1]])
 
 

@@ -39,6 +39,7 @@ from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
+    Units,
     fast_model_fn,
     indexed,
     log_fn,
@@ -107,32 +108,42 @@ def swag_available() -> bool:
     return True
 
 
-def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
+    units = units or Units()
     rows: list[dict] = []
     info = {}
+    # units per dataset: "<dataset>-teachers" (every teacher's table on the training inputs),
+    # "<dataset>-priors" (every prior x seed in one run) and "<dataset>-dropout"
     for d, dataset in enumerate(size.datasets):
         t_steps, s_steps = size.steps[dataset]
         ds = mnist1d(size.transfer_total) if dataset == "mnist1d" else load_job_dataset(dataset)
         n, k = ds.num_train, ds.num_classes
         tmodel = TEACHERS[dataset]
-        tables, tinfo = {}, {}
-        if size.swag and swag_available():  # the single teacher is SWAG's pretrained network
-            single, swag = _teacher_and_swag(ds, tmodel, t_steps, size, progress)
-            tables["kd_swag"] = swag["logp_train"]
-            tinfo["kd_swag"] = classification_metrics(np.exp(swag["logp_test"]), ds.y_test)
-        else:
-            single = teacher(ds, model=tmodel, steps=t_steps, progress=progress)
-        tables["kd"] = single["logp_train"][0]
-        tinfo["kd"] = classification_metrics(np.exp(single["logp_test"][0]), ds.y_test)
-        ens = teacher(ds, model=tmodel, steps=t_steps, members=ENSEMBLE, seed=TEACHER_SEED + 1,
-                      progress=progress)
-        tables["kd_ensemble"] = np.asarray(log_mean_probs(np.moveaxis(ens["logp_train"], 0, 1)))
-        tinfo["kd_ensemble"] = classification_metrics(
-            np.exp(np.asarray(log_mean_probs(np.moveaxis(ens["logp_test"], 0, 1)))), ds.y_test)
-        own = teacher(ds, model="mlp", steps=s_steps, seed=TEACHER_SEED + 3, progress=progress)
-        tables["self_distillation"] = own["logp_train"][0]
-        tinfo["self_distillation"] = classification_metrics(np.exp(own["logp_test"][0]), ds.y_test)
+
+        def teachers(ds=ds, tmodel=tmodel, t_steps=t_steps, s_steps=s_steps):
+            tables, tinfo = {}, {}
+            if size.swag and swag_available():  # the single teacher is SWAG's pretrained network
+                single, swag = _teacher_and_swag(ds, tmodel, t_steps, size, progress)
+                tables["kd_swag"] = swag["logp_train"]
+                tinfo["kd_swag"] = classification_metrics(np.exp(swag["logp_test"]), ds.y_test)
+            else:
+                single = teacher(ds, model=tmodel, steps=t_steps, progress=progress)
+            tables["kd"] = single["logp_train"][0]
+            tinfo["kd"] = classification_metrics(np.exp(single["logp_test"][0]), ds.y_test)
+            ens = teacher(ds, model=tmodel, steps=t_steps, members=ENSEMBLE, seed=TEACHER_SEED + 1,
+                          progress=progress)
+            tables["kd_ensemble"] = np.asarray(log_mean_probs(np.moveaxis(ens["logp_train"], 0, 1)))
+            tinfo["kd_ensemble"] = classification_metrics(
+                np.exp(np.asarray(log_mean_probs(np.moveaxis(ens["logp_test"], 0, 1)))), ds.y_test)
+            own = teacher(ds, model="mlp", steps=s_steps, seed=TEACHER_SEED + 3, progress=progress)
+            tables["self_distillation"] = own["logp_train"][0]
+            tinfo["self_distillation"] = classification_metrics(np.exp(own["logp_test"][0]),
+                                                                ds.y_test)
+            return {"tables": tables, "tinfo": tinfo}
+
+        part = units(f"{dataset}-teachers", teachers)
+        tables, tinfo = part["tables"], part["tinfo"]
         for name, row in tinfo.items():
             log(f"[prior_table] {dataset} teacher for {name}: accuracy {row['accuracy']:.4f}")
         # how much the teachers say beyond the labels on the inputs the student sees
@@ -144,16 +155,28 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
                          "teachers_on_train_inputs": train_view}
 
         arms = [p for p in PRIORS if p != "dropout" and (p in tables or not p.startswith("kd"))]
-        priors = [_sum_prior(p, tables.get(p), n, k) for p in arms]
-        data = indexed({"x": ds.x_train, "y": ds.y_train})
-        res = train_arms("mlp", ds, data, priors, seeds=seeds, steps=s_steps, key=6000 + 10 * d,
-                         progress=progress, desc=f"{dataset} priors")
-        rows += _evaluate(res, ds, arms, seeds, dataset)
-        log(f"[prior_table] {dataset}: {len(arms)} priors x {seeds} seeds in {res.runtime_s:.0f} s")
-        res = fit(fast_model_fn("mlp", ds, dropout=DROPOUT), {"x": ds.x_train, "y": ds.y_train},
-                  prior=NoPrior(), config=train_config(s_steps), key=jax.random.key(6001 + 10 * d),
-                  num_members=seeds, progress=progress, desc=f"{dataset} dropout")
-        rows += _evaluate(res, ds, ["dropout"], seeds, dataset)
+
+        def priors_part(d=d, dataset=dataset, ds=ds, n=n, k=k, s_steps=s_steps, tables=tables,
+                        arms=arms):
+            priors = [_sum_prior(p, tables.get(p), n, k) for p in arms]
+            data = indexed({"x": ds.x_train, "y": ds.y_train})
+            res = train_arms("mlp", ds, data, priors, seeds=seeds, steps=s_steps,
+                             key=6000 + 10 * d, progress=progress, desc=f"{dataset} priors",
+                             checkpoint=units.trainer(f"{dataset}-priors"))
+            log(f"[prior_table] {dataset}: {len(arms)} priors x {seeds} seeds in "
+                f"{res.runtime_s:.0f} s")
+            return {"rows": _evaluate(res, ds, arms, seeds, dataset)}
+
+        rows += units(f"{dataset}-priors", priors_part)["rows"]
+
+        def dropout_part(d=d, dataset=dataset, ds=ds, s_steps=s_steps):
+            res = fit(fast_model_fn("mlp", ds, dropout=DROPOUT), {"x": ds.x_train, "y": ds.y_train},
+                      prior=NoPrior(), config=train_config(s_steps),
+                      key=jax.random.key(6001 + 10 * d), num_members=seeds, progress=progress,
+                      desc=f"{dataset} dropout", checkpoint=units.trainer(f"{dataset}-dropout"))
+            return {"rows": _evaluate(res, ds, ["dropout"], seeds, dataset)}
+
+        rows += units(f"{dataset}-dropout", dropout_part)["rows"]
     return _report(rows, size, seeds, info)
 
 

@@ -37,6 +37,7 @@ from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
+    Units,
     group_stats,
     indexed,
     log_fn,
@@ -84,8 +85,9 @@ LENGTH_SCALE = 0.08
 EPSILON = 0.02  # the fitting tolerance: mean squared residual per round
 
 
-def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
+    units = units or Units()
     ds = mnist1d(0)
     k = ds.num_classes
     data = indexed({"x": ds.x_train, "y": ds.y_train})
@@ -93,15 +95,22 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
     prev_train = None
     probs_test = []
     for g in range(size.generations + 1):
-        if g == 0:
-            priors = [table_prior(None, n=ds.num_train, k=k, alpha=0.0, temperature=1.0)] * seeds
-        else:
-            priors = [table_prior(prev_train[s], n=ds.num_train, k=k, alpha=1.0, temperature=1.0)
-                      for s in range(seeds)]
-        res = train_members("mlp", ds, data, priors, steps=size.steps, key=3000 + g,
-                            progress=progress, desc=f"generation {g}")
-        prev_train = member_logp(res, ds.x_train)
-        p_test = np.exp(member_logp(res, ds.x_test))
+        def generation(g=g, prev_train=prev_train):
+            if g == 0:
+                priors = [table_prior(None, n=ds.num_train, k=k, alpha=0.0, temperature=1.0)] * seeds
+            else:
+                priors = [table_prior(prev_train[s], n=ds.num_train, k=k, alpha=1.0,
+                                      temperature=1.0) for s in range(seeds)]
+            res = train_members("mlp", ds, data, priors, steps=size.steps, key=3000 + g,
+                                progress=progress, desc=f"generation {g}",
+                                checkpoint=units.trainer(f"generation{g}"))
+            log(f"[self_distillation] generation {g} trained in {res.runtime_s:.0f} s")
+            return {"logp_train": member_logp(res, ds.x_train),
+                    "probs_test": np.exp(member_logp(res, ds.x_test))}
+
+        # unit generation<g>: one generation's students (all seeds), their outputs
+        part = units(f"generation{g}", generation)
+        prev_train, p_test = part["logp_train"], part["probs_test"]
         probs_test.append(p_test)
         ens = np.mean(probs_test, axis=0)  # [S, N, K]
         for s in range(seeds):
@@ -110,7 +119,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
             rows.append({"part": "ban", "generation": g, "model": "ensemble 0..g", "seed": s}
                         | classification_metrics(ens[s], ds.y_test))
         log(f"[self_distillation] generation {g}: accuracy "
-            f"{np.mean([r['accuracy'] for r in rows[-2 * seeds::2]]):.4f} ({res.runtime_s:.0f} s)")
+            f"{np.mean([r['accuracy'] for r in rows[-2 * seeds::2]]):.4f}")
 
     kernel = [kernel_self_distillation(size.kernel_points, size.kernel_rounds, seed=s)
               for s in range(seeds)]

@@ -29,6 +29,7 @@ from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
+    Units,
     group_stats,
     indexed,
     log_fn,
@@ -82,8 +83,9 @@ def virtual_teacher(labels: np.ndarray, k: int, a: float = TF_A) -> np.ndarray:
     return np.log(p)
 
 
-def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
+    units = units or Units()
     ds = mnist1d(size.transfer_total)
     k, n = ds.num_classes, ds.num_train
     good = teacher(ds, steps=size.teacher_steps, progress=progress)
@@ -102,18 +104,29 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
                 "KD, trained CNN": kd(good["logp_train"][0]),
                 "KD, barely trained CNN": kd(poor["logp_train"][0]),
                 "teacher-free KD": kd(virtual_teacher(ds.y_train, k))}
-    res = train_arms("mlp", ds, data, list(mlp_arms.values()), seeds=seeds,
-                     steps=size.student_steps, key=5000, progress=progress, desc="MLP students")
-    rows = metric_rows(member_logp(res, ds.x_test), ds.y_test, arms=list(mlp_arms), seeds=seeds,
-                       extra={"student": "mlp"})
-    log(f"[teacher_quality] MLP students: {res.runtime_s:.0f} s")
+
+    def mlp_students():
+        res = train_arms("mlp", ds, data, list(mlp_arms.values()), seeds=seeds,
+                         steps=size.student_steps, key=5000, progress=progress,
+                         desc="MLP students", checkpoint=units.trainer("mlp-students"))
+        log(f"[teacher_quality] MLP students: {res.runtime_s:.0f} s")
+        return {"rows": metric_rows(member_logp(res, ds.x_test), ds.y_test, arms=list(mlp_arms),
+                                    seeds=seeds, extra={"student": "mlp"})}
+
+    # units: "mlp-students" and "cnn-students" (every arm and seed of a student in one run)
+    rows = units("mlp-students", mlp_students)["rows"]
     cnn_arms = {"labels": table_prior(None, n=n, k=k, alpha=0.0, temperature=1.0),
                 "reversed KD, MLP teacher": kd(mlp_t["logp_train"][0])}
-    res = train_arms("cnn", ds, data, list(cnn_arms.values()), seeds=seeds,
-                     steps=size.student_steps, key=5001, progress=progress, desc="CNN students")
-    rows += metric_rows(member_logp(res, ds.x_test), ds.y_test, arms=list(cnn_arms), seeds=seeds,
-                        extra={"student": "cnn"})
-    log(f"[teacher_quality] CNN students: {res.runtime_s:.0f} s")
+
+    def cnn_students():
+        res = train_arms("cnn", ds, data, list(cnn_arms.values()), seeds=seeds,
+                         steps=size.student_steps, key=5001, progress=progress,
+                         desc="CNN students", checkpoint=units.trainer("cnn-students"))
+        log(f"[teacher_quality] CNN students: {res.runtime_s:.0f} s")
+        return {"rows": metric_rows(member_logp(res, ds.x_test), ds.y_test, arms=list(cnn_arms),
+                                    seeds=seeds, extra={"student": "cnn"})}
+
+    rows += units("cnn-students", cnn_students)["rows"]
     return _report(rows, size, seeds, teachers)
 
 

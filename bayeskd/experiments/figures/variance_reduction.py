@@ -41,6 +41,7 @@ from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
+    Units,
     group_stats,
     log_fn,
 )
@@ -138,9 +139,10 @@ def fit_softmax(phi_MND, q_MNK, w_MN, *, steps: int, prior_variance: float = PRI
     return jax.jit(jax.vmap(one))(jnp.asarray(phi_MND), jnp.asarray(q_MNK), jnp.asarray(w_MN))
 
 
-def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     del progress
     log = log_fn(log)
+    units = units or Units()
     problem = make_gmm_problem(dim=2, num_classes=3, separation=2.0, seed=0)
     feats = Features(problem.sample(20000, seed=99)[0])
     x_test, y_test = problem.sample(size.num_test, seed=98)
@@ -154,42 +156,51 @@ def run(size: Size, *, seeds: int, log=None, progress=None) -> Report:
             return np.eye(3, dtype=np.float32)[y]
         return tempered(problem.bayes_probs(x), TAUS[arm - 1]).astype(np.float32)
 
-    # The fixed predictor f for the risk-variance part: one-hot MAP fit on 2,000 other points.
-    x_f, y_f = problem.sample(2000, seed=97)
-    Wf, bf = fit_softmax(feats(x_f)[None], targets(x_f, y_f, 0)[None],
-                         np.ones((1, 2000), np.float32), steps=max(size.steps, 1000))
-    f_logp = lambda x: np.asarray(jax.nn.log_softmax(feats(x) @ Wf[0] + bf[0], -1))  # noqa: E731
-    x_big, y_big = problem.sample(100000, seed=96)
-    true_risk = float(-np.mean(f_logp(x_big)[np.arange(len(y_big)), y_big]))
+    # units: "risk" (the risk-variance part) and "students" (every N, seed and target)
+    def risk_part():
+        # The fixed predictor f for the risk-variance part: one-hot MAP fit on 2,000 other points.
+        x_f, y_f = problem.sample(2000, seed=97)
+        Wf, bf = fit_softmax(feats(x_f)[None], targets(x_f, y_f, 0)[None],
+                             np.ones((1, 2000), np.float32), steps=max(size.steps, 1000))
+        f_logp = lambda x: np.asarray(jax.nn.log_softmax(feats(x) @ Wf[0] + bf[0], -1))  # noqa: E731
+        x_big, y_big = problem.sample(100000, seed=96)
+        true_risk = float(-np.mean(f_logp(x_big)[np.arange(len(y_big)), y_big]))
+        rows: list[dict] = []
+        for n in size.sizes:
+            est = {a: [] for a in arm_names}
+            for r in range(size.risk_draws):
+                x, y = problem.sample(n, seed=np.random.SeedSequence([1, n, r]))
+                lp = f_logp(x)
+                for a, name in enumerate(arm_names):
+                    q = targets(x, y, a)
+                    est[name].append(float(-np.mean(np.sum(q * lp, -1))))
+            for name in arm_names:
+                v = np.asarray(est[name])
+                rows.append({"part": "risk", "n": n, "target": name, "mean_risk": float(v.mean()),
+                             "bias": float(v.mean() - true_risk), "variance": float(v.var(ddof=1)),
+                             "n_x_variance": float(n * v.var(ddof=1))})
+        return {"true_risk": true_risk, "rows": rows}
 
-    rows: list[dict] = []
-    for n in size.sizes:
-        est = {a: [] for a in arm_names}
-        for r in range(size.risk_draws):
-            x, y = problem.sample(n, seed=np.random.SeedSequence([1, n, r]))
-            lp = f_logp(x)
-            for a, name in enumerate(arm_names):
-                q = targets(x, y, a)
-                est[name].append(float(-np.mean(np.sum(q * lp, -1))))
-        for name in arm_names:
-            v = np.asarray(est[name])
-            rows.append({"part": "risk", "n": n, "target": name, "mean_risk": float(v.mean()),
-                         "bias": float(v.mean() - true_risk), "variance": float(v.var(ddof=1)),
-                         "n_x_variance": float(n * v.var(ddof=1))})
+    part = units("risk", risk_part)
+    true_risk, rows = part["true_risk"], list(part["rows"])
     log(f"[variance_reduction] risk variance over {size.risk_draws} draws per N done")
 
     # Students: every (N, seed, target) member in one run, data padded to the largest N.
     n_max = max(size.sizes)
     members = [(n, s, a) for n in size.sizes for s in range(seeds) for a in range(len(arm_names))]
-    phi = np.zeros((len(members), n_max, 5), np.float32)
-    q = np.zeros((len(members), n_max, 3), np.float32)
-    w = np.zeros((len(members), n_max), np.float32)
-    for m, (n, s, a) in enumerate(members):
-        x, y = problem.sample(n, seed=np.random.SeedSequence([2, n, s]))
-        phi[m, :n], q[m, :n], w[m, :n] = feats(x), targets(x, y, a), 1.0
-    W, b = fit_softmax(phi, q, w, steps=size.steps)
-    logits = np.einsum("nd,mdk->mnk", phi_test, np.asarray(W)) + np.asarray(b)[:, None]
-    logp = np.asarray(jax.nn.log_softmax(logits, -1))
+
+    def students():
+        phi = np.zeros((len(members), n_max, 5), np.float32)
+        q = np.zeros((len(members), n_max, 3), np.float32)
+        w = np.zeros((len(members), n_max), np.float32)
+        for m, (n, s, a) in enumerate(members):
+            x, y = problem.sample(n, seed=np.random.SeedSequence([2, n, s]))
+            phi[m, :n], q[m, :n], w[m, :n] = feats(x), targets(x, y, a), 1.0
+        W, b = fit_softmax(phi, q, w, steps=size.steps)
+        logits = np.einsum("nd,mdk->mnk", phi_test, np.asarray(W)) + np.asarray(b)[:, None]
+        return {"logp": np.asarray(jax.nn.log_softmax(logits, -1))}
+
+    logp = units("students", students)["logp"]
     # E||p_t - p*||^2 (bias + variance) and its bias part E||E[p_t|x] - p*||^2
     teacher_mse = {"one-hot": float(np.mean(1.0 - 2 * p_test[np.arange(len(y_test)), y_test]
                                             + np.sum(p_test**2, -1)))}
