@@ -179,7 +179,7 @@ class TrainCheckpointer:
     def __init__(self, directory: os.PathLike, *, config_hash: str, enabled: bool = True,
                  keep: int = 1, log: Callable[[str], Any] | None = None,
                  on_first_save: Callable[[], None] | None = None, root: os.PathLike | None = None):
-        self.directory = pathlib.Path(directory)
+        self.directory = pathlib.Path(directory).absolute()  # orbax wants absolute paths
         self.config_hash = config_hash
         self.enabled = enabled
         self.keep = max(1, int(keep))

@@ -249,3 +249,14 @@ def test_unit_names_and_values_are_checked(tmp_path):
     with pytest.raises(TypeError, match="object"):
         store.put("k", {"x": object()})
     assert not (tmp_path / "ck").exists()  # refused values write nothing
+
+
+def test_a_relative_output_folder_checkpoints_and_resumes(gmm, tmp_path, monkeypatch):
+    # jobs default to relative folders (paper_figures/NAME); orbax needs absolute paths
+    monkeypatch.chdir(tmp_path)
+    cfg = dataclasses.replace(CFG, steps=200)
+    store = SweepStore.for_output("rel/out", config={"r": 1}, log=None)
+    fit(_fn(gmm), _data(gmm), prior=_prior(), config=cfg, key=jax.random.key(0), num_members=M,
+        progress=False, checkpoint=store.trainer("u"))
+    again = SweepStore.for_output("rel/out", config={"r": 1}, log=None).trainer("u")
+    assert again.directory.is_absolute() and again.latest_step() == 200
