@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             print(f"{path.name}: FAILED: {str(res).splitlines()[0] if str(res) else res!r}",
                   flush=True)
+            print(f"{path.name}:\n{res}", file=sys.stderr, flush=True)  # the whole cell error
             continue
         out = pathlib.Path(args.out) / path.name if args.out else path
         print(f"{path.name}: {res[1]:.0f} s at {args.size} size, "
