@@ -1,7 +1,8 @@
 """The notebooks: each runs top to bottom at smoke size, and the committed copies show a quick run.
 
-Every notebook is executed with nbclient (two kernels at a time, in a child process) into a temporary copy (the committed file is never
-touched) with ``BAYESKD_SIZE=smoke``, in a kernel running this interpreter
+Every notebook is executed with nbclient (two kernels at a time, in a child process) into a
+temporary copy (the committed file is never touched) with ``BAYESKD_SIZE=smoke``, in a kernel
+running this interpreter
 (``notebooks/run_all.py`` writes its kernelspec). Smoke runs spend most of their time compiling,
 so XLA optimises little (``JAX_DISABLE_MOST_OPTIMIZATIONS``) and compiled programs are kept in
 pytest's cache folder between sessions (``.pytest_cache``): only the first run compiles them all.
@@ -91,7 +92,8 @@ def smoke_runs(compile_cache, tmp_path_factory):
     kernels at a time (2 cores: one kernel's single-threaded compilation overlaps the other's
     work). The child owns the kernels' sockets and event loops, so none is left to this process.
 
-    Returns the output folder and ``{notebook name: the runner's report line}``.
+    Returns the output folder, ``{notebook name: the runner's report line}`` and the finished
+    child process (its stderr holds the whole error of a failing notebook).
     """
     out_dir = tmp_path_factory.mktemp("notebooks")
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(compile_cache),
