@@ -21,23 +21,14 @@ from bayeskd.metrics import classification_metrics, input_grad_norm, noise_accur
 from bayeskd.models import MODELS, make_model
 from bayeskd.priors import NoPrior
 from bayeskd.training import TrainConfig, fit, predict_logits
+from bayeskd.validate import check_choice
 
 SIZES = ("smoke", "quick", "full")
 NOISE_SIGMAS = (0.25, 0.5, 1.0)
 
 
-def check_choice(value: Any, choices: Sequence, *, name: str) -> None:
-    """``ValueError`` naming ``name`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name}: unknown {value!r}; choose one of: {', '.join(map(str, choices))}")
 
 
-def check_positive_int(value: Any, *, name: str, allow_zero: bool = False) -> None:
-    """``ValueError`` naming ``name`` unless ``value`` is an integer > 0 (or >= 0)."""
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if not ok or value < (0 if allow_zero else 1):
-        bound = ">= 0" if allow_zero else ">= 1"
-        raise ValueError(f"{name}: must be an integer {bound}, got {value!r}")
 
 
 def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None = None,

@@ -42,8 +42,6 @@ from bayeskd.data import DATASETS, Dataset, load_npz, load_teacher_outputs
 from bayeskd.data.own import TEACHER_OUTPUT_KINDS, check_file
 from bayeskd.experiments.common import (
     SIZES,
-    check_choice,
-    check_positive_int,
     evaluate_member,
     fmt_mean_std,
     load_job_dataset,
@@ -52,11 +50,16 @@ from bayeskd.experiments.common import (
     train_teacher,
 )
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
-from bayeskd.losses import check_temperature, check_unit_interval
 from bayeskd.metrics import reliability_bins
 from bayeskd.metrics.calibration import ReliabilityBins
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
 from bayeskd.training import TrainConfig, fit, predict_logits
+from bayeskd.validate import (
+    check_choice,
+    check_positive_int,
+    check_temperature,
+    check_unit_interval,
+)
 
 PRIORS = ("none", "weight_decay", "label_smoothing", "dropout", "kd", "kd_transfer")
 STUDENTS = ("mlp", "mlp-small", "mlp-large")

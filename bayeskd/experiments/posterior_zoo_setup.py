@@ -11,7 +11,8 @@ import dataclasses
 import numpy as np
 
 from bayeskd.data import load_digits, load_gmm, load_moons, mixup_inputs, noised
-from bayeskd.experiments.common import SIZES, check_choice, check_positive_int
+from bayeskd.experiments.common import SIZES
+from bayeskd.validate import check_choice, check_positive_int
 
 DATASETS = ("moons", "gmm", "digits")
 PLANE_DATASETS = ("moons", "gmm")

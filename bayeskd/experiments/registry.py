@@ -27,9 +27,10 @@ from collections.abc import Callable
 from types import ModuleType
 
 from bayeskd.checkpoint import SweepStore
-from bayeskd.experiments.common import SIZES, check_choice, check_positive_int
+from bayeskd.experiments.common import SIZES
 from bayeskd.experiments.figures._base import Units
 from bayeskd.io import check_out_dir, locked_output, save_figure, write_csv, write_json, write_text
+from bayeskd.validate import check_choice, check_positive_int
 
 FIGURES = (
     "hinton_kd",
@@ -40,6 +41,7 @@ FIGURES = (
     "teacher_quality",
     "prior_table",
 )
+
 DEFAULT_ROOT = pathlib.Path("paper_figures")
 TIMING_FILE = "reproduce_all_timing.json"
 UNIT_FORMAT = 1  # bump when the figures' units change, so old checkpoints are not reused

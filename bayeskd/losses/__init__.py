@@ -1,8 +1,6 @@
 """Pure divergences on logits, one value per example, plus the chunked large-vocabulary kernel."""
 
 from bayeskd.losses.divergences import (
-    check_temperature,
-    check_unit_interval,
     kl_divergence,
     log_mean_probs,
     reverse_kl_divergence,
@@ -11,6 +9,7 @@ from bayeskd.losses.divergences import (
     tempered_log_probs,
 )
 from bayeskd.losses.fused import fused_linear_distillation, naive_linear_distillation
+from bayeskd.validate import check_temperature, check_unit_interval
 
 __all__ = [
     "check_temperature",

@@ -7,12 +7,12 @@ All functions take logits (or log-probabilities: they are shift invariant), work
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float, Int
+
+from bayeskd.validate import check_temperature
 
 
 def as_float(x: ArrayLike) -> jax.Array:
@@ -21,22 +21,8 @@ def as_float(x: ArrayLike) -> jax.Array:
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
-def check_temperature(temperature: float, *, name: str = "temperature") -> None:
-    """Raise ``ValueError`` unless ``temperature`` is a finite number > 0 (Python-side check)."""
-    if isinstance(temperature, jax.Array | jax.core.Tracer):
-        return
-    t = float(temperature)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"{name}: must be a finite number > 0, got {temperature!r}")
 
 
-def check_unit_interval(value: float, *, name: str) -> None:
-    """Raise ``ValueError`` unless ``value`` lies in ``[0, 1]`` (Python-side check)."""
-    if isinstance(value, jax.Array | jax.core.Tracer):
-        return
-    v = float(value)
-    if not (0.0 <= v <= 1.0):
-        raise ValueError(f"{name}: must lie in [0, 1], got {value!r}")
 
 
 def _check_pair(teacher_logits, student_logits) -> None:

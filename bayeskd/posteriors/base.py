@@ -30,16 +30,21 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from bayeskd.losses import check_temperature, check_unit_interval
 from bayeskd.losses import kl_divergence as kd_divergence
 from bayeskd.training import TrainConfig, apply_model, fit
+from bayeskd.validate import (
+    check_num_samples,
+    check_positive_int,
+    check_temperature,
+    check_unit_interval,
+)
 
 __all__ = [
     "ParamSamples",
@@ -52,23 +57,8 @@ __all__ = [
 ]
 
 
-def check_num_samples(value: Any, *, name: str = "num_samples") -> int:
-    """``value`` as an int, or ``ValueError`` naming ``name`` unless it is an integer >= 1."""
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if not ok or value < 1:
-        raise ValueError(f"{name}: a posterior needs at least one sample, got {value!r}")
-    return int(value)
 
 
-def check_step_size(value: Any, *, name: str = "step_size") -> float:
-    """``value`` as a float, or ``ValueError`` naming ``name`` unless it is finite and > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
-    return v
 
 
 class Posterior(abc.ABC):
@@ -192,7 +182,7 @@ def offline_predictive(
     Returns:
       :class:`Predictions` with float32 numpy arrays.
     """
-    check_num_samples(chunk_size, name="chunk_size")
+    check_positive_int(chunk_size, name="chunk_size")
     x = np.asarray(x, np.float32)
     if len(x) == 0:
         raise ValueError("x: no inputs to predict on")

@@ -19,8 +19,9 @@ from collections.abc import Callable
 
 import jax
 
-from bayeskd.posteriors.base import ParamSamples, check_num_samples
+from bayeskd.posteriors.base import ParamSamples
 from bayeskd.training import TrainConfig, fit
+from bayeskd.validate import check_positive_int
 
 __all__ = ["fit_ensemble", "fit_map"]
 
@@ -60,7 +61,7 @@ def fit_ensemble(
       >>> ens.sample_probs(data["x"][:2], key=jax.random.key(1)).shape
       (3, 2, 2)
     """
-    check_num_samples(num_members, name="num_members")
+    check_positive_int(num_members, name="num_members")
     res = fit(model_fn, data, prior=prior, config=config, key=key, num_members=num_members,
               progress=progress, desc=f"ensemble x{num_members}")
     return ParamSamples.from_fit(res, name="ensemble" if num_members > 1 else "map")

@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from bayeskd.posteriors.base import Posterior, check_num_samples, check_step_size
+from bayeskd.posteriors.base import Posterior
+from bayeskd.validate import check_num_samples, check_positive_float
 
 __all__ = ["LastLayerLaplace", "last_layer_ggn"]
 
@@ -101,7 +102,7 @@ class LastLayerLaplace(Posterior):
         elif isinstance(prior_precision, str):
             raise ValueError(f"prior_precision: 'marglik' or a number > 0, got {prior_precision!r}")
         else:
-            self.prior_precision = check_step_size(prior_precision, name="prior_precision")
+            self.prior_precision = check_positive_float(prior_precision, name="prior_precision")
         scale = 1.0 / np.sqrt(self.eigvals + self.prior_precision)
         self._factor = jnp.asarray(self.eigvecs * scale[None, :], jnp.float32)  # V diag(.)
         self._w = jnp.asarray(w, jnp.float32)

@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from bayeskd.posteriors.base import Posterior, check_num_samples
+from bayeskd.posteriors.base import Posterior
 from bayeskd.training import apply_model
+from bayeskd.validate import check_num_samples
 
 __all__ = ["MCDropout"]
 

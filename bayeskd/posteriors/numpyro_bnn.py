@@ -38,8 +38,9 @@ from numpyro.contrib.module import random_nnx_module
 from numpyro.infer import AIES, ESS, MCMC, NUTS, SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoNormal
 
-from bayeskd.posteriors.base import ParamSamples, Posterior, check_num_samples, check_step_size
+from bayeskd.posteriors.base import ParamSamples, Posterior
 from bayeskd.training import split_params
+from bayeskd.validate import check_num_samples, check_positive_float, check_positive_int
 
 __all__ = [
     "BayesianNet",
@@ -57,15 +58,15 @@ __all__ = [
 
 def prior_std_from_weight_decay(weight_decay: float, num_data: int) -> float:
     r""":math:`\sigma = 1/\sqrt{\lambda N}`, the prior whose MAP objective has weight decay ``lambda``."""
-    check_step_size(weight_decay, name="weight_decay")
-    check_num_samples(num_data, name="num_data")
+    check_positive_float(weight_decay, name="weight_decay")
+    check_positive_int(num_data, name="num_data")
     return 1.0 / math.sqrt(weight_decay * num_data)
 
 
 def weight_decay_from_prior_std(prior_std: float, num_data: int) -> float:
     r""":math:`\lambda = 1/(\sigma^2 N)`, the inverse of :func:`prior_std_from_weight_decay`."""
-    check_step_size(prior_std, name="prior_std")
-    check_num_samples(num_data, name="num_data")
+    check_positive_float(prior_std, name="prior_std")
+    check_positive_int(num_data, name="num_data")
     return 1.0 / (prior_std**2 * num_data)
 
 
@@ -89,7 +90,7 @@ class BayesianNet:
     """
 
     def __init__(self, model_fn: Callable, *, key: jax.Array, prior_std: float, name: str = "net"):
-        self.prior_std = check_step_size(prior_std, name="prior_std")
+        self.prior_std = check_positive_float(prior_std, name="prior_std")
         self.module = model_fn(key)
         self.graphdef, params = split_params(self.module)
         self.name = name
@@ -134,7 +135,7 @@ class MCMCRun(NamedTuple):
 
 def _check_counts(num_warmup, num_samples, num_chains):
     check_num_samples(num_samples)
-    check_num_samples(num_chains, name="num_chains")
+    check_positive_int(num_chains, name="num_chains")
     if not isinstance(num_warmup, int | np.integer) or num_warmup < 0:
         raise ValueError(f"num_warmup: must be an integer >= 0, got {num_warmup!r}")
 
@@ -175,7 +176,7 @@ def run_nuts(
     kernel_kw: dict[str, Any] = {"target_accept_prob": target_accept_prob,
                                  "max_tree_depth": max_tree_depth}
     if step_size is not None:
-        kernel_kw |= {"step_size": check_step_size(step_size), "adapt_step_size": False}
+        kernel_kw |= {"step_size": check_positive_float(step_size), "adapt_step_size": False}
     t0 = time.perf_counter()
     mcmc = MCMC(NUTS(model, **kernel_kw), num_warmup=num_warmup, num_samples=num_samples,
                 num_chains=num_chains, chain_method="vectorized", progress_bar=False)
@@ -207,7 +208,7 @@ def run_ensemble_sampler(
     _check_counts(num_warmup, num_samples, num_walkers)
     if num_walkers < 2 or num_walkers % 2:
         raise ValueError(f"num_walkers: must be an even number >= 2, got {num_walkers!r}")
-    check_num_samples(thinning, name="thinning")
+    check_positive_int(thinning, name="thinning")
     kernel = AIES(model) if kind == "aies" else ESS(model)
     t0 = time.perf_counter()
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples * thinning,
@@ -236,10 +237,10 @@ def run_svi(model: Callable, *args, key: jax.Array, num_steps: int, learning_rat
     precision's diagonal (smaller than the marginals). Tested against this closed form.
     ``num_particles`` Monte Carlo draws estimate the ELBO at each step.
     """
-    check_num_samples(num_steps, name="num_steps")
-    check_step_size(learning_rate, name="learning_rate")
-    check_step_size(init_scale, name="init_scale")
-    check_num_samples(num_particles, name="num_particles")
+    check_positive_int(num_steps, name="num_steps")
+    check_positive_float(learning_rate, name="learning_rate")
+    check_positive_float(init_scale, name="init_scale")
+    check_positive_int(num_particles, name="num_particles")
     t0 = time.perf_counter()
     guide = AutoNormal(model, init_scale=init_scale)
     svi = SVI(model, guide, numpyro.optim.Adam(learning_rate),

@@ -41,9 +41,10 @@ import optax
 
 from bayeskd.losses import soft_cross_entropy, softmax_cross_entropy
 from bayeskd.posteriors._train import fit_transform
-from bayeskd.posteriors.base import ParamSamples, check_num_samples, check_step_size
+from bayeskd.posteriors.base import ParamSamples
 from bayeskd.priors.priors import objective
 from bayeskd.training import TrainingDiverged, apply_model, init_members
+from bayeskd.validate import check_positive_float, check_positive_int
 
 __all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "cyclical_step_size", "fit_sgld", "sgld"]
 
@@ -81,9 +82,9 @@ def sgld(
     """
     schedule = step_size if callable(step_size) else None
     if schedule is None:
-        eta0 = check_step_size(step_size)
-    check_num_samples(num_data, name="num_data")
-    check_step_size(temperature, name="temperature")
+        eta0 = check_positive_float(step_size)
+    check_positive_int(num_data, name="num_data")
+    check_positive_float(temperature, name="temperature")
 
     def init(params) -> SGLDState:
         return SGLDState(jnp.zeros((), jnp.int32), jax.random.fold_in(key, _param_digest(params)))
@@ -105,9 +106,9 @@ def sgld(
 
 def cyclical_step_size(step_size: float, *, total_steps: int, num_cycles: int) -> Callable:
     r"""The cSG-MCMC cosine cycle :math:`\eta_k = \frac{\eta_0}{2}(\cos(\pi\,\mathrm{mod}(k,L)/L)+1)`."""
-    eta0 = check_step_size(step_size)
-    check_num_samples(total_steps, name="total_steps")
-    check_num_samples(num_cycles, name="num_cycles")
+    eta0 = check_positive_float(step_size)
+    check_positive_int(total_steps, name="total_steps")
+    check_positive_int(num_cycles, name="num_cycles")
     length = math.ceil(total_steps / num_cycles)
     return lambda k: 0.5 * eta0 * (jnp.cos(jnp.pi * (k % length) / length) + 1.0)
 
@@ -146,9 +147,9 @@ def fit_sgld(
     Returns:
       a :class:`ParamSamples` with ``chains = num_chains``, samples ordered chain-major.
     """
-    check_step_size(step_size)
+    check_positive_float(step_size)
     for name, v in (("num_steps", num_steps), ("thin", thin), ("num_chains", num_chains)):
-        check_num_samples(v, name=name)
+        check_positive_int(v, name=name)
     if not isinstance(burn_in, int | np.integer) or not 0 <= burn_in < num_steps:
         raise ValueError(f"burn_in: must be an integer in [0, num_steps={num_steps}), got {burn_in!r}")
     n = len(data["x"])
@@ -225,8 +226,8 @@ def bayesian_dark_knowledge(
       input_noise: :math:`\sigma \ge 0` of the input perturbation.
       init_params: optional teacher start (one member, no leading axis).
     """
-    check_step_size(step_size)
-    check_num_samples(num_steps, name="num_steps")
+    check_positive_float(step_size)
+    check_positive_int(num_steps, name="num_steps")
     if not 0 <= burn_in < num_steps:
         raise ValueError(f"burn_in: must lie in [0, num_steps={num_steps}), got {burn_in!r}")
     if not (math.isfinite(input_noise) and input_noise >= 0):
@@ -240,7 +241,7 @@ def bayesian_dark_knowledge(
     t_params = jax.tree.map(lambda a: a[0], t_params) if init_params is None else init_params
     s_params = jax.tree.map(lambda a: a[0], s_params)
     tx_t = sgld(step_size, num_data=n, key=jax.random.fold_in(k_run, 1))
-    check_step_size(student_learning_rate, name="student_learning_rate")
+    check_positive_float(student_learning_rate, name="student_learning_rate")
     # cosine decay over the student's own steps: late steps average over many teacher samples
     lr = optax.cosine_decay_schedule(student_learning_rate, num_steps - burn_in)
     tx_s = optax.adamw(lr, weight_decay=student_weight_decay)

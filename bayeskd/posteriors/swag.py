@@ -36,7 +36,8 @@ import numpy as np
 import optax
 
 from bayeskd.posteriors._train import fit_transform
-from bayeskd.posteriors.base import Posterior, check_num_samples, check_step_size
+from bayeskd.posteriors.base import Posterior
+from bayeskd.validate import check_num_samples, check_positive_float, check_positive_int
 
 __all__ = ["SWAG", "SWAGState", "fit_swag", "swag_moments", "swag_sample"]
 
@@ -84,7 +85,7 @@ def swag_moments(*, rank: int = 20, collect_every: int = 1, start_step: int = 0
       start_step: first step that is collected (>= 0).
     """
     rank = _check_rank(rank)
-    check_num_samples(collect_every, name="collect_every")
+    check_positive_int(collect_every, name="collect_every")
     if not isinstance(start_step, int | np.integer) or start_step < 0:
         raise ValueError(f"start_step: must be an integer >= 0, got {start_step!r}")
 
@@ -167,7 +168,7 @@ class SWAG(Posterior):
                 raise ValueError("state: low-rank SWAG needs at least 2 snapshots, collected "
                                  f"{int(counts.min())}")
         self.graphdef, self.state, self.diagonal = graphdef, state, bool(diagonal)
-        self.scale = check_step_size((1.0 if diagonal else 0.5) if scale is None else scale,
+        self.scale = check_positive_float((1.0 if diagonal else 0.5) if scale is None else scale,
                                      name="scale")
         self.num_samples = check_num_samples(num_samples)
         self.num_members = len(counts)
@@ -218,7 +219,7 @@ def fit_swag(
       learning_rate: the constant SWA learning rate (> 0).
       rank: low-rank ``K`` (>= 2); 0 gives diagonal SWAG.
     """
-    check_step_size(learning_rate, name="learning_rate")
+    check_positive_float(learning_rate, name="learning_rate")
     rank = _check_rank(rank)
     if diagonal:
         rank = 0

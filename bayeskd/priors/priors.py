@@ -44,11 +44,10 @@ import jax.numpy as jnp
 
 from bayeskd.losses.divergences import (
     as_float,
-    check_temperature,
-    check_unit_interval,
     kl_divergence,
     log_mean_probs,
 )
+from bayeskd.validate import check_temperature, check_unit_interval
 
 Batch = dict[str, jax.Array]
 

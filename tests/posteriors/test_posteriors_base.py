@@ -8,9 +8,9 @@ from flax import nnx
 
 from bayeskd.models import MLP
 from bayeskd.posteriors import ParamSamples, distill, fit_ensemble, offline_predictive
-from bayeskd.posteriors.base import check_step_size
 from bayeskd.priors import GaussianPrior
 from bayeskd.training import TrainConfig, apply_model, init_members
+from bayeskd.validate import check_positive_float
 
 
 def _mlp(key):
@@ -57,7 +57,7 @@ def test_subset_and_bad_sample_counts(samples):
     with pytest.raises(ValueError, match="chains"):
         ParamSamples(samples.graphdef, samples.params, chains=4)
     with pytest.raises(ValueError, match="step_size"):
-        check_step_size(0.0)
+        check_positive_float(0.0)
 
 
 def test_ensemble_members_differ_and_zero_members_fail():
