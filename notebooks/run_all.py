@@ -10,6 +10,11 @@ Usage (from the repository root, in the environment where bayeskd is installed):
 Every notebook reads its size from the environment variable ``BAYESKD_SIZE`` (``smoke``: seconds,
 for the tests; ``quick``: the outputs committed to the repository); this script sets it. The kernel
 always runs this interpreter (``sys.executable``), whatever kernels Jupyter has registered.
+
+Each ``.ipynb`` is paired by jupytext with a percent-format script of the same name (``.py``, the
+pairing is in the notebook's ``jupytext`` metadata). A notebook whose cells differ from its
+script's is refused before anything runs: bring the two together with
+``jupytext --sync notebooks/NAME.ipynb`` first (the newer file wins).
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import jupytext
 import nbformat
+from jupytext.paired_paths import paired_paths
 from nbclient import NotebookClient
 
 HERE = pathlib.Path(__file__).resolve().parent
 SIZES = ("smoke", "quick")
 KERNEL_NAME = "bayeskd-python"
+PAIRING = "ipynb,py:percent"  # jupytext formats of every notebook
 
 
 def notebook_paths(select: list[str] | None = None) -> list[pathlib.Path]:
@@ -44,6 +52,48 @@ def notebook_paths(select: list[str] | None = None) -> list[pathlib.Path]:
             raise ValueError(f"notebooks: no notebook matches {unknown}; choose from: {names}")
         paths = [p for p in paths if any(p.name.startswith(s) for s in select)]
     return paths
+
+
+def paired_script(path: pathlib.Path) -> pathlib.Path | None:
+    """The text file jupytext pairs with the notebook at ``path`` (from the ``jupytext.formats``
+    entry of its metadata), or None for a notebook that is not paired."""
+    nb = nbformat.read(path, as_version=4)
+    formats = nb.metadata.get("jupytext", {}).get("formats")
+    if not formats:
+        return None
+    others = [p for p, fmt in paired_paths(str(path), "ipynb", formats) if fmt["extension"] != ".ipynb"]
+    return pathlib.Path(others[0]) if others else None
+
+
+def pair_differences(path: pathlib.Path) -> list[str]:
+    """Where the notebook at ``path`` and its paired script disagree, one line per cell.
+
+    Both files are read with jupytext and compared cell by cell on type and source (outputs and
+    metadata live in the ``.ipynb`` only). Empty when they hold the same cells; one line when
+    the notebook is not paired or its script is missing.
+    """
+    path = pathlib.Path(path)
+    script = paired_script(path)
+    if script is None:
+        return [f"{path.name}: not paired (jupytext --set-formats {PAIRING} {path})"]
+    if not script.exists():
+        return [f"{path.name}: its paired script {script.name} is missing (jupytext --sync {path})"]
+    cells = [(c.cell_type, c.source) for c in jupytext.read(path).cells]
+    script_cells = [(c.cell_type, c.source) for c in jupytext.read(script).cells]
+    out = []
+    for i, (a, b) in enumerate(zip(cells, script_cells, strict=False)):
+        if a[0] != b[0]:
+            out.append(f"cell {i}: {a[0]} in {path.name}, {b[0]} in {script.name}")
+        elif a[1] != b[1]:
+            lines_a, lines_b = a[1].splitlines(), b[1].splitlines()
+            k = next((j for j, (x, y) in enumerate(zip(lines_a, lines_b, strict=False)) if x != y),
+                     min(len(lines_a), len(lines_b)))
+            shown = [lines[k] if k < len(lines) else "<end of cell>" for lines in (lines_a, lines_b)]
+            out.append(f"cell {i} ({a[0]}), line {k + 1}: {shown[0]!r} in {path.name}, "
+                       f"{shown[1]!r} in {script.name}")
+    if len(cells) != len(script_cells):
+        out.append(f"{len(cells)} cells in {path.name}, {len(script_cells)} in {script.name}")
+    return out
 
 
 _ENV_LOCK = threading.Lock()
@@ -111,7 +161,9 @@ def execute(path: pathlib.Path, *, size: str, out: pathlib.Path | None = None,
     """Run every cell of the notebook at ``path`` at ``size`` and write it to ``out``.
 
     The kernel's working folder is the notebook's own folder. ``out`` defaults to ``path`` (in
-    place). Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
+    place); a copy written elsewhere loses the jupytext pairing (it has no script beside it).
+    Raises ``ValueError`` before running anything when the notebook and its paired script hold
+    different cells, and ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
 
     Returns:
       the executed notebook and the wall-clock seconds it took.
@@ -119,6 +171,10 @@ def execute(path: pathlib.Path, *, size: str, out: pathlib.Path | None = None,
     if size not in SIZES:
         raise ValueError(f"size: unknown {size!r}; choose one of: {', '.join(SIZES)}")
     path = pathlib.Path(path)
+    if paired_script(path) is not None and (diffs := pair_differences(path)):
+        raise ValueError(f"{path.name}: the notebook and its paired script differ "
+                         f"({'; '.join(diffs[:3])}); bring them together with: "
+                         f"jupytext --sync {path}")
     nb = nbformat.read(path, as_version=4)
     t0 = time.perf_counter()
     with _environment(size):
@@ -130,6 +186,8 @@ def execute(path: pathlib.Path, *, size: str, out: pathlib.Path | None = None,
     nb.metadata["bayeskd"] = {"size": size}
     nbformat.validate(nb)
     target = pathlib.Path(out) if out is not None else path
+    if target.resolve() != path.resolve():
+        nb.metadata.pop("jupytext", None)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".ipynb.tmp")
     nbformat.write(nb, tmp)

@@ -1,0 +1,458 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Soft targets: what a one-hot label throws away
+#
+# The source document (`knowledge_distillation_ja.md`) starts from one observation: a one-hot
+# label says *which* class is right and nothing else, while a teacher's output distribution
+# also says *how similar* the input is to every other class. This notebook makes that
+# concrete:
+#
+# 1. the source's dog / wolf / cat example, worked in numbers;
+# 2. temperature, on the outputs of a real teacher (a 1-D CNN on MNIST-1D): entropy and the
+#    class-similarity matrix hidden in the soft targets;
+# 3. whether a student trained on those soft targets inherits that matrix;
+# 4. dark knowledge: a digit the student never sees in its transfer set, recognised from the
+#    teacher's soft targets alone (Hinton, Vinyals & Dean 2015, §3).
+#
+# Size: `BAYESKD_SIZE=quick` (default; the outputs shown here, a few minutes on a laptop CPU)
+# or `BAYESKD_SIZE=smoke` (seconds; what the test suite runs, numbers meaningless).
+# `python notebooks/run_all.py 01` re-executes it in place.
+
+# %%
+import os
+import warnings
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
+import bayeskd  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
+
+SIZE = os.environ.get("BAYESKD_SIZE", "quick")  # smoke: seconds (the tests); quick: the committed outputs
+if SIZE not in ("smoke", "quick"):
+    raise ValueError(f"BAYESKD_SIZE: unknown {SIZE!r}; choose one of: smoke, quick")
+
+# Keep compiled XLA programs on disk, so re-runs and the other notebooks reuse them.
+if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", str(bayeskd.data.cache_root() / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+plt.rcParams.update({"figure.dpi": 72, "font.size": 8, "axes.titlesize": 9})
+print(f"size: {SIZE}; jax {jax.__version__} on {jax.devices()[0].platform}")
+
+# %% [markdown]
+# ## 1. The dog / wolf / cat example
+#
+# > 問題点：
+# >
+# > * 正解以外のクラス関係が捨てられる
+# > * 「どれくらい似ているか」が消える
+#
+# *The problem [with one-hot labels]: the relations to the classes other than the correct one
+# are thrown away; "how similar" disappears.* (§2.2)
+#
+# > 教師モデルの出力（soft target）：
+# >
+# > ```text
+# > [犬: 0.7, 狼: 0.25, 猫: 0.05]
+# > ```
+#
+# *The teacher's output (soft target): [dog: 0.7, wolf: 0.25, cat: 0.05].* (§3 ②)
+#
+# Take two students that both give the dog 0.7. Student A spreads the rest like the teacher
+# (a bit wolf-like), student B the other way round (a bit cat-like). The one-hot label
+# cannot tell them apart; the soft target can.
+
+# %%
+classes = ["dog", "wolf", "cat"]
+one_hot = np.array([1.0, 0.0, 0.0])
+soft = np.array([0.70, 0.25, 0.05])  # the source's teacher output
+
+
+def cross_entropy(target, q):
+    return float(-np.sum(target * np.log(q)))
+
+
+def kl(p, q):
+    return float(np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / q), 0.0)))
+
+
+students = {"A (a bit wolf-like)": np.array([0.70, 0.25, 0.05]),
+            "B (a bit cat-like)": np.array([0.70, 0.05, 0.25])}
+for name, q in students.items():
+    print(f"student {name:20s} loss vs one-hot label: {cross_entropy(one_hot, q):.3f} nats   "
+          f"KL(teacher || student): {kl(soft, q):.3f} nats   "
+          f"logit gradient vs label {np.round(q - one_hot, 2)}, vs soft target {np.round(q - soft, 2)}")
+print(f"\nentropy of the one-hot label: 0 nats; of the soft target: {-np.sum(soft * np.log(soft)):.3f} nats")
+
+
+# %% [markdown]
+# Both students pay the same 0.357 nats against the label, and the label's gradient on the
+# logits (`q - onehot`) pushes wolf and cat down in proportion to whatever the student
+# currently gives them. Against the soft target, A is already perfect (KL = 0, zero
+# gradient) and B is penalised by 0.2·ln 5 ≈ 0.32 nats: the "dog ≈ wolf > cat" order is a
+# training signal only the soft target carries.
+#
+# ### Temperature
+#
+# > 蒸留でよく使う温度 (T)：
+# >
+# > $$
+# > p_T(y \mid x) = \text{softmax}\left(\frac{z_y}{T}\right)
+# > $$
+#
+# *The temperature T often used in distillation.* (ベイズ §6)
+#
+# Dividing the logits by T > 1 flattens the distribution without changing its order; the
+# ratio of any two probabilities becomes its 1/T-th power, so the small probabilities
+# (the cat's 0.05) grow large enough to matter in a loss.
+
+# %%
+def softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+z = np.log(soft)  # logits are defined up to a constant: log-probabilities will do
+temps = [0.5, 1.0, 2.0, 4.0, 8.0]
+fig, ax = plt.subplots(figsize=(6.0, 2.4))
+width = 0.8 / (len(temps) + 1)
+ax.bar(np.arange(3) - 0.4 + width / 2, one_hot, width, color="k", label="one-hot label")
+for i, t in enumerate(temps):
+    p = softmax(z / t)
+    ax.bar(np.arange(3) - 0.4 + (i + 1.5) * width, p, width, color=plt.cm.viridis(i / len(temps)),
+           label=f"teacher, T={t:g}")
+    print(f"T={t:<4g} p = {np.round(p, 3)}   wolf/cat = {p[1] / p[2]:6.2f} = 5^(1/T)")
+ax.set_xticks(range(3), classes)
+ax.set_ylabel("probability")
+ax.legend(fontsize=7, ncol=2)
+ax.set_title("the source's soft target at several temperatures")
+plt.show()
+
+# %% [markdown]
+# ## 2. Temperature on a real teacher
+#
+# > 知識 = **入力→出力分布の形**
+#
+# *Knowledge = the shape of the input → output distribution.* (§4)
+#
+# The teacher is the MNIST-1D CNN of `bayeskd compare-priors` (same data, same config, so
+# it is read from the on-disk cache when that job has run). MNIST-1D (Greydanus & Kobak
+# 2024) has 10 digit classes as length-40 signals, 4,000 training and 1,000 test examples;
+# the 40,000 extra, unlabelled inputs are generated by the same process with another seed.
+
+# %%
+from bayeskd.experiments.common import load_job_dataset, train_teacher
+from bayeskd.experiments.compare_priors import ComparePriorsConfig
+from bayeskd.losses import tempered_log_probs
+from bayeskd.metrics import accuracy, entropy
+from bayeskd.training import TrainConfig
+
+RUN = {"smoke": dict(student_steps=300, seeds=1), "quick": dict(student_steps=6000, seeds=2)}[SIZE]
+job = ComparePriorsConfig(size=SIZE)  # the teacher of `bayeskd compare-priors` at this size:
+size = job.sizes                      # same data and config, so it is shared through the disk cache
+ds = load_job_dataset(job.dataset, transfer_size=job.num_transfer)
+teacher_cfg = TrainConfig(steps=size.teacher_steps, batch_size=job.batch_size,
+                          learning_rate=job.learning_rate, eval_every=size.eval_every)
+teacher = train_teacher(ds, model=job.teacher, config=teacher_cfg, seed=job.seed + 1000, progress=False)
+t_logp_test = teacher["logp_test"][0]  # [N_test, K] log-probabilities
+K = ds.num_classes
+print(ds)
+print(f"teacher: CNN with {int(teacher['param_count'])} parameters, test accuracy "
+      f"{float(accuracy(np.exp(t_logp_test), ds.y_test)):.3f}"
+      + (" (read from the cache)" if teacher["cached"] else ""))
+
+
+# %%
+def tempered(logp, t):
+    return np.exp(np.asarray(tempered_log_probs(logp, temperature=t)))
+
+
+def similarity(probs, labels):
+    """S[i, j] = mean probability given to class j by examples of class i (NaN row if none)."""
+    counts = np.bincount(labels, minlength=K)[:, None]
+    sums = np.eye(K)[labels].T @ probs
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+temp_grid = np.geomspace(0.5, 20, 24)
+mean_entropy = [float(np.mean(entropy(tempered(t_logp_test, t)))) for t in temp_grid]
+off_mass = [1 - np.trace(similarity(tempered(t_logp_test, t), ds.y_test)) / K for t in temp_grid]
+
+fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.6))
+axes[0].semilogx(temp_grid, mean_entropy, "o-", ms=3)
+axes[0].axhline(np.log(K), color="gray", ls="--", lw=1)
+axes[0].text(0.55, np.log(K) * 0.93, "uniform (log 10)", fontsize=7)
+axes[0].set(xlabel="temperature T", ylabel="mean entropy [nats]",
+            title="teacher's predictive entropy on test inputs")
+axes[1].semilogx(temp_grid, off_mass, "o-", ms=3, color="tab:red")
+axes[1].set(xlabel="temperature T", ylabel="probability off the true class",
+            title="mass the one-hot label would discard")
+for ax in axes:
+    ax.grid(alpha=0.3)
+fig.tight_layout()
+plt.show()
+for t in (1.0, 4.0):
+    i = int(np.argmin(np.abs(temp_grid - t)))
+    print(f"T={t:g}: mean entropy {mean_entropy[i]:.3f} nats, mass off the true class {off_mass[i]:.3f}")
+
+
+# %% [markdown]
+# The teacher's soft targets, and what is in them: `S[i, j]` is the mean probability the
+# teacher gives class `j` on test inputs of class `i` (the diagonal, the right class, is
+# masked). At T = 1 almost all of the mass sits on the right class, and the matrix is nearly
+# empty; at T = 4 the same structure is large enough to learn from.
+
+# %%
+def off_diagonal(s):
+    s = np.array(s, dtype=float)
+    np.fill_diagonal(s, np.nan)
+    return s
+
+
+sim_t = {t: similarity(tempered(t_logp_test, t), ds.y_test) for t in (1.0, 4.0)}
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.0), gridspec_kw={"width_ratios": [1, 1, 1.1]})
+for ax, t in zip(axes[:2], sim_t, strict=False):
+    im = ax.imshow(off_diagonal(sim_t[t]), cmap="magma")
+    ax.set(title=f"teacher S[i, j] at T={t:g} (diagonal masked)", xlabel="class j", ylabel="true class i",
+           xticks=range(K), yticks=range(K))
+    fig.colorbar(im, ax=ax, shrink=0.8)
+example = int(np.flatnonzero(ds.y_test == 3)[0])
+for t, c in ((1.0, "tab:blue"), (4.0, "tab:orange")):
+    axes[2].plot(range(K), tempered(t_logp_test[example], t), "o-", color=c, label=f"T={t:g}")
+axes[2].set(yscale="log", xticks=range(K), xlabel="class", ylabel="teacher probability",
+            title=f"one test input (a {ds.y_test[example]}), log scale")
+axes[2].legend()
+fig.tight_layout()
+plt.show()
+
+sym = off_diagonal((sim_t[4.0] + sim_t[4.0].T) / 2)
+order = np.argsort(np.nan_to_num(sym, nan=-1).ravel())[::-1]
+pairs = [divmod(int(k), K) for k in order if divmod(int(k), K)[0] < divmod(int(k), K)[1]][:4]
+print("most similar class pairs in the teacher's eyes (T=4):",
+      ", ".join(f"{i}~{j} ({sym[i, j]:.3f})" for i, j in pairs))
+
+# %% [markdown]
+# ## 3. Does the student inherit the class structure?
+#
+# > 学生モデルは
+# >
+# > * 正解「犬」だけでなく
+# > * 「狼に少し似ている」ことも学ぶ
+# >
+# > 👉 **クラス間構造を継承**
+#
+# *The student learns not only the right answer "dog" but also that it "looks a little like a
+# wolf" → it inherits the inter-class structure.* (§3 ②)
+#
+# Two MLP students (100-100 hidden units, 15,210 parameters) on the 4,000 training inputs:
+# one on the labels only, one with the KD prior (`TeacherPrior(alpha=0.9, temperature=4)`).
+# Both are one stacked prior sweep: `alpha = 0` is plain cross-entropy, so the trainer trains
+# every seed of both students in a single compiled, vmapped run (`prior_axis=0`). We then
+# compare each student's own similarity matrix (its logits at T = 4 on test inputs) with the
+# teacher's: the Pearson correlation of the 90 off-diagonal entries, measured two ways.
+#
+# - **all test inputs**: the off-diagonal mass then mixes two things, the *mistakes* (a 4
+#   called a 9) and the *structure* of correct answers (a 4 that is a bit 9-like);
+# - **inputs both get right**: only the second, the source's "right answer dog, but a bit
+#   like a wolf".
+
+# %%
+from bayeskd.models import make_model, param_count
+from bayeskd.priors import TeacherPrior
+from bayeskd.training import fit, predict_logits_members
+
+
+def mlp(key):
+    return make_model("mlp", ds.input_shape, K, key=key)
+
+
+n_seeds = RUN["seeds"]
+student_cfg = TrainConfig(steps=RUN["student_steps"], batch_size=100, learning_rate=1e-2,
+                          eval_every=RUN["student_steps"])
+labels_or_kd = TeacherPrior(alpha=jnp.array([0.0] * n_seeds + [0.9] * n_seeds),
+                            temperature=jnp.full(2 * n_seeds, 4.0))
+data = {"x": ds.x_train, "y": ds.y_train, "teacher_logp": teacher["logp_train"][0]}
+res = fit(mlp, data, prior=labels_or_kd, prior_axis=0, num_members=2 * n_seeds,
+          config=student_cfg, key=jax.random.key(0), progress=False)
+print(f"student: {param_count(mlp(jax.random.key(0)))} parameters; "
+      f"{2 * n_seeds} members trained in {res.runtime_s:.0f} s")
+
+logits_test = np.asarray(predict_logits_members(res.graphdef, res.params, ds.x_test))  # [M, N, K]
+mask = ~np.eye(K, dtype=bool)
+teacher_right = t_logp_test.argmax(axis=1) == ds.y_test
+
+
+def structure_corr(s, s_teacher):
+    ok = mask & np.isfinite(s) & np.isfinite(s_teacher)
+    return float(np.corrcoef(s[ok], s_teacher[ok])[0, 1])
+
+
+inherit = {}
+for m in range(2 * n_seeds):
+    name = "labels only" if m < n_seeds else "KD (alpha 0.9, T 4)"
+    p4 = tempered(logits_test[m], 4.0)
+    both = teacher_right & (logits_test[m].argmax(axis=1) == ds.y_test)
+    s_all = similarity(p4, ds.y_test)
+    s_both = similarity(p4[both], ds.y_test[both])
+    t_both = similarity(tempered(t_logp_test[both], 4.0), ds.y_test[both])
+    inherit.setdefault(name, []).append({
+        "all": structure_corr(s_all, sim_t[4.0]), "both right": structure_corr(s_both, t_both),
+        "accuracy": float(np.mean(logits_test[m].argmax(axis=1) == ds.y_test)),
+        "s_both": s_both, "t_both": t_both})
+for name, rows in inherit.items():
+    summary = {k: np.array([r[k] for r in rows]) for k in ("all", "both right", "accuracy")}
+    print(f"{name:20s} correlation with the teacher's structure: all test inputs "
+          f"{summary['all'].mean():.3f} ± {summary['all'].std():.3f}, inputs both get right "
+          f"{summary['both right'].mean():.3f} ± {summary['both right'].std():.3f};  "
+          f"test accuracy {summary['accuracy'].mean():.3f}  ({len(rows)} seeds)")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.0))
+kd_name = list(inherit)[1]
+panels = [("teacher", inherit[kd_name][0]["t_both"], None)]
+panels += [(name, rows[0]["s_both"], rows[0]["both right"]) for name, rows in inherit.items()]
+for ax, (name, s, r) in zip(axes, panels, strict=False):
+    im = ax.imshow(off_diagonal(s), cmap="magma")
+    ax.set(title=name + ("" if r is None else f", r = {r:.2f}"), xticks=range(K), yticks=range(K),
+           xlabel="class j", ylabel="true class i")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+fig.suptitle("off-diagonal similarity S[i, j] at T = 4 on test inputs both get right (seed 0)", fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. Dark knowledge: a digit the student never sees
+#
+# > ### ② ラベルに含まれない「暗黙知」を伝えたい
+#
+# *② We want to transfer the "tacit knowledge" that the labels do not contain.* (§3 ②)
+#
+# Hinton, Vinyals & Dean (2015, §3) removed every 3 from an MNIST transfer set; the distilled
+# net still recognised 98.6% of the test 3s once the bias of class 3 was raised, because
+# the teacher's soft targets on the *other* digits say how 3-like they are. The same here:
+# every training input of digit 3 is dropped (the students see none), and students learn
+# from the labels (`alpha = 0`) or from the teacher alone (`alpha = 1`) at T = 1, 4 and 8:
+# again one stacked sweep.
+#
+# Raising the bias needs one number. We set it without looking at any label: the bias that
+# makes the student call 10% of the unlabelled transfer inputs a 3 (MNIST-1D's classes are
+# balanced), read off as a quantile of the margin `max_j z_j - z_3`.
+
+# %%
+held_out = 3
+keep = ds.y_train != held_out
+dk_temps = [1.0, 4.0, 8.0]
+arms = [("labels only", 0.0, 1.0)] + [(f"KD, T={t:g}", 1.0, t) for t in dk_temps]
+dk_prior = TeacherPrior(alpha=jnp.array([a for _, a, _ in arms] * n_seeds),
+                        temperature=jnp.array([t for _, _, t in arms] * n_seeds))
+dk_data = {"x": ds.x_train[keep], "y": ds.y_train[keep],
+           "teacher_logp": teacher["logp_train"][0][keep]}
+dk = fit(mlp, dk_data, prior=dk_prior, prior_axis=0, num_members=len(arms) * n_seeds,
+         config=student_cfg, key=jax.random.key(1), progress=False)
+print(f"{int(keep.sum())} training inputs without a single {held_out}; "
+      f"{len(arms) * n_seeds} students in {dk.runtime_s:.0f} s")
+
+z_test = np.asarray(predict_logits_members(dk.graphdef, dk.params, ds.x_test))
+z_pool = np.asarray(predict_logits_members(dk.graphdef, dk.params, ds.x_transfer))
+is3 = ds.y_test == held_out
+dark = {name: [] for name, _, _ in arms}
+for m in range(len(arms) * n_seeds):
+    name = arms[m % len(arms)][0]
+    others = np.delete(z_pool[m], held_out, axis=1).max(axis=1)
+    bias = float(np.quantile(others - z_pool[m][:, held_out], 1.0 / K))
+    row = {}
+    for tag, b in (("raw", 0.0), ("bias", bias)):
+        z = z_test[m].copy()
+        z[:, held_out] += b
+        pred = z.argmax(axis=1)
+        row[f"recall3_{tag}"] = float(np.mean(pred[is3] == held_out))
+        row[f"acc_{tag}"] = float(np.mean(pred == ds.y_test))
+    row["bias"] = bias
+    dark[name].append(row)
+print(f"{'student':14s} {'3s right':>9s} {'3s right, bias':>15s} {'all digits, bias':>17s} {'bias':>6s}")
+for name, rows in dark.items():
+    mean = {k: np.mean([r[k] for r in rows]) for k in rows[0]}
+    print(f"{name:14s} {mean['recall3_raw']:9.3f} {mean['recall3_bias']:15.3f} "
+          f"{mean['acc_bias']:17.3f} {mean['bias']:6.2f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6.0, 2.6))
+names = list(dark)
+for j, (tag, label) in enumerate((("raw", "as trained"), ("bias", "bias raised (no labels used)"))):
+    vals = [np.mean([r[f"recall3_{tag}"] for r in dark[n]]) for n in names]
+    errs = [np.std([r[f"recall3_{tag}"] for r in dark[n]]) for n in names]
+    ax.bar(np.arange(len(names)) + (j - 0.5) * 0.38, vals, 0.38, yerr=errs, capsize=3, label=label)
+ax.set_xticks(range(len(names)), names)
+ax.set(ylim=(0, 1), ylabel=f"test {held_out}s classified as {held_out}",
+       title=f"a digit never seen in the transfer set ({n_seeds} seed(s) each)")
+ax.legend(fontsize=7)
+ax.grid(axis="y", alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# ## What the run showed
+#
+# The cell below recomputes the verdicts from this run's numbers (at `smoke` size they mean
+# nothing); the text after it describes the committed `quick` run.
+
+# %%
+corr = {n: {k: np.mean([r[k] for r in rows]) for k in ("all", "both right")} for n, rows in inherit.items()}
+labels_name, kd_name = list(inherit)
+best_kd = max((n for n in dark if n.startswith("KD")), key=lambda n: np.mean([r["recall3_bias"] for r in dark[n]]))
+recall = {n: np.mean([r["recall3_bias"] for r in dark[n]]) for n in dark}
+verdicts = [
+    ("one-hot labels cannot rank two students that soft targets rank", True),
+    ("raising T raises the mass off the true class", bool(np.all(np.diff(off_mass) > 0))),
+    *[(f"KD student's structure correlates more with the teacher's, {k} "
+       f"({corr[kd_name][k]:.2f} vs {corr[labels_name][k]:.2f})", corr[kd_name][k] > corr[labels_name][k])
+      for k in ("all", "both right")],
+    (f"an unseen digit is recognised from soft targets alone "
+     f"({best_kd}: {recall[best_kd]:.2f} vs labels only {recall['labels only']:.2f})",
+     recall[best_kd] > recall["labels only"] + 0.2),
+]
+for claim, ok in verdicts:
+    print(f"[{'holds' if ok else 'does not hold'}] {claim}")
+
+# %% [markdown]
+# At quick size (the outputs above; teacher: the compare-priors CNN, 93.4% test accuracy):
+#
+# - **One-hot labels discard the class structure; soft targets keep it.** As in the source's
+#   example: the label gives the wolf-like and the cat-like student the same loss
+#   (0.357 nats) and the same kind of gradient; only the soft target separates them
+#   (KL 0 vs 0.32 nats).
+# - **Temperature uncovers the structure, but this teacher hides it well.** The trained CNN
+#   is far more confident than the source's `[0.7, 0.25, 0.05]`: on test inputs its mean
+#   entropy is 0.03 nats at T = 1 and still only 0.24 at T = 4, and most of the mass off the
+#   true class (6.9% at T = 1, 11% at T = 4) comes from its mistakes. The structure is
+#   there (4 ~ 9, 2 ~ 5, 1 ~ 5, 2 ~ 7), spanning 30 orders of magnitude at T = 1; tempering
+#   makes it learnable.
+# - **The student inherits the structure, in part.** On test inputs that teacher and
+#   student both classify correctly, the KD students' similarity matrices correlate with the
+#   teacher's at r = 0.80 ± 0.01 against 0.70 ± 0.04 for label-only students: the source's
+#   claim holds. Over all test inputs it does not (0.80 vs 0.85): there the matrix is
+#   dominated by mistakes, and the label-only students, slightly more accurate
+#   (68.7% vs 65.9%), make mistakes that resemble the teacher's. KD on the 4,000 training
+#   inputs changes *how* the student ranks the wrong classes more than *how often* it is
+#   right (compare `bayeskd compare-priors`, where it gains under a point).
+# - **Dark knowledge transfers, but much less completely than on MNIST.** Students that
+#   never saw a 3 recognise 57% (T = 4) and 55% (T = 8) of the test 3s once the bias is
+#   raised, against 9% for label-only students (2 seeds each); at T = 1 only 15%, so
+#   temperature matters here. Hinton et al. reached 98.6% on MNIST with a tuned bias; our
+#   bias is set from unlabelled data only, MNIST-1D digits are harder to tell apart, and the
+#   teacher's T = 1 outputs carry almost no 3-mass on other digits.
