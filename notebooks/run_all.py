@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, res in execute_many(paths, size=args.size, out_dir=args.out, jobs=args.jobs).items():
         if isinstance(res, Exception):
             failed += 1
-            print(f"{path.name}: FAILED: {str(res).splitlines()[0] if str(res) else res!r}",
+            print(f"{path.name}: FAILED: {(str(res).splitlines() or [repr(res)])[0]}",
                   flush=True)
             print(f"{path.name}:\n{res}", file=sys.stderr, flush=True)  # the whole cell error
             continue
