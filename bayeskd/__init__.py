@@ -8,7 +8,8 @@ The public API, by idea:
 - losses: :func:`kl_divergence`, :func:`reverse_kl_divergence`, the chunked
   :func:`fused_linear_distillation` (``bayeskd.losses``)
 - priors: :class:`NoPrior`, :class:`GaussianPrior`, :class:`LabelSmoothing`,
-  :class:`TeacherPrior`, :class:`EnsembleTeacherPrior`, :class:`SumPrior` (``bayeskd.priors``)
+  :class:`TeacherPrior` (a table or a callable teacher; :meth:`TeacherPrior.from_members` for
+  ensembles), :class:`SumPrior` (``bayeskd.priors``)
 - training: :func:`fit`, :class:`TrainConfig`, :func:`predict_logits` (``bayeskd.training``)
 - metrics: :func:`classification_metrics` and friends (``bayeskd.metrics``)
 - posterior teachers: ensembles, SWAG, MC dropout, Laplace, SGLD, NumPyro NUTS/SVI behind one
@@ -26,26 +27,36 @@ from bayeskd.losses import (
     softmax_cross_entropy,
 )
 from bayeskd.metrics import classification_metrics
-from bayeskd.models import make_model, param_count
+from bayeskd.models import ModelFactory, make_model, param_count
 from bayeskd.posteriors import distill
 from bayeskd.priors import (
-    EnsembleTeacherPrior,
     GaussianPrior,
     LabelSmoothing,
+    ModelTeacher,
     NoPrior,
     SumPrior,
     TeacherPrior,
+    stack_priors,
 )
-from bayeskd.training import FitResult, TrainConfig, TrainingDiverged, fit, predict_logits
+from bayeskd.training import (
+    CompiledRun,
+    FitResult,
+    TrainConfig,
+    TrainingDiverged,
+    fit,
+    predict_logits,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Dataset",
-    "EnsembleTeacherPrior",
+    "ModelTeacher",
+    "CompiledRun",
     "FitResult",
     "GaussianPrior",
     "LabelSmoothing",
+    "ModelFactory",
     "NoPrior",
     "SumPrior",
     "SweepStore",
@@ -71,6 +82,7 @@ __all__ = [
     "posteriors",
     "predict_logits",
     "priors",
+    "stack_priors",
     "reverse_kl_divergence",
     "softmax_cross_entropy",
     "training",

@@ -20,14 +20,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from bayeskd import training
 from bayeskd.data import Dataset
 from bayeskd.experiments.common import load_job_dataset, train_teacher
-from bayeskd.models import make_model
+from bayeskd.models import ModelFactory
 from bayeskd.priors import TeacherPrior
-from bayeskd.training import TrainConfig
-from bayeskd.training.trainer import TrainState, init_members, make_chunk_fn, split_params
+from bayeskd.training import TrainConfig, TrainState
 
 BENCH_SIZES = ("smoke", "full")
 
@@ -202,9 +201,16 @@ class KDProblem:
     def layer_sizes(self) -> tuple[int, ...]:
         return (int(self.ds.x_train.shape[1]), *self.hidden, int(self.ds.num_classes))
 
-    def model_fn(self, key: jax.Array):
-        return make_model("mlp", tuple(self.ds.x_train.shape[1:]), self.ds.num_classes, key=key,
-                          hidden=self.hidden)
+    @property
+    def model_fn(self) -> ModelFactory:
+        """``key -> module``: the student MLP with hidden sizes ``hidden``."""
+        return ModelFactory("mlp", tuple(self.ds.x_train.shape[1:]), self.ds.num_classes,
+                            (("hidden", tuple(self.hidden)),))
+
+    @property
+    def fit_data(self) -> dict[str, np.ndarray]:
+        """The training arrays ``fit`` takes (the teacher lives in the prior's table)."""
+        return {k: self.data[k] for k in ("x", "y", "label_mask")}
 
     def matmul_flops_per_step(self, batch_size: int) -> float:
         """Dense matmul FLOPs of one training step of one member (forward + backward).
@@ -278,62 +284,42 @@ def toy_problem(*, num_train: int = 256, num_test: int = 256, dim: int = 8, clas
     return KDProblem(ds, data, tuple(hidden), "bayes", acc)
 
 
-class CompiledRun:
-    """``fit``'s compiled chunk, built and compiled ahead of time so compile and run time separate.
+class CompiledRun(training.CompiledRun):
+    """:func:`bayeskd.training.fit`'s own programs on a KD problem, compiled ahead of time.
 
-    ``M`` members train in one ``vmap``-ed ``lax.scan`` of ``steps`` steps, exactly the program
-    :func:`bayeskd.training.fit` runs with ``eval_every = steps`` (built from the same
-    :func:`~bayeskd.training.trainer.make_chunk_fn`). With ``prior_axis=0`` the prior's leaves
-    are stacked ``[M]`` and member ``m`` trains under prior ``m``.
-
-    The prior's leaves are passed as arrays and the prior rebuilt inside the traced function, so
-    that one compiled program serves every hyperparameter value of the same shape.
+    ``M`` members train in one ``vmap``-ed ``lax.scan`` of ``steps`` steps: exactly the program
+    ``fit`` runs with ``eval_every = steps`` (:class:`bayeskd.training.CompiledRun`), so
+    compilation and execution are timed apart. With ``prior_axis=0`` the prior's leaves are
+    stacked ``[M]`` and member ``m`` trains under prior ``m``; the prior is an argument of the
+    program, so one compilation serves every hyperparameter value of the same shape.
     """
 
     def __init__(self, problem: KDProblem, prior, *, members: int, steps: int, batch_size: int,
                  learning_rate: float, prior_axis: int | None = None):
-        self.problem, self.members, self.steps = problem, members, steps
         config = TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                              eval_every=steps)
-        self.tx = config.make_optimizer()
-        self.graphdef, _ = split_params(nnx.eval_shape(lambda: problem.model_fn(jax.random.key(0))))
-        chunk = make_chunk_fn(self.graphdef, self.tx, batch_size=batch_size, length=steps,
-                              stochastic=False)
-        leaves, treedef = jax.tree.flatten(prior)
-        self.prior_leaves = [jnp.asarray(x, jnp.float32) for x in leaves]
-
-        def run(state, data, prior_leaves):
-            return chunk(state, data, jax.tree.unflatten(treedef, prior_leaves))
-
-        self._fn = jax.jit(jax.vmap(run, in_axes=(0, None, prior_axis)))
-        self.data = {k: jnp.asarray(v) for k, v in problem.data.items()}
+        super().__init__(problem.model_fn, problem.fit_data, prior=prior, config=config,
+                         num_members=members, prior_axis=prior_axis)
+        self.problem, self.members, self.steps = problem, members, steps
         self.compiled = None
-
-        def init(key):
-            keys = jax.random.split(key, (members, 2))
-            _, params = init_members(problem.model_fn, keys[:, 0])
-            return TrainState(params, jax.vmap(self.tx.init)(params), keys[:, 1],
-                              jnp.zeros((members,), jnp.int32))
-
-        self._init = jax.jit(init)
 
     def init_state(self, key: jax.Array) -> TrainState:
         """Fresh parameters and optimiser state for the ``M`` members, in one jitted call."""
-        return jax.block_until_ready(self._init(key))
+        return jax.block_until_ready(super().init_state(key))
 
     def compile(self, state: TrainState) -> dict[str, float]:
         """Trace, lower and compile; returns the seconds of each phase."""
         t0 = time.perf_counter()
-        lowered = self._fn.lower(state, self.data, self.prior_leaves)
+        lowered = self.lower(state, self.steps)
         t1 = time.perf_counter()
         self.compiled = lowered.compile()
         t2 = time.perf_counter()
         return {"lower_s": t1 - t0, "compile_s": t2 - t1}
 
-    def __call__(self, state: TrainState, prior_leaves=None) -> tuple[TrainState, jax.Array]:
+    def __call__(self, state: TrainState, prior=None) -> tuple[TrainState, jax.Array]:
         """Run the ``steps`` steps; returns the final state and the losses ``[M, steps]``."""
-        leaves = self.prior_leaves if prior_leaves is None else prior_leaves
-        return jax.block_until_ready(self.compiled(state, self.data, leaves))
+        return jax.block_until_ready(
+            self.compiled(state, self.data, self.prior if prior is None else prior))
 
 
 def member_slice(state: TrainState, m: int) -> TrainState:
@@ -354,5 +340,6 @@ def timed_cpu(fn, *args):
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
-def kd_prior(*, alpha: float = 0.9, temperature: float = 4.0) -> TeacherPrior:
-    return TeacherPrior(alpha=alpha, temperature=temperature)
+def kd_prior(problem: KDProblem, *, alpha: float = 0.9, temperature: float = 4.0) -> TeacherPrior:
+    """KD from the problem's teacher table."""
+    return TeacherPrior(alpha=alpha, temperature=temperature, table=problem.data["teacher_logp"])

@@ -83,15 +83,15 @@ def vmapped_competitor(prog: CompiledRun, key: jax.Array):
 
 
 def sequential_competitor(vec: CompiledRun, single: CompiledRun, key: jax.Array,
-                          leaves_per_member: list | None = None):
+                          priors_per_member: list | None = None):
     """Run ``single`` once per member of ``vec``, from that member's initial state (and prior)."""
 
     def go() -> dict[str, Any]:
         state = vec.init_state(key)  # the vmapped members' initial states, sliced below
         total, cpu, params = 0.0, 0.0, []
         for m in range(vec.members):
-            leaves = None if leaves_per_member is None else leaves_per_member[m]
-            (final, _), run_s, cpu_s = timed_cpu(single, member_slice(state, m), leaves)
+            prior = None if priors_per_member is None else priors_per_member[m]
+            (final, _), run_s, cpu_s = timed_cpu(single, member_slice(state, m), prior)
             total, cpu = total + run_s, cpu + cpu_s
             params.append(final.params)
         return {"_time_s": total, "_cpu_s": cpu, "params": params}
@@ -123,7 +123,7 @@ def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | 
     problem = problem or kd_problem(size=size, log=log)
     load_before = load_average()
     rate_before = matmul_rate(s.matmul_n)
-    prior = kd_prior()
+    prior = kd_prior(problem)
     progs = {m: CompiledRun(problem, prior, members=m, steps=s.steps, batch_size=s.batch_size,
                             learning_rate=s.learning_rate) for m in s.members}
     compile_info = compile_all(progs, jax.random.key(0), clear=s.fresh_caches)

@@ -21,13 +21,13 @@ import itertools
 from typing import Any
 
 import jax
-import numpy as np
 
 from bayeskd.bench._common import (
     CompiledRun,
     KDProblem,
     alternate,
     check_size,
+    kd_prior,
     kd_problem,
     load_average,
     median,
@@ -39,7 +39,7 @@ from bayeskd.bench.ensemble import (
     sequential_competitor,
     vmapped_competitor,
 )
-from bayeskd.priors import TeacherPrior
+from bayeskd.priors import TeacherPrior, stack_priors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,16 +61,12 @@ SETTINGS = {
 }
 
 
-def stacked_prior(temperatures, alphas) -> tuple[TeacherPrior, list[tuple[float, float]]]:
+def stacked_prior(problem: KDProblem, temperatures,
+                  alphas) -> tuple[TeacherPrior, list[tuple[float, float]]]:
     """A :class:`TeacherPrior` with ``[C]`` leaves, one per (temperature, alpha) pair."""
     configs = list(itertools.product(temperatures, alphas))
-    t = np.asarray([c[0] for c in configs], np.float32)
-    a = np.asarray([c[1] for c in configs], np.float32)
-    for v in t:
-        TeacherPrior(alpha=0.5, temperature=float(v))  # validates each value before any work
-    for v in a:
-        TeacherPrior(alpha=float(v), temperature=1.0)
-    return TeacherPrior(alpha=jax.numpy.asarray(a), temperature=jax.numpy.asarray(t)), configs
+    return stack_priors(kd_prior(problem, alpha=float(a), temperature=float(t))
+                        for t, a in configs), configs
 
 
 def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | None = None,
@@ -79,9 +75,9 @@ def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | 
     s = dataclasses.replace(SETTINGS[size], **overrides)
     if repeats is not None:
         s = dataclasses.replace(s, repeats=repeats)
-    prior, configs = stacked_prior(s.temperatures, s.alphas)
-    c = len(configs)
     problem = problem or kd_problem(size=size, log=log)
+    prior, configs = stacked_prior(problem, s.temperatures, s.alphas)
+    c = len(configs)
     load_before = load_average()
     common = {"steps": s.steps, "batch_size": s.batch_size, "learning_rate": s.learning_rate,
               "prior_axis": 0}
@@ -90,7 +86,7 @@ def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | 
     info = compile_all({"vectorised": vec, "single": single}, jax.random.key(0),
                        clear=s.fresh_caches)
     key = jax.random.key(1)
-    per_config = [[leaf[m : m + 1] for leaf in vec.prior_leaves] for m in range(c)]
+    per_config = [jax.tree.map(lambda a, m=m: a[m : m + 1], vec.prior) for m in range(c)]
     competitors = {
         "vectorised": vmapped_competitor(vec, key),
         "single": vmapped_competitor(single, key),

@@ -58,8 +58,7 @@ from bayeskd.bench._common import (
 )
 from bayeskd.losses import softmax_cross_entropy
 from bayeskd.priors import objective
-from bayeskd.training import TrainConfig, fit, predict_logits
-from bayeskd.training.trainer import TrainState, split_params
+from bayeskd.training import TrainConfig, fit, predict_logits, split_params
 
 COMPETITORS = ("bayeskd", "torch_eager", "nnx_jit_step")
 INFORMATIONAL = ("bayeskd_jit_init", "bayeskd_cached")  # measured alongside, not part of the targets
@@ -99,17 +98,14 @@ def run_bayeskd(problem: KDProblem, s: TrainKDSettings, *, seed: int = 0) -> dic
     _, params = initial_params(problem, seed)
     config = TrainConfig(steps=s.steps, batch_size=s.batch_size, learning_rate=s.learning_rate,
                          eval_every=s.steps)
-    tx = config.make_optimizer()
     stacked = jax.tree.map(lambda a: a[None], params)
-    state = TrainState(stacked, jax.vmap(tx.init)(stacked), jax.random.key(seed + 1)[None],
-                       jnp.zeros((1,), jnp.int32))
     if s.fresh_caches:
         jax.clear_caches()
     with compile_stats() as cs:
         t0, c0 = time.perf_counter(), time.process_time()
-        res = fit(problem.model_fn, problem.data,
-                  prior=kd_prior(alpha=s.alpha, temperature=s.temperature), config=config,
-                  key=jax.random.key(seed), initial_state=state, progress=False)
+        res = fit(problem.model_fn, problem.fit_data,
+                  prior=kd_prior(problem, alpha=s.alpha, temperature=s.temperature), config=config,
+                  key=jax.random.key(seed), init_params=stacked, progress=False)
         jax.block_until_ready(res.params)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
     logits = predict_logits(res.graphdef, jax.tree.map(lambda a: a[0], res.params),
@@ -130,7 +126,7 @@ def run_bayeskd_jit_init(problem: KDProblem, s: TrainKDSettings, *,
         jax.clear_caches()
     with compile_stats() as cs:
         t0, c0 = time.perf_counter(), time.process_time()
-        prog = CompiledRun(problem, kd_prior(alpha=s.alpha, temperature=s.temperature),
+        prog = CompiledRun(problem, kd_prior(problem, alpha=s.alpha, temperature=s.temperature),
                            members=1, steps=s.steps, batch_size=s.batch_size,
                            learning_rate=s.learning_rate)
         state = prog.init_state(jax.random.key(seed))
@@ -218,10 +214,10 @@ def run_nnx_jit_step(problem: KDProblem, s: TrainKDSettings, *, seed: int = 0) -
         t0, c0 = time.perf_counter(), time.process_time()
         model = problem.model_fn(jax.random.key(seed))  # the same weights as initial_params
         optimizer = nnx.Optimizer(model, optax.adam(s.learning_rate), wrt=nnx.Param)
-        train_step = nnx_step_fn(kd_prior(alpha=s.alpha, temperature=s.temperature))
+        train_step = nnx_step_fn(kd_prior(problem, alpha=s.alpha, temperature=s.temperature))
         rng = np.random.default_rng(seed + 1)
-        arrays = problem.data
-        n = len(arrays["y"])
+        n = len(problem.data["y"])
+        arrays = problem.fit_data | {"index": np.arange(n, dtype=np.int32)}
         loss = None
         for _ in range(s.steps):
             idx = rng.integers(0, n, s.batch_size)
@@ -308,7 +304,8 @@ def initial_losses(problem: KDProblem, s: TrainKDSettings, *, seed: int = 0,
     """
     graphdef, params = initial_params(problem, seed)
     batch = {k: v[:batch_size] for k, v in problem.data.items()}
-    prior = kd_prior(alpha=s.alpha, temperature=s.temperature)
+    batch["index"] = np.arange(batch_size, dtype=np.int32)
+    prior = kd_prior(problem, alpha=s.alpha, temperature=s.temperature)
     model = nnx.merge(graphdef, params)
     logits = model(jnp.asarray(batch["x"]))
     out = {"nnx": float(objective(softmax_cross_entropy(logits, batch["y"]), prior, None, logits,

@@ -18,7 +18,7 @@ from bayeskd.data import Dataset, load_dataset, mixup_inputs
 from bayeskd.data.mnist1d import cache_root
 from bayeskd.io import write_bytes
 from bayeskd.metrics import classification_metrics, input_grad_norm, noise_accuracy
-from bayeskd.models import MODELS, make_model
+from bayeskd.models import MODELS, ModelFactory
 from bayeskd.priors import NoPrior
 from bayeskd.training import TrainConfig, fit, predict_logits
 from bayeskd.validate import check_choice
@@ -55,10 +55,10 @@ def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None 
     return ds
 
 
-def model_fn(name: str, ds: Dataset, **kwargs):
-    """``key -> module`` for model ``name`` on dataset ``ds``."""
+def model_fn(name: str, ds: Dataset, **kwargs) -> ModelFactory:
+    """``key -> module`` for model ``name`` on dataset ``ds`` (hashable: equal ones compile once)."""
     check_choice(name, MODELS, name="model")
-    return lambda key: make_model(name, tuple(ds.x_train.shape[1:]), ds.num_classes, key=key, **kwargs)
+    return ModelFactory(name, tuple(ds.x_train.shape[1:]), ds.num_classes, tuple(sorted(kwargs.items())))
 
 
 def log_probs(logits: jax.Array) -> np.ndarray:

@@ -195,8 +195,8 @@ def load_inputs(cfg: ComparePriorsConfig) -> tuple[Dataset, dict | None, tuple[s
     return ds, external, priors
 
 
-def _prior_setup(name: str, cfg: ComparePriorsConfig, n_train: int) -> tuple[Any, dict]:
-    """``(prior, model kwargs)`` for prior ``name``."""
+def _prior_setup(name: str, cfg: ComparePriorsConfig, teacher: dict) -> tuple[Any, dict]:
+    """``(prior, model kwargs)`` for prior ``name``; ``teacher`` holds the teacher's tables."""
     if name == "weight_decay":
         return GaussianPrior(weight_decay=cfg.weight_decay), {}
     if name == "label_smoothing":
@@ -204,9 +204,11 @@ def _prior_setup(name: str, cfg: ComparePriorsConfig, n_train: int) -> tuple[Any
     if name == "dropout":
         return NoPrior(), {"dropout": cfg.dropout}
     if name == "kd":
-        return TeacherPrior(alpha=cfg.alpha, temperature=cfg.temperature), {}
+        return TeacherPrior(alpha=cfg.alpha, temperature=cfg.temperature,
+                            table=teacher["logp_train"][0]), {}
     if name == "kd_transfer":
-        return TeacherPrior(alpha=1.0, temperature=cfg.temperature), {}
+        return TeacherPrior(alpha=1.0, temperature=cfg.temperature,
+                            table=teacher["logp_transfer"][0]), {}
     return NoPrior(), {}
 
 
@@ -320,13 +322,12 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
 def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_probs_test,
                     student_cfg: TrainConfig, *, progress, checkpoint) -> dict:
     """Train every seed's student under prior ``name``; returns the unit (rows, reliability bins)."""
-    prior, model_kwargs = _prior_setup(name, cfg, ds.num_train)
+    prior, model_kwargs = _prior_setup(name, cfg, teacher)
     if name == "kd_transfer":
         data = {"x": ds.x_transfer, "y": np.zeros(len(ds.x_transfer), np.int32),
-                "label_mask": np.zeros(len(ds.x_transfer), np.float32),
-                "teacher_logp": teacher["logp_transfer"][0]}
+                "label_mask": np.zeros(len(ds.x_transfer), np.float32)}
     else:
-        data = {"x": ds.x_train, "y": ds.y_train, "teacher_logp": teacher["logp_train"][0]}
+        data = {"x": ds.x_train, "y": ds.y_train}
     fn = model_fn(cfg.student, ds, **model_kwargs)
     res = fit(fn, data, prior=prior, config=student_cfg, key=jax.random.key(cfg.seed),
               num_members=cfg.num_seeds, progress=progress, desc=f"student {name}",

@@ -6,6 +6,9 @@ switches on stochastic layers (dropout), and exposes ``features(x)`` (penultimat
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import jax
 import numpy as np
 from flax import nnx
@@ -59,4 +62,35 @@ def make_model(
     return CNN1D(input_shape[0], num_classes, in_channels=in_channels, rngs=rngs, **kwargs)
 
 
-__all__ = ["CNN1D", "MLP", "MODELS", "ResNet", "make_model", "param_count"]
+@dataclasses.dataclass(frozen=True)
+class ModelFactory:
+    """``key -> module`` for a named model: hashable, so equal factories share compiled programs.
+
+    :func:`bayeskd.training.fit` compiles its initialiser once per model function; a factory built
+    twice with the same arguments is the same model function (``==`` and ``hash``), where two
+    lambdas would compile twice.
+
+    Example:
+      >>> f = ModelFactory("mlp-small", (40,), 10)
+      >>> f == ModelFactory("mlp-small", (40,), 10)
+      True
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        if self.name not in MODELS:
+            raise ValueError(f"model: unknown name {self.name!r}; choose one of: {', '.join(MODELS)}")
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+        if isinstance(self.options, dict):
+            object.__setattr__(self, "options", tuple(sorted(self.options.items())))
+
+    def __call__(self, key: jax.Array) -> nnx.Module:
+        return make_model(self.name, self.input_shape, self.num_classes, key=key,
+                          **dict(self.options))
+
+
+__all__ = ["CNN1D", "MLP", "MODELS", "ModelFactory", "ResNet", "make_model", "param_count"]

@@ -21,14 +21,13 @@ predictive computed in chunks (:func:`offline_predictive`) equals the one comput
 A student distills from any posterior *offline*: the predictive over the transfer set is computed
 once, in chunks, with ``vmap`` over samples, and the student fits it (:func:`distill`). Many
 teachers distill into many students in **one** compiled, vmapped run: each student reads its own
-row of a stacked table of teacher log-probabilities (``prior_axis=0`` in
-:func:`bayeskd.training.fit`).
+row of a stacked table of teacher log-probabilities (one :class:`bayeskd.priors.TeacherPrior`
+per teacher, stacked, ``prior_axis=0`` in :func:`bayeskd.training.fit`).
 """
 
 from __future__ import annotations
 
 import abc
-import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -37,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from bayeskd.losses import kl_divergence as kd_divergence
-from bayeskd.training import TrainConfig, apply_model, fit
+from bayeskd.priors import TeacherPrior, stack_priors
+from bayeskd.training import TrainConfig, apply_members, fit
 from bayeskd.validate import (
     check_num_samples,
     check_positive_int,
@@ -93,18 +92,6 @@ class Posterior(abc.ABC):
         return check_num_samples(self.num_samples if num_samples is None else num_samples)
 
 
-_VMAP_APPLY: dict = {}
-
-
-def vmapped_apply(graphdef) -> Callable:
-    """A jitted ``(params [S, ...], x [B, ...]) -> logits [S, B, K]`` for ``graphdef`` (cached)."""
-    if graphdef not in _VMAP_APPLY:
-        _VMAP_APPLY[graphdef] = jax.jit(
-            jax.vmap(lambda p, x: apply_model(graphdef, p, x), in_axes=(0, None))
-        )
-    return _VMAP_APPLY[graphdef]
-
-
 class ParamSamples(Posterior):
     r"""An empirical posterior: ``S`` stacked weight samples with equal weight.
 
@@ -153,7 +140,7 @@ class ParamSamples(Posterior):
         if n < self.num_samples:
             idx = jax.random.choice(key, self.num_samples, (n,), replace=False)
             params = jax.tree.map(lambda a: a[idx], params)
-        return vmapped_apply(self.graphdef)(params, jnp.asarray(x, jnp.float32))
+        return apply_members(self.graphdef, params, jnp.asarray(x, jnp.float32))
 
 
 class Predictions(NamedTuple):
@@ -207,33 +194,6 @@ def teacher_log_probs(posterior: Posterior, x: ArrayLike, *, key: jax.Array,
     return np.log(np.maximum(probs, 1e-12)).astype(np.float32)
 
 
-@dataclasses.dataclass(frozen=True)
-class TableTeacherPrior:
-    r"""KD against row ``batch["index"]`` of a table of teacher log-probabilities ``[N, K]``.
-
-    The same term as :class:`bayeskd.priors.TeacherPrior`,
-    :math:`\alpha T^2\,\mathrm{KL}(p_t^{(T)}\|p_\theta^{(T)})`, but the targets live in the prior
-    (a pytree leaf) instead of the data, so a stack of tables ``[M, N, K]`` trains ``M`` students
-    on ``M`` different teachers in one vmapped run (``prior_axis=0``).
-    """
-
-    table: jax.Array
-    alpha: float = 1.0
-    temperature: float = 1.0
-
-    @property
-    def likelihood_weight(self) -> float:
-        return 1.0 - self.alpha
-
-    def __call__(self, params, logits, batch):
-        target = self.table[batch["index"]]
-        return self.alpha * jnp.mean(kd_divergence(target, logits, temperature=self.temperature))
-
-
-jax.tree_util.register_dataclass(TableTeacherPrior, data_fields=["table"],
-                                 meta_fields=["alpha", "temperature"])
-
-
 def distill(
     model_fn: Callable,
     x: ArrayLike,
@@ -277,9 +237,10 @@ def distill(
     if y is None and alpha < 1.0:
         raise ValueError(f"y: labels are needed when alpha < 1 (alpha={alpha})")
     n = len(x)
-    data = {"x": x, "index": np.arange(n, dtype=np.int32),
+    data = {"x": x,
             "y": np.zeros(n, np.int32) if y is None else np.asarray(y, np.int32),
             "label_mask": np.full(n, 0.0 if y is None else 1.0, np.float32)}
-    prior = TableTeacherPrior(jnp.asarray(table), alpha=float(alpha), temperature=float(temperature))
+    prior = stack_priors(TeacherPrior(table=t, alpha=float(alpha), temperature=float(temperature))
+                         for t in table)
     return fit(model_fn, data, prior=prior, config=config, key=key, num_members=table.shape[0],
                prior_axis=0, progress=progress, desc=desc)

@@ -15,6 +15,8 @@ draws different masks from an unchunked one; both are unbiased estimates of the 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -25,16 +27,10 @@ from bayeskd.validate import check_num_samples
 
 __all__ = ["MCDropout"]
 
-_CACHE: dict = {}
-
-
-def _sampler(graphdef):
-    if graphdef not in _CACHE:
-        def run(params, x, keys):
-            return jax.vmap(lambda k: apply_model(graphdef, params, x, key=k))(keys)
-
-        _CACHE[graphdef] = jax.jit(run)
-    return _CACHE[graphdef]
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def _dropout_logits(params, x, keys, *, graphdef):
+    """Logits ``[S, B, K]`` under one dropout mask per key."""
+    return jax.vmap(lambda k: apply_model(graphdef, params, x, key=k))(keys)
 
 
 class MCDropout(Posterior):
@@ -65,4 +61,4 @@ class MCDropout(Posterior):
     def sample_logits(self, x, *, key, num_samples=None):
         n = self._resolve(num_samples)
         keys = jax.random.split(key, n)
-        return _sampler(self.graphdef)(self.params, jnp.asarray(x, jnp.float32), keys)
+        return _dropout_logits(self.params, jnp.asarray(x, jnp.float32), keys, graphdef=self.graphdef)

@@ -273,7 +273,7 @@ class SVIPosterior(Posterior):
         return self.bnn.params_from_samples(draws)
 
     def sample_logits(self, x, *, key, num_samples=None):
-        from bayeskd.posteriors.base import vmapped_apply
+        from bayeskd.training import apply_members
 
-        return vmapped_apply(self.bnn.graphdef)(self.sample_params(key, num_samples),
-                                                jnp.asarray(x, jnp.float32))
+        return apply_members(self.bnn.graphdef, self.sample_params(key, num_samples),
+                             jnp.asarray(x, jnp.float32))

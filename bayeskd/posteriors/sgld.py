@@ -40,10 +40,9 @@ import numpy as np
 import optax
 
 from bayeskd.losses import soft_cross_entropy, softmax_cross_entropy
-from bayeskd.posteriors._train import fit_transform
 from bayeskd.posteriors.base import ParamSamples
 from bayeskd.priors.priors import objective
-from bayeskd.training import TrainingDiverged, apply_model, init_members
+from bayeskd.training import TrainConfig, TrainingDiverged, apply_model, fit, init_members
 from bayeskd.validate import check_positive_float, check_positive_int
 
 __all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "cyclical_step_size", "fit_sgld", "sgld"]
@@ -170,10 +169,10 @@ def fit_sgld(
             snaps.append(jax.tree.map(np.asarray, state.params))
 
     try:
-        res, _ = fit_transform(model_fn, data, prior=prior, transform=tx, steps=num_steps,
-                      batch_size=batch_size, every=thin, key=key, num_members=num_chains,
-                      init_params=init_params, on_snapshot=keep, progress=progress,
-                      desc="csgld" if num_cycles else "sgld")
+        res = fit(model_fn, data, prior=prior, optimizer=tx, key=key, num_members=num_chains,
+                  config=TrainConfig(steps=num_steps, batch_size=batch_size, eval_every=thin),
+                  init_params=init_params, on_chunk=keep, progress=progress,
+                  desc="csgld" if num_cycles else "sgld")
     except TrainingDiverged as e:
         raise ValueError(f"step_size: SGLD diverged with step_size={step_size}; lower it ({e})"
                          ) from None

@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bayeskd.posteriors._train import fit_transform
 from bayeskd.posteriors.base import Posterior
+from bayeskd.training import TrainConfig, fit
 from bayeskd.validate import check_num_samples, check_positive_float, check_positive_int
 
 __all__ = ["SWAG", "SWAGState", "fit_swag", "swag_moments", "swag_sample"]
@@ -187,10 +187,10 @@ class SWAG(Posterior):
         return self._draw(key, self._resolve(num_samples))
 
     def sample_logits(self, x, *, key, num_samples=None):
-        from bayeskd.posteriors.base import vmapped_apply
+        from bayeskd.training import apply_members
 
         params = self.sample_params(key, num_samples)
-        return vmapped_apply(self.graphdef)(params, jnp.asarray(x, jnp.float32))
+        return apply_members(self.graphdef, params, jnp.asarray(x, jnp.float32))
 
 
 def fit_swag(
@@ -228,7 +228,7 @@ def fit_swag(
     tx = optax.chain(optax.sgd(learning_rate, momentum=momentum or None),
                      swag_moments(rank=rank, collect_every=collect_every))
     m = int(jax.tree.leaves(init_params)[0].shape[0])
-    res, state = fit_transform(model_fn, data, prior=prior, transform=tx, steps=steps,
-                               batch_size=batch_size, every=steps, key=key, num_members=m,
-                               init_params=init_params, progress=progress, desc="swag")
-    return SWAG(res.graphdef, state.opt_state[1], diagonal=diagonal, num_samples=num_samples)
+    res = fit(model_fn, data, prior=prior, optimizer=tx, key=key, num_members=m,
+              config=TrainConfig(steps=steps, batch_size=batch_size, eval_every=steps),
+              init_params=init_params, progress=progress, desc="swag")
+    return SWAG(res.graphdef, res.state.opt_state[1], diagonal=diagonal, num_samples=num_samples)

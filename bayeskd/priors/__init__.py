@@ -1,21 +1,23 @@
 """The Bayesian reading of every regulariser: priors behind one interface (see ``priors.py``)."""
 
 from bayeskd.priors.priors import (
-    EnsembleTeacherPrior,
     GaussianPrior,
     LabelSmoothing,
+    ModelTeacher,
     NoPrior,
     SumPrior,
     TeacherPrior,
     objective,
+    stack_priors,
 )
 
 __all__ = [
-    "EnsembleTeacherPrior",
     "GaussianPrior",
     "LabelSmoothing",
+    "ModelTeacher",
     "NoPrior",
     "SumPrior",
     "TeacherPrior",
     "objective",
+    "stack_priors",
 ]

@@ -19,9 +19,11 @@ prior                  term :math:`R(\theta, z, B)`                            B
 ``LabelSmoothing``     :math:`\epsilon\, \mathrm{CE}(u, p_\theta)`, u uniform  uniform Dirichlet prior on
                                                                                each example's class probs
 ``TeacherPrior``       :math:`\alpha T^2 \mathrm{KL}(p_t^{(T)}\|p_\theta^{(T)})`  Dirichlet prior centred on
-                                                                               the teacher (KD)
-``EnsembleTeacher``    as above with :math:`p_t = \frac1M\sum_m p_m`           posterior-predictive
-                                                                               teacher
+                                                                               the teacher (KD); with
+                                                                               ``from_members``
+                                                                               :math:`p_t = \frac1M\sum_m
+                                                                               p_m`: a posterior-
+                                                                               predictive teacher
 (dropout)              a model option, no term                                 Bernoulli variational
                                                                                posterior (Gal 2016)
 =====================  ======================================================  ==========================
@@ -29,25 +31,25 @@ prior                  term :math:`R(\theta, z, B)`                            B
 Priors are JAX pytrees (their hyperparameters are leaves, so a sweep can ``vmap`` over them) with
 ``__call__(params, logits, batch) -> scalar`` and ``likelihood_weight``; the trainer never asks
 which prior it holds. ``batch`` is a dict with ``x``, ``y``, ``label_mask`` (1 for labelled
-examples) and, for teacher priors, ``teacher_logp`` ``[B, K]`` or ``teacher_member_logp``
-``[B, M, K]``.
+examples) and ``index`` (each example's row in the training arrays), which a teacher table is
+looked up by.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
 
-from bayeskd.losses.divergences import (
-    as_float,
-    kl_divergence,
-    log_mean_probs,
-)
-from bayeskd.validate import check_temperature, check_unit_interval
+from bayeskd.losses.divergences import DIVERGENCES, as_float, divergence, log_mean_probs
+from bayeskd.validate import check_choice, check_temperature, check_unit_interval
 
 Batch = dict[str, jax.Array]
 
@@ -142,56 +144,184 @@ class LabelSmoothing:
         return self.epsilon * _masked_mean(ce_uniform, batch["label_mask"])
 
 
-@_pytree
+class ModelTeacher:
+    r"""A network as a teacher evaluated inside the compiled step: ``x -> logits``.
+
+    ``graphdef`` is static (part of the compiled program); ``params`` are pytree leaves, so a
+    teacher's weights are arguments of the program rather than constants baked into it, and a
+    stack of teachers ``[M, ...]`` can be vmapped with the prior (``prior_axis=0``).
+    """
+
+    def __init__(self, graphdef: Any, params: Any):
+        self.graphdef, self.params = graphdef, params
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        from flax import nnx
+
+        return nnx.merge(self.graphdef, self.params)(x)
+
+    @classmethod
+    def from_module(cls, module) -> ModelTeacher:
+        """The teacher of an NNX module whose only state is ``nnx.Param``."""
+        from flax import nnx
+
+        graphdef, params = nnx.split(module, nnx.Param)
+        return cls(graphdef, params)
+
+    def tree_flatten(self):
+        return (self.params,), self.graphdef
+
+    @classmethod
+    def tree_unflatten(cls, graphdef, children):
+        return cls(graphdef, children[0])
+
+
+jax.tree_util.register_pytree_node_class(ModelTeacher)
+
+
+class _StaticTeacher:
+    """A plain callable ``x -> logits`` held as static data of the prior (part of the program)."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.fn(x)
+
+    def __eq__(self, other):
+        return isinstance(other, _StaticTeacher) and other.fn is self.fn
+
+    def __hash__(self):
+        return hash(self.fn)
+
+    def __repr__(self):
+        return f"{getattr(self.fn, '__name__', type(self.fn).__name__)}"
+
+    def tree_flatten(self):
+        return (), self.fn
+
+    @classmethod
+    def tree_unflatten(cls, fn, children):
+        return cls(fn)
+
+
+jax.tree_util.register_pytree_node_class(_StaticTeacher)
+
+
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=["alpha", "temperature", "table", "teacher"],
+                   meta_fields=["divergence"])
+@dataclasses.dataclass(frozen=True)
 class TeacherPrior:
     r"""Knowledge distillation: a data-driven Dirichlet prior centred on the teacher.
 
     .. math::
-        R = \alpha\, T^2\, \frac{1}{|B|}\sum_i
-            \mathrm{KL}\big(p_t^{(T)}(\cdot\mid x_i)\,\|\,p_\theta^{(T)}(\cdot\mid x_i)\big)
+        R = \alpha\, \frac{1}{|B|}\sum_i
+            D\big(p_t(\cdot\mid x_i),\, p_\theta(\cdot\mid x_i);\, T\big),
+        \qquad D = T^2\,\mathrm{KL}\big(p_t^{(T)}\,\|\,p_\theta^{(T)}\big)
+        \ \text{(the default, forward KL)}
 
-    Reads ``batch["teacher_logp"]`` ``[B, K]`` (teacher log-probabilities, cached once for the
-    transfer set; tempering log-probabilities equals tempering logits). At :math:`T = 1` the
-    gradient of :math:`(1-\alpha)\mathrm{CE}(y) + \alpha\mathrm{KL}(p_t\|p_\theta)` in the logits
-    equals that of cross-entropy against :math:`(1-\alpha)\mathrm{onehot}(y) + \alpha p_t`, the
-    posterior mean of a Dirichlet-categorical model whose prior is centred on the teacher
-    (Fang et al. 2024; checked in ``tests/priors``). Averaged over every example in the batch,
-    labelled or not, so unlabeled transfer sets distill as well.
+    The teacher is one of
+
+    - ``table``: log-probabilities ``[N, K]`` of the teacher on the training set, looked up by the
+      row index ``batch["index"]`` that :func:`bayeskd.training.fit` adds to every batch (computed
+      once before training; an ensemble or posterior teacher is averaged in probability space
+      once, by :meth:`from_members`);
+    - ``teacher``: a callable ``x -> logits`` evaluated inside the compiled step on the student's
+      own batch ``batch["x"]`` (function matching, online distillation). A :class:`ModelTeacher`
+      (or an NNX module, wrapped into one) keeps the weights as arguments of the program; any
+      other callable is static.
+
+    At :math:`T = 1` with forward KL, the gradient of
+    :math:`(1-\alpha)\mathrm{CE}(y) + \alpha\mathrm{KL}(p_t\|p_\theta)` in the logits equals that of
+    cross-entropy against :math:`(1-\alpha)\mathrm{onehot}(y) + \alpha p_t`, the posterior mean of
+    a Dirichlet-categorical model whose prior is centred on the teacher (Fang et al. 2024; checked
+    in ``tests/priors``). Averaged over every example in the batch, labelled or not, so unlabeled
+    transfer sets distill as well. ``divergence`` names an entry of the divergence table
+    (:data:`bayeskd.losses.DIVERGENCES`).
     """
 
     alpha: float = 0.9
     temperature: float = 4.0
+    table: Any = None
+    teacher: Any = None
+    divergence: str = "forward_kl"
 
     def __post_init__(self):
+        if not _concrete(self.alpha, self.temperature):
+            return  # rebuilt from leaves inside a transformation or a stacked sweep
         check_unit_interval(self.alpha, name="alpha")
         check_temperature(self.temperature)
+        check_choice(self.divergence, DIVERGENCES, name="divergence")
+        if (self.table is None) == (self.teacher is None):
+            raise ValueError("teacher: give exactly one of table= (log-probabilities [N, K]) or "
+                             "teacher= (a callable x -> logits)")
+        if self.table is not None and len(np.shape(self.table)) < 2:
+            raise ValueError(f"table: teacher log-probabilities must have shape [N, K], got "
+                             f"{np.shape(self.table)}")
+        if self.teacher is not None and not isinstance(self.teacher, ModelTeacher | _StaticTeacher):
+            from flax import nnx
+
+            if isinstance(self.teacher, nnx.Module):
+                t = ModelTeacher.from_module(self.teacher)
+            elif callable(self.teacher):
+                t = _StaticTeacher(self.teacher)
+            else:
+                raise ValueError(f"teacher: must be callable (x -> logits), got "
+                                 f"{type(self.teacher).__name__}")
+            object.__setattr__(self, "teacher", t)
+
+    @classmethod
+    def from_members(cls, member_logp: ArrayLike, *, member_axis: int = 0, **kwargs) -> TeacherPrior:
+        r"""KD from an ensemble or posterior sample, averaged once in *probability* space.
+
+        .. math:: \log p_t = \log \frac1M \sum_{m=1}^M p_m
+
+        ``member_logp``: per-member log-probabilities or logits with the member axis at
+        ``member_axis`` (``[M, N, K]`` by default). Averaging logits instead would give a sharper,
+        different teacher; the posterior predictive averages probabilities.
+        """
+        logp = jnp.moveaxis(jnp.asarray(member_logp, jnp.float32), member_axis, -2)
+        return cls(table=log_mean_probs(logp), **kwargs)
 
     @property
     def likelihood_weight(self) -> float:
         return 1.0 - self.alpha
 
-    def teacher_log_probs(self, batch: Batch) -> jax.Array:
-        return batch["teacher_logp"]
+    def check_data(self, *, num_examples: int, num_classes: int, stacked: bool = False) -> None:
+        """A table must have one row per training example and the student's classes (before work)."""
+        if self.table is None:
+            return
+        shape = tuple(np.shape(self.table))
+        want = 3 if stacked else 2
+        if len(shape) != want or shape[-2:] != (num_examples, num_classes):
+            lead = "[M, N, K]" if stacked else "[N, K]"
+            raise ValueError(f"table: teacher log-probabilities must have shape {lead} with "
+                             f"N = {num_examples} training rows and K = {num_classes} classes "
+                             f"like the student, got {shape}")
+        t = np.asarray(self.table)
+        if np.any(np.isnan(t)) or np.any(t == np.inf):
+            raise ValueError("table: contains NaN or +inf log-probabilities (-inf, probability "
+                             "zero, is allowed)")
+
+    def teacher_logits(self, batch: Batch) -> jax.Array:
+        """The teacher's logits (or log-probabilities) ``[B, K]`` on this batch."""
+        if self.table is not None:
+            return jnp.asarray(self.table)[batch["index"]]
+        return jax.lax.stop_gradient(self.teacher(batch["x"]))
 
     def __call__(self, params: Any, logits: jax.Array, batch: Batch) -> jax.Array:
-        kl = kl_divergence(self.teacher_log_probs(batch), logits, temperature=self.temperature)
-        return self.alpha * jnp.mean(kl)
+        teacher = self.teacher_logits(batch)
+        if teacher.shape != logits.shape:
+            raise ValueError(f"teacher: gives outputs of shape {teacher.shape} for a student "
+                             f"whose logits have shape {logits.shape} (the classes must match)")
+        d = divergence(teacher, logits, name=self.divergence, temperature=self.temperature)
+        return self.alpha * jnp.mean(d)
 
 
-@_pytree
-class EnsembleTeacherPrior(TeacherPrior):
-    r"""KD from an ensemble or posterior sample, averaged in *probability* space.
-
-    .. math::
-        p_t = \frac1M \sum_{m=1}^M p_m, \qquad
-        R = \alpha T^2 \mathrm{KL}\big(\mathrm{temper}(p_t, T) \,\|\, p_\theta^{(T)}\big)
-
-    Reads ``batch["teacher_member_logp"]`` ``[B, M, K]``. Averaging logits instead would give a
-    sharper, different teacher; the posterior predictive averages probabilities.
-    """
-
-    def teacher_log_probs(self, batch: Batch) -> jax.Array:
-        return log_mean_probs(batch["teacher_member_logp"])
+def _concrete(*values) -> bool:
+    """All ``values`` are plain Python or numpy numbers (not arrays, tracers or placeholders)."""
+    return all(isinstance(v, int | float | np.integer | np.floating) for v in values)
 
 
 @_pytree
@@ -211,8 +341,27 @@ class SumPrior:
     def likelihood_weight(self):
         return 1.0 - sum(1.0 - p.likelihood_weight for p in self.priors)
 
+    def check_data(self, **kwargs) -> None:
+        for p in self.priors:
+            check = getattr(p, "check_data", None)
+            if check is not None:
+                check(**kwargs)
+
     def __call__(self, params: Any, logits: jax.Array, batch: Batch) -> jax.Array:
         return sum((p(params, logits, batch) for p in self.priors), jnp.zeros((), jnp.float32))
+
+
+def stack_priors(priors) -> Any:
+    """Stack equal-structure priors leaf by leaf into one prior with a leading member axis ``[M]``.
+
+    Train member ``m`` under ``priors[m]`` with ``fit(..., prior=stack_priors(priors),
+    prior_axis=0)``: a sweep over hyperparameters or teachers in one compiled run.
+    """
+    priors = list(priors)
+    if not priors:
+        raise ValueError("priors: need at least one prior to stack")
+    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x, jnp.float32) for x in leaves]),
+                        *priors)
 
 
 def objective(

@@ -1,29 +1,37 @@
 """The compiled trainer: objective = likelihood + priors, whole runs inside ``lax.scan``."""
 
 from bayeskd.training.trainer import (
+    CompiledRun,
     FitResult,
     TrainConfig,
     TrainingDiverged,
     TrainState,
+    apply_members,
     apply_model,
     evaluate_accuracy,
     fit,
     init_members,
     predict_logits,
     predict_logits_members,
+    run_chunk,
+    run_chunks,
     split_params,
 )
 
 __all__ = [
+    "CompiledRun",
     "FitResult",
     "TrainConfig",
     "TrainState",
     "TrainingDiverged",
+    "apply_members",
     "apply_model",
     "evaluate_accuracy",
     "fit",
     "init_members",
     "predict_logits",
     "predict_logits_members",
+    "run_chunk",
+    "run_chunks",
     "split_params",
 ]

@@ -9,6 +9,13 @@ case ``M = 1``).
 
 Minibatches are drawn i.i.d. with replacement from the training arrays with an explicit key
 per step (the stochastic-gradient reading of the likelihood); the same key gives the same run.
+
+A run is three named steps: :class:`CompiledRun` builds the programs (a member initialiser and a
+chunk of steps, each one module-level ``jax.jit`` with static arguments, so equal runs share their
+compilation); :func:`run_chunks` runs chunks between evaluations, checkpoints and divergence
+checks; :func:`fit` strings them together and reports a :class:`FitResult`. The optimiser is any
+``optax.GradientTransformation`` (``fit(..., optimizer=...)``); :class:`TrainConfig` names the
+usual ones.
 """
 
 from __future__ import annotations
@@ -84,14 +91,26 @@ class TrainConfig:
             raise ValueError(f"schedule: unknown {self.schedule!r}; choose one of {SCHEDULES}")
 
     def make_optimizer(self) -> optax.GradientTransformation:
-        lr: Any = self.learning_rate
-        if self.schedule == "cosine":
-            lr = optax.cosine_decay_schedule(self.learning_rate, self.steps)
-        if self.optimizer == "adam":
-            return optax.adam(lr)
-        if self.optimizer == "adamw":
-            return optax.adamw(lr)
-        return optax.sgd(lr, momentum=0.9)
+        """The optax transform these settings name; equal settings give the same object.
+
+        Only ``learning_rate``, ``optimizer``, ``schedule`` and (for a cosine schedule) ``steps``
+        define it, so runs that differ in anything else share one compiled program.
+        """
+        steps = self.steps if self.schedule == "cosine" else 0
+        return _named_optimizer(self.optimizer, self.schedule, float(self.learning_rate), steps)
+
+
+@functools.cache
+def _named_optimizer(name: str, schedule: str, learning_rate: float,
+                     steps: int) -> optax.GradientTransformation:
+    lr: Any = learning_rate
+    if schedule == "cosine":
+        lr = optax.cosine_decay_schedule(learning_rate, steps)
+    if name == "adam":
+        return optax.adam(lr)
+    if name == "adamw":
+        return optax.adamw(lr)
+    return optax.sgd(lr, momentum=0.9)
 
 
 class TrainState(NamedTuple):
@@ -104,13 +123,18 @@ class TrainState(NamedTuple):
 
 
 class FitResult(NamedTuple):
-    """A finished run: stacked parameters ``[M, ...]``, the graph to merge them into, and history."""
+    """A finished run: stacked parameters ``[M, ...]``, the graph to merge them into, and history.
+
+    ``steps_run`` counts the optimiser steps this call executed (per member): a run resumed from
+    a checkpoint at step ``s`` of ``S`` reports ``S - s``, a finished one ``0``.
+    """
 
     graphdef: Any
     params: Any
     history: dict
     runtime_s: float
     state: Any = None  # the final TrainState (optimiser state and keys too), e.g. to continue
+    steps_run: int = 0
 
     def member(self, m: int = 0) -> nnx.Module:
         """The ``m``-th trained member as an NNX module."""
@@ -134,10 +158,18 @@ def apply_model(graphdef, params, x: jax.Array, *, key: jax.Array | None = None)
     return nnx.merge(graphdef, params)(x, key=key)
 
 
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def apply_members(graphdef, params_M, x: jax.Array) -> jax.Array:
+    """Logits ``[M, B, K]`` of stacked members ``params [M, ...]`` on one batch ``x [B, ...]``."""
+    return jax.vmap(lambda p: apply_model(graphdef, p, x))(params_M)
+
+
 def _check_train_data(data: dict) -> int:
     """Check names, row counts and finiteness of the training arrays; returns ``N``."""
     if "x" not in data or "y" not in data:
-        raise ValueError("data: needs arrays 'x' and 'y' (and optionally 'label_mask', 'teacher_logp')")
+        raise ValueError("data: needs arrays 'x' and 'y' (and optionally 'label_mask')")
+    if "index" in data:
+        raise ValueError("data['index']: is reserved; the trainer adds each example's row index")
     n = int(np.shape(data["x"])[0])
     if n == 0:
         raise ValueError("data: the training set is empty")
@@ -156,35 +188,29 @@ def _check_train_data(data: dict) -> int:
         mask = np.asarray(data["label_mask"])
         if mask.shape != (n,) or not np.all((mask >= 0) & (mask <= 1)):
             raise ValueError("data['label_mask']: must be a [N] array of weights in [0, 1]")
-    for k in ("teacher_logp", "teacher_member_logp"):
-        if k in data:
-            t = np.asarray(data[k])
-            if np.any(np.isnan(t)) or np.any(t == np.inf):
-                raise ValueError(f"data[{k!r}]: contains NaN or +inf log-probabilities "
-                                 "(-inf, probability zero, is allowed)")
     return n
 
 
 def _check_classes(data: dict, num_classes: int) -> None:
-    """Labels and teacher outputs must match the model's ``num_classes`` (checked before training)."""
+    """Labels must lie in ``[0, K)`` for the model's ``K = num_classes`` (checked before training)."""
     y = np.asarray(data["y"])
     mask = np.asarray(data["label_mask"]) > 0 if "label_mask" in data else np.ones(y.shape, bool)
     labelled = y[mask]
     if labelled.size and (labelled.min() < 0 or labelled.max() >= num_classes):
         raise ValueError(f"data['y']: labels must lie in [0, {num_classes}) for a model with "
                          f"{num_classes} classes; found {int(labelled.min())}..{int(labelled.max())}")
-    for k, nd in (("teacher_logp", 2), ("teacher_member_logp", 3)):
-        if k in data:
-            shape = np.shape(data[k])
-            if len(shape) != nd or shape[-1] != num_classes:
-                want = "[N, K]" if nd == 2 else "[N, M, K]"
-                raise ValueError(f"data[{k!r}]: must have shape {want} with K = {num_classes} "
-                                 f"classes like the student, got {shape}")
 
 
-def make_chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
-                  stochastic: bool) -> Callable:
-    """A function ``(state, data, prior) -> (state, losses [length])`` running ``length`` steps."""
+def _check_prior(prior, n: int, num_classes: int, prior_axis: int | None) -> None:
+    """Priors that read per-example tables check them against ``N`` rows and ``K`` classes."""
+    check = getattr(prior, "check_data", None)
+    if check is not None:
+        check(num_examples=n, num_classes=num_classes, stacked=prior_axis is not None)
+
+
+def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
+              stochastic: bool) -> Callable:
+    """``(state, data, prior) -> (state, losses [length])``: ``length`` steps of one member."""
 
     def loss_fn(params, batch, prior, key):
         logits = apply_model(graphdef, params, batch["x"], key=key if stochastic else None)
@@ -209,19 +235,127 @@ def make_chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int
     return chunk
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled_chunk(graphdef, config: TrainConfig, length: int, stochastic: bool,
-                    prior_axis: int | None) -> Callable:
-    """The jitted, member-vmapped chunk, shared by every run of the same model and optimiser.
+@functools.partial(jax.jit, static_argnames=("graphdef", "tx", "batch_size", "length",
+                                             "stochastic", "prior_axis"))
+def run_chunk(state: TrainState, data: dict, prior, *, graphdef, tx: optax.GradientTransformation,
+              batch_size: int, length: int, stochastic: bool,
+              prior_axis: int | None) -> tuple[TrainState, jax.Array]:
+    """``length`` optimiser steps of every member: the compiled program of :func:`fit`.
 
-    Keyed on everything the compiled program closes over (the prior is an argument, so runs
-    under different hyperparameters share it), so a sweep or a resumed job in the same process
-    does not compile the same program twice.
+    Members are vmapped (``state`` leaves ``[M, ...]``); the prior is shared
+    (``prior_axis=None``) or stacked ``[M]`` (``prior_axis=0``). The prior is an argument, not a
+    constant, so one compilation serves every hyperparameter value of the same structure.
+    Returns the new state and the losses ``[M, length]``.
     """
-    tx = config.make_optimizer()
-    chunk = make_chunk_fn(graphdef, tx, batch_size=config.batch_size, length=length,
-                          stochastic=stochastic)
-    return jax.jit(jax.vmap(chunk, in_axes=(0, None, prior_axis)))
+    chunk = _chunk_fn(graphdef, tx, batch_size=batch_size, length=length, stochastic=stochastic)
+    return jax.vmap(chunk, in_axes=(0, None, prior_axis))(state, data, prior)
+
+
+@functools.partial(jax.jit, static_argnames=("model_fn", "tx", "num_members"),
+                   compiler_options={"xla_backend_optimization_level": 0})
+def _init_state(key: jax.Array, *, model_fn: Callable, tx: optax.GradientTransformation,
+                num_members: int) -> TrainState:
+    # Compiled without LLVM optimisation: it runs once, so compiling fast is what counts.
+    member_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num_members))
+    init_keys, run_keys = jax.vmap(lambda k: jax.random.split(k))(member_keys).transpose(1, 0)
+    params = jax.vmap(lambda k: split_params(model_fn(k))[1])(init_keys)
+    return TrainState(params, jax.vmap(tx.init)(params), run_keys,
+                      jnp.zeros((num_members,), jnp.int32))
+
+
+class CompiledRun:
+    """The programs :func:`fit` runs, built once: a member initialiser and chunks of steps.
+
+    Use it directly to time compilation and execution apart (``bayeskd bench``) or to drive
+    training step by step; :func:`fit` uses exactly these programs.
+
+    Args:
+      model_fn: ``key -> nnx.Module`` (a hashable :class:`bayeskd.models.ModelFactory` lets equal
+        runs share the compiled initialiser).
+      data: training arrays ``x``, ``y`` and optionally ``label_mask`` (checked here, before any
+        work); the trainer adds ``index`` (each row's position), which teacher tables read.
+      prior: a prior of :mod:`bayeskd.priors` (stacked ``[M]`` with ``prior_axis=0``).
+      optimizer: any ``optax.GradientTransformation`` (``config.make_optimizer()`` if ``None``).
+      config: steps, batch size and chunk length (``eval_every``).
+      num_members: ``M``.
+
+    Attributes:
+      graphdef, num_classes, stochastic (dropout present), data (device arrays), tx.
+    """
+
+    def __init__(self, model_fn: Callable[[jax.Array], nnx.Module], data: dict, *, prior,
+                 config: TrainConfig, optimizer: optax.GradientTransformation | None = None,
+                 num_members: int = 1, prior_axis: int | None = None):
+        data = dict(data)
+        n = _check_train_data(data)
+        if not isinstance(num_members, int | np.integer) or num_members < 1:
+            raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
+        if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+            raise ValueError(f"optimizer: must be an optax.GradientTransformation, got "
+                             f"{type(optimizer).__name__}")
+        self.model_fn, self.config, self.prior, self.prior_axis = model_fn, config, prior, prior_axis
+        self.num_members = int(num_members)
+        self.tx = optimizer if optimizer is not None else config.make_optimizer()
+        self.graphdef, abstract = split_params(nnx.eval_shape(lambda: model_fn(jax.random.key(0))))
+        x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
+        self.num_classes = int(jax.eval_shape(
+            lambda p, x: apply_model(self.graphdef, p, x), abstract, x0).shape[-1])
+        _check_classes(data, self.num_classes)
+        _check_prior(prior, n, self.num_classes, prior_axis)
+        data.setdefault("label_mask", np.ones((n,), np.float32))
+        data["index"] = np.arange(n, dtype=np.int32)
+        self.data = {k: jnp.asarray(v) for k, v in data.items()}
+        self.stochastic = _has_dropout(nnx.merge(self.graphdef, abstract))
+
+    def init_state(self, key: jax.Array) -> TrainState:
+        """Fresh parameters, optimiser state and keys of the ``M`` members (one compiled program).
+
+        Member ``m`` initialises from ``split(fold_in(key, m))[0]`` and draws its minibatches
+        from the other half of that split.
+        """
+        return _init_state(key, model_fn=self.model_fn, tx=self.tx, num_members=self.num_members)
+
+    def state_from_params(self, params_M: Any, key: jax.Array) -> TrainState:
+        """A fresh state that starts from given stacked parameters ``[M, ...]`` (e.g. a MAP).
+
+        The optimiser state is initialised on them; the minibatch keys are those of
+        :meth:`init_state` for the same ``key``.
+        """
+        m = int(jax.tree.leaves(params_M)[0].shape[0])
+        if m != self.num_members:
+            raise ValueError(f"init_params: has {m} members along its leading axis, expected "
+                             f"num_members = {self.num_members}")
+        keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i))[1])(jnp.arange(m))
+        params_M = jax.tree.map(jnp.asarray, params_M)
+        return TrainState(params_M, jax.vmap(self.tx.init)(params_M), keys,
+                          jnp.zeros((m,), jnp.int32))
+
+    def _static(self, length: int) -> dict:
+        return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
+                "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis}
+
+    def lower(self, state: TrainState, length: int | None = None, prior=None):
+        """The lowered chunk program (``.compile()`` it to time compilation alone)."""
+        length = self.config.eval_every if length is None else length
+        return run_chunk.lower(state, self.data, self.prior if prior is None else prior,
+                               **self._static(length))
+
+    def __call__(self, state: TrainState, length: int | None = None,
+                 prior=None) -> tuple[TrainState, jax.Array]:
+        """Run ``length`` (default ``eval_every``) steps; returns the state and losses ``[M, length]``."""
+        length = self.config.eval_every if length is None else length
+        return run_chunk(state, self.data, self.prior if prior is None else prior,
+                         **self._static(length))
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "stochastic"))
+def _predict_batches(params, xb, key, *, graphdef, stochastic: bool):
+    def one(args):
+        i, xbatch = args
+        kk = jax.random.fold_in(key, i) if stochastic else None
+        return apply_model(graphdef, params, xbatch, key=kk)
+
+    return jax.lax.map(one, (jnp.arange(xb.shape[0]), xb))
 
 
 def predict_logits(graphdef, params, x, *, batch_size: int = 2048, key=None) -> jax.Array:
@@ -232,28 +366,8 @@ def predict_logits(graphdef, params, x, *, batch_size: int = 2048, key=None) -> 
     pad = (-n) % bs
     xp = jnp.concatenate([x, jnp.zeros((pad, *x.shape[1:]), x.dtype)]) if pad else x
     xb = xp.reshape(-1, bs, *x.shape[1:])
-    fn = _predict_fn(graphdef, key is not None)
-    out = fn(params, xb, key)
+    out = _predict_batches(params, xb, key, graphdef=graphdef, stochastic=key is not None)
     return out.reshape(-1, out.shape[-1])[:n]
-
-
-_PREDICT_CACHE: dict = {}
-
-
-def _predict_fn(graphdef, stochastic: bool):
-    k = (graphdef, stochastic)
-    if k not in _PREDICT_CACHE:
-
-        def run(params, xb, key):
-            def one(args):
-                i, xbatch = args
-                kk = jax.random.fold_in(key, i) if stochastic else None
-                return apply_model(graphdef, params, xbatch, key=kk)
-
-            return jax.lax.map(one, (jnp.arange(xb.shape[0]), xb))
-
-        _PREDICT_CACHE[k] = jax.jit(run)
-    return _PREDICT_CACHE[k]
 
 
 def predict_logits_members(graphdef, params, x, *, batch_size: int = 2048) -> jax.Array:
@@ -264,92 +378,35 @@ def predict_logits_members(graphdef, params, x, *, batch_size: int = 2048) -> ja
 
 
 def init_members(model_fn: Callable[[jax.Array], nnx.Module], keys: jax.Array) -> tuple[Any, Any]:
-    """Initialise ``M = len(keys)`` members; returns ``(graphdef, params [M, ...])``.
-
-    The graph comes from an abstract model (``nnx.eval_shape``, no computation) and the
-    parameters from one vmapped initialisation. It runs op by op rather than under ``jit``: JAX
-    caches each op's compilation by shape, so a second model of the same shapes in the same
-    process initialises in milliseconds, where a jitted initialiser would compile again.
-    """
+    """Initialise ``M = len(keys)`` members; returns ``(graphdef, params [M, ...])``."""
     graphdef, _ = split_params(nnx.eval_shape(lambda: model_fn(keys[0])))
     params = jax.vmap(lambda k: split_params(model_fn(k))[1])(keys)
     return graphdef, params
 
 
-def fit(
-    model_fn: Callable[[jax.Array], nnx.Module],
-    data: dict,
+def run_chunks(
+    run: CompiledRun,
+    state: TrainState,
     *,
-    prior,
-    config: TrainConfig,
-    key: jax.Array,
-    num_members: int = 1,
-    prior_axis: int | None = None,
+    history: dict,
+    last_finite: float = float("nan"),
     eval_data: tuple[Any, Any] | None = None,
     progress: bool | None = None,
     desc: str = "train",
     on_chunk: Callable[[int, TrainState], None] | None = None,
-    initial_state: TrainState | None = None,
     checkpoint=None,
-) -> FitResult:
-    """Train ``num_members`` independent models under ``prior`` in one compiled, vmapped run.
+) -> tuple[TrainState, int]:
+    """Run ``run`` from ``state`` to ``config.steps`` in chunks of ``eval_every`` steps.
 
-    Args:
-      model_fn: ``key -> nnx.Module``; called under ``vmap`` to initialise every member.
-      data: training arrays with a shared leading axis: ``x``, ``y`` and optionally
-        ``label_mask`` (1 = labelled; default all ones), ``teacher_logp``, ``teacher_member_logp``.
-      prior: a prior from :mod:`bayeskd.priors`. With ``prior_axis=0`` its leaves are stacked
-        ``[M]`` and member ``m`` trains under prior ``m`` (a hyperparameter sweep).
-      config: optimisation settings.
-      key: the run's PRNG key; member ``m`` uses ``fold_in(key, m)``.
-      num_members: ``M``; members differ in initialisation and minibatch order.
-      eval_data: optional ``(x_test, y_test)`` to report test accuracy between chunks.
-      progress: show a tqdm bar (``None``: shown only once a run has lasted 3 s).
-      on_chunk: called as ``on_chunk(steps_done, state)`` after each chunk (checkpoint hook).
-      initial_state: resume from this stacked state instead of initialising.
-      checkpoint: a :class:`bayeskd.checkpoint.TrainCheckpointer`: the run resumes from its
-        latest checkpoint if there is one (bit-identical to an uninterrupted run, history
-        included) and saves one after every chunk; on divergence the last good one is kept.
+    Between chunks: check every loss for NaN/inf (:class:`TrainingDiverged`), append to
+    ``history`` (``step``, ``loss`` per member, ``test_accuracy`` with ``eval_data``), update a
+    tqdm bar, call ``on_chunk(steps_done, state)`` and save a checkpoint.
 
     Returns:
-      :class:`FitResult` with stacked params ``[M, ...]``, a ``history`` dict of per-chunk
-      ``step``, ``loss`` (mean over the chunk, per member) and ``test_accuracy``, and the final
-      ``state`` (also when a resumed run had no steps left to take).
-
-    Raises:
-      ValueError: bad data (empty, mismatched rows, NaN inputs, non-integer labels, labels outside
-        ``[0, K)``, teacher outputs whose class count differs from the model's), before training.
-      TrainingDiverged: the loss became NaN/inf; names the step, the prior and the last finite loss.
+      ``(state, steps_run)``: the final state and the optimiser steps this call executed.
     """
-    t0 = time.perf_counter()
-    data = dict(data)
-    n = _check_train_data(data)
-    if not isinstance(num_members, int | np.integer) or num_members < 1:
-        raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
-    member_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num_members))
-    init_keys, run_keys = jax.vmap(lambda k: jax.random.split(k))(member_keys).transpose(1, 0)
-    graphdef, params = init_members(model_fn, init_keys)
-    x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
-    p0 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
-    num_classes = int(jax.eval_shape(lambda p, x: apply_model(graphdef, p, x), p0, x0).shape[-1])
-    _check_classes(data, num_classes)
-    data.setdefault("label_mask", np.ones((n,), np.float32))
-    data = {k: jnp.asarray(v) for k, v in data.items()}
-    stochastic = _has_dropout(nnx.merge(graphdef, p0))
-    tx = config.make_optimizer()
-    if initial_state is None:
-        state = TrainState(params, jax.vmap(tx.init)(params), run_keys,
-                           jnp.zeros((num_members,), jnp.int32))
-    else:
-        state = initial_state
-    history: dict[str, list] = {"step": [], "loss": [], "test_accuracy": []}
-    last_finite = float("nan")
-    if checkpoint is not None:
-        restored = checkpoint.restore(state)
-        if restored is not None:
-            state, history, last_finite = restored.state, restored.history, restored.last_loss
+    config = run.config
     start = int(np.asarray(state.step).reshape(-1)[0])
-    chunk_fns: dict[int, Callable] = {}
     bar = tqdm(total=config.steps, initial=min(start, config.steps), desc=desc,
                delay=0 if progress else 3.0, disable=progress is False, leave=False,
                dynamic_ncols=True)
@@ -357,40 +414,14 @@ def fit(
     try:
         while done < config.steps:
             length = min(config.eval_every, config.steps - done)
-            if length not in chunk_fns:
-                # steps only matter to a cosine schedule, eval_every never (``length`` does)
-                key_cfg = dataclasses.replace(
-                    config, eval_every=1, steps=config.steps if config.schedule == "cosine" else 1)
-                try:
-                    hash(key_cfg)
-                except TypeError:  # a config subclass with unhashable fields: compile uncached
-                    chunk_fns[length] = _compiled_chunk.__wrapped__(graphdef, config, length,
-                                                                    stochastic, prior_axis)
-                else:
-                    chunk_fns[length] = _compiled_chunk(graphdef, key_cfg, length, stochastic,
-                                                        prior_axis)
-            state, losses = chunk_fns[length](state, data, prior)
+            state, losses = run(state, length)
             losses = np.asarray(losses)  # [M, length]
-            bad = ~np.isfinite(losses)
-            if bad.any():
-                m, s = np.argwhere(bad)[0]
-                finite = losses[m, : s][np.isfinite(losses[m, : s])]
-                last_finite = float(finite[-1]) if finite.size else last_finite
-                kept = checkpoint.latest_step() if checkpoint is not None else None
-                where = (f"; the last good checkpoint (step {kept}) is kept in "
-                         f"{checkpoint.directory}" if kept is not None else "")
-                raise TrainingDiverged(
-                    f"loss became {losses[m, s]} at step {done + s + 1} (member {m}) under prior "
-                    f"{prior!r}; last finite loss {last_finite:.6g}{where}",
-                    step=int(done + s + 1), member=int(m), last_finite_loss=last_finite,
-                    checkpoint_step=kept,
-                )
-            last_finite = float(losses[0, -1])
+            last_finite = _check_finite(losses, done, last_finite, run.prior, checkpoint)
             done += length
             history["step"].append(done)
             history["loss"].append(losses.mean(axis=1).tolist())
             if eval_data is not None:
-                acc = evaluate_accuracy(graphdef, state.params, *eval_data)
+                acc = evaluate_accuracy(run.graphdef, state.params, *eval_data)
                 history["test_accuracy"].append(acc.tolist())
                 bar.set_postfix(loss=f"{last_finite:.4f}", test_acc=f"{acc.mean():.4f}")
             else:
@@ -402,7 +433,104 @@ def fit(
                 checkpoint.save(done, state, history=history, last_loss=last_finite)
     finally:
         bar.close()
-    return FitResult(graphdef, state.params, history, time.perf_counter() - t0, state)
+    return state, max(done - start, 0)
+
+
+def _check_finite(losses: np.ndarray, done: int, last_finite: float, prior, checkpoint) -> float:
+    """The last finite loss of member 0, or :class:`TrainingDiverged` naming the first bad step."""
+    bad = ~np.isfinite(losses)
+    if bad.any():
+        m, s = np.argwhere(bad)[0]
+        finite = losses[m, :s][np.isfinite(losses[m, :s])]
+        last_finite = float(finite[-1]) if finite.size else last_finite
+        kept = checkpoint.latest_step() if checkpoint is not None else None
+        where = (f"; the last good checkpoint (step {kept}) is kept in {checkpoint.directory}"
+                 if kept is not None else "")
+        raise TrainingDiverged(
+            f"loss became {losses[m, s]} at step {done + s + 1} (member {m}) under prior "
+            f"{prior!r}; last finite loss {last_finite:.6g}{where}",
+            step=int(done + s + 1), member=int(m), last_finite_loss=last_finite,
+            checkpoint_step=kept,
+        )
+    return float(losses[0, -1])
+
+
+def fit(
+    model_fn: Callable[[jax.Array], nnx.Module],
+    data: dict,
+    *,
+    prior,
+    config: TrainConfig,
+    key: jax.Array,
+    optimizer: optax.GradientTransformation | None = None,
+    num_members: int = 1,
+    prior_axis: int | None = None,
+    eval_data: tuple[Any, Any] | None = None,
+    progress: bool | None = None,
+    desc: str = "train",
+    on_chunk: Callable[[int, TrainState], None] | None = None,
+    init_params: Any = None,
+    initial_state: TrainState | None = None,
+    checkpoint=None,
+) -> FitResult:
+    """Train ``num_members`` independent models under ``prior`` in one compiled, vmapped run.
+
+    Args:
+      model_fn: ``key -> nnx.Module``; called under ``vmap`` to initialise every member.
+      data: training arrays with a shared leading axis: ``x``, ``y`` and optionally
+        ``label_mask`` (1 = labelled; default all ones). The trainer adds ``index``, the row of
+        each example, which a teacher table (:class:`bayeskd.priors.TeacherPrior`) is read by.
+      prior: a prior from :mod:`bayeskd.priors`. With ``prior_axis=0`` its leaves are stacked
+        ``[M]`` and member ``m`` trains under prior ``m`` (a hyperparameter sweep).
+      config: steps, batch size, chunk length (``eval_every``) and, unless ``optimizer`` is
+        given, the optimiser.
+      key: the run's PRNG key; member ``m`` uses ``fold_in(key, m)``.
+      optimizer: any ``optax.GradientTransformation`` (SWAG moments, SGLD noise, ...); it
+        replaces the optimiser that ``config`` names.
+      num_members: ``M``; members differ in initialisation and minibatch order.
+      eval_data: optional ``(x_test, y_test)`` to report test accuracy between chunks.
+      progress: show a tqdm bar (``None``: shown only once a run has lasted 3 s).
+      on_chunk: called as ``on_chunk(steps_done, state)`` after each chunk (snapshots of a
+        sampler's chain, a hook of any kind).
+      init_params: start from these stacked parameters ``[M, ...]`` (a pretrained MAP for SWAG or
+        SGLD) with a fresh optimiser state, instead of initialising.
+      initial_state: continue from this stacked state (parameters, optimiser state, keys, step).
+      checkpoint: a :class:`bayeskd.checkpoint.TrainCheckpointer`: the run resumes from its
+        latest checkpoint if there is one (bit-identical to an uninterrupted run, history
+        included) and saves one after every chunk; on divergence the last good one is kept.
+
+    Returns:
+      :class:`FitResult` with stacked params ``[M, ...]``, a ``history`` dict of per-chunk
+      ``step``, ``loss`` (mean over the chunk, per member) and ``test_accuracy``, the final
+      ``state`` and ``steps_run``, the optimiser steps this call executed.
+
+    Raises:
+      ValueError: bad data (empty, mismatched rows, NaN inputs, non-integer labels, labels outside
+        ``[0, K)``, teacher tables whose rows or classes differ from the data's), before training.
+      TrainingDiverged: the loss became NaN/inf; names the step, the prior and the last finite loss.
+    """
+    t0 = time.perf_counter()
+    run = CompiledRun(model_fn, data, prior=prior, config=config, optimizer=optimizer,
+                      num_members=num_members, prior_axis=prior_axis)
+    if initial_state is not None and init_params is not None:
+        raise ValueError("init_params: give init_params or initial_state, not both")
+    if initial_state is not None:
+        state = initial_state
+    elif init_params is not None:
+        state = run.state_from_params(init_params, key)
+    else:
+        state = run.init_state(key)
+    history: dict[str, list] = {"step": [], "loss": [], "test_accuracy": []}
+    last_finite = float("nan")
+    if checkpoint is not None:
+        restored = checkpoint.restore(state)
+        if restored is not None:
+            state, history, last_finite = restored.state, restored.history, restored.last_loss
+    state, steps_run = run_chunks(run, state, history=history, last_finite=last_finite,
+                                  eval_data=eval_data, progress=progress, desc=desc,
+                                  on_chunk=on_chunk, checkpoint=checkpoint)
+    return FitResult(run.graphdef, state.params, history, time.perf_counter() - t0, state,
+                     steps_run)
 
 
 def evaluate_accuracy(graphdef, params, x, y) -> np.ndarray:

@@ -1,23 +1,13 @@
 """Exact pieces of the paper figures: closed forms, targets, the per-member teacher prior."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayeskd.experiments.common import model_fn
-from bayeskd.experiments.figures._base import (
-    TableTeacherPrior,
-    fast_model_fn,
-    stack_priors,
-    table_prior,
-)
 from bayeskd.experiments.figures.self_distillation import kernel_self_distillation, rbf, solve_c
 from bayeskd.experiments.figures.teacher_quality import virtual_teacher
 from bayeskd.experiments.figures.variance_reduction import fit_softmax, tempered
 from bayeskd.experiments.registry import summary_markdown
-from bayeskd.priors import TeacherPrior
-from bayeskd.training import init_members
 
 
 def test_solve_c_is_the_root():
@@ -65,36 +55,6 @@ def test_tempered_and_virtual_teachers():
     lp = virtual_teacher(np.array([2, 0]), 4, a=0.85)
     np.testing.assert_allclose(np.exp(lp).sum(-1), 1.0, rtol=1e-6)
     assert np.exp(lp[0, 2]) == pytest.approx(0.85) and np.exp(lp[1, 3]) == pytest.approx(0.05)
-
-
-def test_table_teacher_prior_equals_teacher_prior():
-    rng = np.random.default_rng(0)
-    table = np.log(rng.dirichlet(np.ones(5), size=12)).astype(np.float32)
-    idx = np.array([3, 0, 7, 7], np.int32)
-    logits = jnp.asarray(rng.normal(size=(4, 5)), jnp.float32)
-    mine = table_prior(table, n=12, k=5, alpha=0.7, temperature=3.0)
-    ref = TeacherPrior(alpha=0.7, temperature=3.0)
-    assert float(mine(None, logits, {"idx": idx})) == pytest.approx(
-        float(ref(None, logits, {"teacher_logp": table[idx]})), rel=1e-6)
-    assert mine.likelihood_weight == pytest.approx(0.3)
-    # stacked: each member reads its own table
-    stacked = stack_priors([mine, table_prior(None, n=12, k=5, alpha=0.0, temperature=1.0)])
-    assert isinstance(stacked, TableTeacherPrior) and stacked.table.shape == (2, 12, 5)
-    vals = jax.vmap(lambda p: p(None, logits, {"idx": idx}))(stacked)
-    assert float(vals[0]) == pytest.approx(float(mine(None, logits, {"idx": idx})), rel=1e-6)
-    assert float(vals[1]) == 0.0
-
-
-def test_fast_init_matches_the_models_own():
-    from bayeskd.experiments.figures._base import mnist1d
-
-    ds = mnist1d(0)
-    keys = jax.random.split(jax.random.key(3), 2)
-    for name in ("mlp",):  # the wrapper is model-agnostic; the CNN's eager init compiles slowly
-        a = init_members(fast_model_fn(name, ds), keys)[1]
-        b = init_members(model_fn(name, ds), keys)[1]
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-            np.testing.assert_allclose(x, y, atol=1e-6)
 
 
 def test_fit_softmax_recovers_a_realisable_target():

@@ -35,6 +35,11 @@ def _fit(**data):
                        config=CFG, key=jax.random.key(0), progress=False)
 
 
+def _fit_prior(prior):
+    return lambda: fit(lambda k: make_model("mlp-small", (2,), K, key=k), {"x": X, "y": Y},
+                       prior=prior, config=CFG, key=jax.random.key(0), progress=False)
+
+
 def _fit_members(m):
     return lambda: fit(lambda k: make_model("mlp-small", (2,), K, key=k), {"x": X, "y": Y},
                        prior=NoPrior(), config=CFG, key=jax.random.key(0), num_members=m)
@@ -68,7 +73,7 @@ API_CASES = [
     ("weight_decay_nan", lambda t: lambda: GaussianPrior(weight_decay=float("nan")), ValueError,
      "weight_decay"),
     ("prior_sigma_zero", lambda t: lambda: GaussianPrior.from_sigma(0.0, 100), ValueError, "sigma"),
-    ("mixing_weights_above_one", lambda t: lambda: SumPrior((TeacherPrior(alpha=0.7),
+    ("mixing_weights_above_one", lambda t: lambda: SumPrior((TeacherPrior(alpha=0.7, table=np.zeros((N, K))),
                                                              LabelSmoothing(epsilon=0.5))),
      ValueError, "priors"),
     ("config_dropout_one", lambda t: lambda: ComparePriorsConfig(dropout=1.0), ValueError, "dropout"),
@@ -80,10 +85,13 @@ API_CASES = [
     ("kl_shape_mismatch", lambda t: lambda: kl_divergence(jnp.zeros((2, 3)), jnp.zeros((2, 4))),
      ValueError, "teacher_logits"),
     ("fit_rows_mismatch", lambda t: _fit(y=Y[:-1]), ValueError, "data['y']"),
-    ("fit_teacher_class_count", lambda t: _fit(teacher_logp=np.zeros((N, K + 1), np.float32)),
-     ValueError, "teacher_logp"),
-    ("fit_teacher_members_shape", lambda t: _fit(teacher_member_logp=np.zeros((N, K), np.float32)),
-     ValueError, "teacher_member_logp"),
+    ("fit_teacher_class_count", lambda t: _fit_prior(TeacherPrior(table=np.zeros((N, K + 1)))),
+     ValueError, "table"),
+    ("fit_teacher_rows", lambda t: _fit_prior(TeacherPrior(table=np.zeros((N - 1, K)))),
+     ValueError, "table"),
+    ("fit_teacher_wrong_classes", lambda t: _fit_prior(TeacherPrior(teacher=lambda x: x[:, :1])),
+     ValueError, "teacher"),
+    ("fit_data_index_reserved", lambda t: _fit(index=np.arange(N)), ValueError, "data['index']"),
     ("model_one_class", lambda t: lambda: make_model("mlp", (2,), 1, key=jax.random.key(0)),
      ValueError, "num_classes"),
     ("fit_zero_members", lambda t: _fit_members(0), ValueError, "num_members"),
@@ -97,8 +105,8 @@ API_CASES = [
      "y_train"),
     # NaN inputs
     ("fit_nan_inputs", lambda t: _fit(x=_with_nan(X, (3, 1))), ValueError, "data['x']"),
-    ("fit_nan_teacher", lambda t: _fit(teacher_logp=_with_nan(np.zeros((N, K)))), ValueError,
-     "teacher_logp"),
+    ("fit_nan_teacher", lambda t: _fit_prior(TeacherPrior(table=_with_nan(np.zeros((N, K))))),
+     ValueError, "table"),
     ("dataset_nan_inputs", lambda t: lambda: Dataset("d", _with_nan(X), Y, X, Y, K), ValueError,
      "x_train"),
     # empty datasets

@@ -55,8 +55,8 @@ def test_reverse_kl_and_teacher_prior_match_float64(scale, t):
     assert np.all(np.isfinite(got)) and np.all(got >= 0)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=_tol(t, scale))
     # the KD prior term: alpha * mean_i T^2 KL(teacher || student), teacher given as log-probs
-    prior = TeacherPrior(alpha=0.7, temperature=t)
-    batch = {"teacher_logp": np.asarray(jax.nn.log_softmax(zt)), "label_mask": np.ones(B)}
+    prior = TeacherPrior(alpha=0.7, temperature=t, table=np.asarray(jax.nn.log_softmax(zt)))
+    batch = {"index": np.arange(B), "label_mask": np.ones(B)}
     term = float(prior(None, zs, batch))
     ref_term = 0.7 * np.mean(_kl64(_logp64(zt), zs, t))
     assert np.isfinite(term)
@@ -171,8 +171,9 @@ def test_gradients_match_finite_differences_float64(t):
         mask = jnp.asarray([1.0, 0.0, 1.0])
         losses = {
             "reverse_kl": lambda z: jnp.sum(reverse_kl_divergence(zt, z, temperature=t)),
-            "teacher_prior": lambda z: TeacherPrior(alpha=0.6, temperature=t)(
-                None, z, {"teacher_logp": jax.nn.log_softmax(zt), "label_mask": mask}),
+            "teacher_prior": lambda z: TeacherPrior(alpha=0.6, temperature=t,
+                                                    table=jax.nn.log_softmax(zt))(
+                None, z, {"index": jnp.arange(zt.shape[0]), "label_mask": mask}),
             "label_smoothing": lambda z: LabelSmoothing(epsilon=0.3)(None, z / t,
                                                                      {"label_mask": mask}),
         }

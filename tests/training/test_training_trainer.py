@@ -7,7 +7,7 @@ import pytest
 
 from bayeskd.data import load_gmm
 from bayeskd.models import make_model
-from bayeskd.priors import GaussianPrior, NoPrior, TeacherPrior
+from bayeskd.priors import GaussianPrior, NoPrior, TeacherPrior, stack_priors
 from bayeskd.training import (
     TrainConfig,
     TrainingDiverged,
@@ -57,15 +57,15 @@ def test_same_key_same_numbers_and_members_differ(gmm):
 
 
 def test_prior_sweep_member_equals_single_run(gmm):
-    rng = np.random.default_rng(0)
     teacher_logp = np.log(np.clip(gmm.meta["problem"].bayes_probs(gmm.x_train), 1e-12, 1))
-    data = {"x": gmm.x_train, "y": gmm.y_train, "teacher_logp": teacher_logp.astype(np.float32)}
-    del rng
-    sweep = TeacherPrior(alpha=jnp.array([0.5, 0.5]), temperature=jnp.array([1.0, 4.0]))
+    table = teacher_logp.astype(np.float32)
+    data = {"x": gmm.x_train, "y": gmm.y_train}
+    sweep = stack_priors([TeacherPrior(alpha=0.5, temperature=1.0, table=table),
+                          TeacherPrior(alpha=0.5, temperature=4.0, table=table)])
     cfg = TrainConfig(steps=100, batch_size=50, learning_rate=1e-2, eval_every=100)
     res = fit(_mlp(gmm), data, prior=sweep, prior_axis=0, config=cfg, key=jax.random.key(1),
               num_members=2, progress=False)
-    one = fit(_mlp(gmm), data, prior=TeacherPrior(alpha=0.5, temperature=1.0), config=cfg,
+    one = fit(_mlp(gmm), data, prior=TeacherPrior(alpha=0.5, temperature=1.0, table=table), config=cfg,
               key=jax.random.key(1), num_members=1, progress=False)
     for x, y in zip(jax.tree.leaves(res.params), jax.tree.leaves(one.params), strict=True):
         np.testing.assert_allclose(x[0], y[0], rtol=1e-4, atol=1e-5)
@@ -130,7 +130,7 @@ def test_fit_validates_data():
     with pytest.raises(ValueError, match="data"):
         fit(lambda k: make_model("mlp-small", (2,), 2, key=k), {"x": np.zeros((0, 2)), "y": np.zeros(0)},
             prior=NoPrior(), config=CFG, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="teacher_logp"):
+    with pytest.raises(ValueError, match="table"):
         fit(lambda k: make_model("mlp-small", (2,), 2, key=k),
-            {"x": np.zeros((4, 2)), "y": np.zeros(4, np.int32), "teacher_logp": np.zeros((3, 2))},
-            prior=NoPrior(), config=CFG, key=jax.random.key(0))
+            {"x": np.zeros((4, 2)), "y": np.zeros(4, np.int32)},
+            prior=TeacherPrior(table=np.zeros((3, 2))), config=CFG, key=jax.random.key(0))

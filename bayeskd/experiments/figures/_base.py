@@ -24,7 +24,7 @@ import numpy as np
 from bayeskd.data import Dataset
 from bayeskd.experiments.common import load_job_dataset, model_fn, train_teacher
 from bayeskd.metrics import classification_metrics
-from bayeskd.priors import TeacherPrior
+from bayeskd.priors import TeacherPrior, stack_priors
 from bayeskd.training import FitResult, TrainConfig, fit, predict_logits_members
 
 LEARNING_RATE = 1e-2
@@ -96,47 +96,18 @@ class Report:
 # --------------------------------------------------------------------------- teacher tables
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class TableTeacherPrior(TeacherPrior):
-    r"""KD from a per-member table of teacher log-probabilities, looked up by example index.
-
-    .. math::
-        R = \alpha T^2 \,\mathrm{KL}\big(p_t^{(T)}(\cdot \mid x_i) \,\|\, p_\theta^{(T)}(\cdot\mid x_i)\big),
-        \qquad \log p_t(\cdot \mid x_i) = \texttt{table}[i]
-
-    The same prior as :class:`bayeskd.priors.TeacherPrior`, but the teacher is a leaf of the prior
-    (``table [N, K]``) rather than a column of the data, so a stacked prior
-    (``prior_axis=0``) gives every member its *own* teacher: generations of born-again networks,
-    one student per teacher of a sweep, a hard-label arm (``alpha = 0``) next to KD arms. Reads
-    ``batch["idx"]`` (the row index of each example, see :func:`indexed`).
-    """
-
-    table: Any = None
-
-    def teacher_log_probs(self, batch):
-        return self.table[batch["idx"]]
-
-
 def indexed(data: dict) -> dict:
-    """``data`` plus ``idx = arange(N)``, the row index :class:`TableTeacherPrior` reads."""
-    n = len(data["x"])
-    return dict(data) | {"idx": np.arange(n, dtype=np.int32)}
+    """``data`` itself: the trainer adds the row index a teacher table is read by."""
+    return dict(data)
 
 
 def table_prior(table: np.ndarray | None, *, n: int, k: int, alpha: float,
-                temperature: float) -> TableTeacherPrior:
-    """A :class:`TableTeacherPrior`; ``table=None`` gives the hard-label arm's dummy table."""
+                temperature: float) -> TeacherPrior:
+    """A table :class:`TeacherPrior`; ``table=None`` gives the hard-label arm's dummy table."""
     if table is None:
         table = np.full((n, k), -np.log(k), np.float32)
-    return TableTeacherPrior(alpha=float(alpha), temperature=float(temperature),
-                             table=np.asarray(table, np.float32))
-
-
-def stack_priors(priors: Sequence[Any]) -> Any:
-    """Stack equal-structure priors leaf by leaf into one prior with a leading member axis."""
-    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x, jnp.float32) for x in leaves]),
-                        *priors)
+    return TeacherPrior(alpha=float(alpha), temperature=float(temperature),
+                        table=np.asarray(table, np.float32))
 
 
 def repeat_each(items: Sequence[Any], times: int) -> list[Any]:
@@ -201,41 +172,9 @@ def _chunk(steps: int) -> int:
     return steps
 
 
-_INIT_CACHE: dict = {}
-
-
 def fast_model_fn(name: str, ds: Dataset, **kwargs) -> Callable[[jax.Array], Any]:
-    """``key -> module`` like :func:`bayeskd.experiments.common.model_fn`, with the weight
-    initialisation compiled as one program (cached per model and input shape).
-
-    Building an NNX module eagerly compiles every initialiser op (threefry, truncated normal) for
-    every weight shape and member count separately, seconds each on a small CPU. Here the module is
-    merged from its graph definition and one jitted initialiser compiled without LLVM
-    optimisation (``xla_backend_optimization_level=0``: it runs once, so compiling fast is what
-    counts; the values agree to float rounding), which cuts the start-up of every run about
-    sixfold.
-    """
-    from flax import nnx
-
-    from bayeskd.training import split_params
-
-    key = (name, ds.input_shape, ds.num_classes, tuple(sorted(kwargs.items())))
-    if key not in _INIT_CACHE:
-        base = model_fn(name, ds, **kwargs)
-        graphdef, _ = split_params(nnx.eval_shape(lambda: base(jax.random.key(0))))
-        init = jax.jit(lambda k: split_params(base(k))[1],
-                       compiler_options={"xla_backend_optimization_level": 0})
-
-        def make(k):
-            try:
-                return nnx.merge(graphdef, init(k))
-            except ValueError as e:  # traced inside another jit or eval_shape: build it directly
-                if "compiler_options" not in str(e):
-                    raise
-                return base(k)
-
-        _INIT_CACHE[key] = make
-    return _INIT_CACHE[key]
+    """``key -> module`` (see :func:`bayeskd.experiments.common.model_fn`)."""
+    return model_fn(name, ds, **kwargs)
 
 
 def train_members(
@@ -251,9 +190,9 @@ def train_members(
     model_kwargs: dict | None = None,
     checkpoint=None,
 ) -> FitResult:
-    """Train one member per prior in ``priors`` in one compiled, vmapped run.
+    r"""Train one member per prior in ``priors`` in one compiled, vmapped run.
 
-    Every prior must have the same pytree structure (e.g. all :class:`TableTeacherPrior`);
+    Every prior must have the same pytree structure (e.g. all table :class:`TeacherPrior`\ s);
     member ``m`` trains under ``priors[m]`` from its own initialisation ``fold_in(key, m)``.
     ``checkpoint`` (e.g. ``units.trainer(name)``) saves the run after every chunk and resumes it.
     """

@@ -99,9 +99,9 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
 
     # (a) temperature x student size, all temperatures and seeds of a student in one run.
     arms = ["labels"] + [f"T={T:g}" for T in size.temperatures]
-    priors = [TeacherPrior(alpha=0.0, temperature=1.0)] + [
-        TeacherPrior(alpha=0.9, temperature=T) for T in size.temperatures]
-    data = {"x": ds.x_train, "y": ds.y_train, "teacher_logp": t_train}
+    priors = [TeacherPrior(alpha=0.0, temperature=1.0, table=t_train)] + [
+        TeacherPrior(alpha=0.9, temperature=T, table=t_train) for T in size.temperatures]
+    data = {"x": ds.x_train, "y": ds.y_train}
     for i, (student, kw) in enumerate(STUDENTS.items()):
         def part_a(i=i, student=student, kw=kw):
             res = train_arms("mlp", ds, data, priors, seeds=seeds, steps=size.student_steps, key=i,
@@ -122,9 +122,9 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
                 x, y, tl = ds.x_train, ds.y_train, t_train
             else:
                 x, y, tl = ds.x_transfer[:n], y_transfer()[:n], t["logp_transfer"][0][:n]
-            data = {"x": x, "y": y, "teacher_logp": tl}
-            res = train_arms("mlp", ds, data, [TeacherPrior(alpha=1.0, temperature=4.0),
-                                               TeacherPrior(alpha=0.0, temperature=1.0)],
+            data = {"x": x, "y": y}
+            res = train_arms("mlp", ds, data, [TeacherPrior(alpha=1.0, temperature=4.0, table=tl),
+                                               TeacherPrior(alpha=0.0, temperature=1.0, table=tl)],
                              seeds=seeds, steps=size.student_steps, key=10 + j, progress=progress,
                              desc=f"(b) n={len(x)}", checkpoint=units.trainer(f"b-transfer{j}"))
             log(f"[hinton_kd] (b) {len(x)} inputs: {res.runtime_s:.0f} s")
@@ -139,9 +139,11 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
     # (c) the omitted class.
     def part_c():
         keep = ds.y_train != OMITTED
-        data = {"x": ds.x_train[keep], "y": ds.y_train[keep], "teacher_logp": t_train[keep]}
-        res = train_arms("mlp", ds, data, [TeacherPrior(alpha=0.9, temperature=size.omit_temperature),
-                                           TeacherPrior(alpha=0.0, temperature=1.0)],
+        data = {"x": ds.x_train[keep], "y": ds.y_train[keep]}
+        res = train_arms("mlp", ds, data,
+                         [TeacherPrior(alpha=0.9, temperature=size.omit_temperature,
+                                       table=t_train[keep]),
+                          TeacherPrior(alpha=0.0, temperature=1.0, table=t_train[keep])],
                          seeds=seeds, steps=size.student_steps, key=20, progress=progress,
                          desc="(c) no 3s", checkpoint=units.trainer("c-omitted"))
         x_val, y_val = mnist1d_extra(size.num_val, seed=7, ds=ds)
