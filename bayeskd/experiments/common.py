@@ -82,7 +82,9 @@ def train_teacher(
     resumable after a kill; the finished teacher goes to the cache either way.
 
     Returns a dict with log-probabilities ``logp_train [M, N, K]``, ``logp_test``,
-    ``logp_transfer`` (if the dataset has transfer inputs), ``param_count`` and ``runtime_s``.
+    ``logp_transfer`` (if the dataset has transfer inputs), ``param_count``, ``runtime_s``,
+    ``cached`` and ``steps_run`` (optimiser steps trained by this call: fewer than
+    ``config.steps`` after resuming from ``checkpoint``, 0 from the cache).
     The cache (``$BAYESKD_CACHE/teachers``) keys on the dataset's arrays, the model, the training
     config, the seed and the member count, so a changed setting never reuses a stale teacher.
     """
@@ -96,7 +98,7 @@ def train_teacher(
     if cache and path.exists():
         try:
             with np.load(path) as z:
-                return {k: z[k] for k in z.files} | {"cached": True}
+                return {k: z[k] for k in z.files} | {"cached": True, "steps_run": 0}
         except (OSError, ValueError):
             pass
     fn = model_fn(model, ds)
@@ -117,7 +119,7 @@ def train_teacher(
         buf = _io.BytesIO()
         np.savez(buf, **out)
         write_bytes(path, buf.getvalue())
-    return out | {"cached": False}
+    return out | {"cached": False, "steps_run": res.steps_run}
 
 
 def _array_digest(*arrays) -> str:

@@ -261,7 +261,8 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
         elif teacher is None:
             trained = train_teacher(ds, model=cfg.teacher, config=teacher_cfg, seed=cfg.seed + 1000,
                                     progress=progress, checkpoint=store.trainer("teacher"))
-            source = " (cached)" if trained["cached"] else ""
+            source = (" (cached)" if trained["cached"]
+                      else f" ({trained['steps_run']} of {size.teacher_steps} steps trained here)")
             teacher = {k: trained[k] for k in ("logp_train", "logp_test", "logp_transfer",
                                                "param_count")}
             store.put("teacher", teacher)
@@ -283,11 +284,13 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
             unit = store.get(f"student-{name}")
             if unit is None:
                 t1 = time.perf_counter()
-                unit = _train_students(name, cfg, ds, teacher, t_probs_test, student_cfg,
-                                       progress=progress, checkpoint=store.trainer(f"student-{name}"))
+                unit, steps_run = _train_students(
+                    name, cfg, ds, teacher, t_probs_test, student_cfg, progress=progress,
+                    checkpoint=store.trainer(f"student-{name}"))
                 store.put(f"student-{name}", unit)
                 unit = store.get(f"student-{name}")
-                note = f"{time.perf_counter() - t1:.1f} s"
+                note = (f"{time.perf_counter() - t1:.1f} s, {steps_run} of {size.student_steps} "
+                        "steps trained here")
             else:
                 note = "checkpoint"
             rows.extend(unit["rows"])
@@ -320,8 +323,9 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
 
 
 def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_probs_test,
-                    student_cfg: TrainConfig, *, progress, checkpoint) -> dict:
-    """Train every seed's student under prior ``name``; returns the unit (rows, reliability bins)."""
+                    student_cfg: TrainConfig, *, progress, checkpoint) -> tuple[dict, int]:
+    """Train every seed's student under prior ``name``; returns the unit (rows, reliability bins)
+    and the optimiser steps this call ran (fewer than ``student_cfg.steps`` when it resumed)."""
     prior, model_kwargs = _prior_setup(name, cfg, teacher)
     if name == "kd_transfer":
         data = {"x": ds.x_transfer, "y": np.zeros(len(ds.x_transfer), np.int32),
@@ -344,7 +348,8 @@ def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_pr
         if s == 0:
             probs = jax.nn.softmax(predict_logits(res.graphdef, params, ds.x_test), -1)
             bins = reliability_bins(probs, ds.y_test)
-    return {"rows": rows, "reliability": {k: np.asarray(v) for k, v in bins._asdict().items()}}
+    return ({"rows": rows, "reliability": {k: np.asarray(v) for k, v in bins._asdict().items()}},
+            res.steps_run)
 
 
 def _stable(results: dict) -> dict:

@@ -3,6 +3,7 @@ an uninterrupted run's byte for byte (timing apart). Also: ``--fresh``, and the 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,38 +41,67 @@ def _kill_when(proc, ready, log_path, *, timeout=300.0):
     assert proc.returncode == -signal.SIGKILL
 
 
+def _spawn(args, out, log_path, env):
+    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller through proc.wait()
+    return subprocess.Popen([sys.executable, "-m", "bayeskd.cli", *args, "--out", str(out)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def _steps_trained(log: str, unit: str) -> tuple[int, int] | None:
+    """``(trained here, total)`` from the job's line for ``unit`` (``None``: not trained here)."""
+    m = re.search(rf"\] {unit}\b.*\((?:[0-9.]+ s, )?(\d+) of (\d+) steps trained here\)", log)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _resumed_at(log: str, unit: str) -> int:
+    m = re.search(rf"resuming {unit} from step (\d+)", log)
+    assert m, f"no resume of {unit} in:\n{log}"
+    return int(m.group(1))
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """An uninterrupted run, and a run killed in the middle of training its first students."""
+    """An uninterrupted run; a run killed while training its teacher (with an empty cache, so the
+    teacher is trained, not read from the cache); its rerun killed while training the first
+    students; and the final rerun's log."""
     root = tmp_path_factory.mktemp("resume")
     ref, killed = root / "ref", root / "killed"
     assert main([*ARGS, "--out", str(ref)]) == 0
 
-    log_path = root / "killed.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bayeskd.cli", *ARGS, "--out", str(killed)],
-                                stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-        first = killed / ".checkpoints" / "train" / "student-none"
-        _kill_when(proc, lambda: any(first.glob("step_*.json")), log_path)
-    return {"ref": ref, "killed": killed, "before_rerun": sorted(p.name for p in killed.iterdir()),
-            "killed_log": log_path.read_text()}
+    env = os.environ | {"BAYESKD_CACHE": str(root / "cache")}
+    train = killed / ".checkpoints" / "train"
+    proc = _spawn(ARGS, killed, root / "kill1.log", env)
+    _kill_when(proc, lambda: any((train / "teacher").glob("step_*.json")), root / "kill1.log")
+    before = sorted(p.name for p in killed.iterdir())
+    proc = _spawn(ARGS, killed, root / "kill2.log", env)
+    _kill_when(proc, lambda: any((train / "student-none").glob("step_*.json")), root / "kill2.log")
+    return {"ref": ref, "killed": killed, "before_rerun": before,
+            "kill2_log": (root / "kill2.log").read_text(), "env": env}
 
 
-def test_kill_then_rerun_resumes_and_gives_the_uninterrupted_results(runs, capsys):
+def test_kill_then_rerun_resumes_and_gives_the_uninterrupted_results(runs, capsys, monkeypatch):
     killed = runs["killed"]
     # the kill came mid-way: no results yet, and nothing half-written
-    assert "results.json" not in runs["before_rerun"], runs["killed_log"]
+    assert "results.json" not in runs["before_rerun"]
     assert not [n for n in runs["before_rerun"] if n.endswith(".tmp")]
+    # the first rerun resumed the teacher and trained only the steps it had not checkpointed
+    log2 = runs["kill2_log"]
+    start = _resumed_at(log2, "teacher")
+    assert 0 < start < 400
+    assert f"({400 - start} of 400 steps trained here)" in log2, log2
+    # the last rerun: the teacher comes from its unit, the first students resume mid-training
+    monkeypatch.setenv("BAYESKD_CACHE", runs["env"]["BAYESKD_CACHE"])
     capsys.readouterr()
     assert main([*ARGS, "--out", str(killed)]) == 0
     log = capsys.readouterr().out
-    # it resumed: the teacher came from its checkpoint, and the first students continued from
-    # a mid-training checkpoint (or, if the kill came a little later, were already finished)
-    assert "resuming from" in log and "teacher: accuracy" in log
     assert [line for line in log.splitlines() if "teacher: accuracy" in line][0].endswith(
         "(checkpoint)")
-    assert ("resuming student-none from step" in log) or (
-        "none             accuracy" in log and "(checkpoint)" in log.split("none ")[1])
+    none = _steps_trained(log, "none")
+    if none is None:  # the kill came after the first students were finished and stored
+        assert "(checkpoint)" in log.split("] none ")[1].splitlines()[0]
+    else:
+        assert none == (300 - _resumed_at(log, "student-none"), 300) and none[0] < 300
+    assert _steps_trained(log, "kd") == (300, 300)  # never started before: trained in full
     # ...and its outputs equal the uninterrupted run's
     assert _results(killed) == _results(runs["ref"])
     for name in OUTPUTS[1:]:
