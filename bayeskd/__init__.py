@@ -5,8 +5,9 @@ The public API, by idea:
 - data: :func:`load_dataset`, :class:`Dataset`, your own files with :func:`load_npz` and
   :func:`load_teacher_outputs` (``bayeskd.data``)
 - models: :func:`make_model`, :func:`param_count` (``bayeskd.models``)
-- losses: :func:`kl_divergence`, :func:`reverse_kl_divergence`, the chunked
-  :func:`fused_linear_distillation` (``bayeskd.losses``)
+- losses: the divergence table behind :func:`divergence` (:data:`DIVERGENCES`: forward and
+  reverse KL, JSD, skew KLs, TVD), :func:`kl_divergence`, :func:`reverse_kl_divergence`, the
+  chunked :func:`fused_linear_distillation` (``bayeskd.losses``)
 - priors: :class:`NoPrior`, :class:`GaussianPrior`, :class:`LabelSmoothing`,
   :class:`TeacherPrior`, :class:`EnsembleTeacherPrior`, :class:`SumPrior` (``bayeskd.priors``)
 - training: :func:`fit`, :class:`TrainConfig`, :func:`predict_logits` (``bayeskd.training``)
@@ -20,6 +21,8 @@ from bayeskd import checkpoint, data, losses, metrics, models, posteriors, prior
 from bayeskd.checkpoint import SweepStore, TrainCheckpointer
 from bayeskd.data import Dataset, load_dataset, load_npz, load_teacher_outputs
 from bayeskd.losses import (
+    DIVERGENCES,
+    divergence,
     fused_linear_distillation,
     kl_divergence,
     reverse_kl_divergence,
@@ -41,6 +44,7 @@ from bayeskd.training import FitResult, TrainConfig, TrainingDiverged, fit, pred
 __version__ = "0.1.0"
 
 __all__ = [
+    "DIVERGENCES",
     "Dataset",
     "EnsembleTeacherPrior",
     "FitResult",
@@ -57,6 +61,7 @@ __all__ = [
     "classification_metrics",
     "data",
     "distill",
+    "divergence",
     "fit",
     "fused_linear_distillation",
     "kl_divergence",
