@@ -336,7 +336,7 @@ def kl_divergence(
 
     Example:
       >>> z = jnp.array([[1.0, 2.0, 3.0]])
-      >>> float(kl_divergence(z, z + 5.0, temperature=2.0))
+      >>> float(kl_divergence(z, z + 5.0, temperature=2.0)[0])
       0.0
     """
     return divergence(teacher_logits, student_logits, name="forward_kl", temperature=temperature)
