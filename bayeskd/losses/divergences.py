@@ -164,7 +164,7 @@ def _skew_reverse_kl_grad(logp_t, logp_s, params):
 
 def _tvd_value(logp_t, logp_s, params):
     del params
-    return 0.5 * jnp.sum(jnp.abs(jnp.exp(logp_t) - jnp.exp(logp_s)), axis=-1)
+    return 0.5 * jnp.sum(jnp.abs(jnp.exp(logp_s) - jnp.exp(logp_t)), axis=-1)  # same p - q as grad
 
 
 def _tvd_grad(logp_t, logp_s, params):

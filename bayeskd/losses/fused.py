@@ -159,7 +159,7 @@ def _loss_and_dlogits(
         loss_B = loss_B + w * softmax_cross_entropy(zs_BV, labels_B)
         if with_grad:
             onehot_BV = jax.nn.one_hot(labels_B, zs_BV.shape[-1], dtype=jnp.float32)
-            dz_BV = dz_BV + w * (jax.nn.softmax(zs_BV, axis=-1) - onehot_BV)
+            dz_BV = dz_BV + w * (jnp.exp(jax.nn.log_softmax(zs_BV, axis=-1)) - onehot_BV)
     return loss_B, dz_BV
 
 
