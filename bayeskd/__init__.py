@@ -5,8 +5,9 @@ The public API, by idea:
 - data: :func:`load_dataset`, :class:`Dataset`, your own files with :func:`load_npz` and
   :func:`load_teacher_outputs` (``bayeskd.data``)
 - models: :func:`make_model`, :func:`param_count` (``bayeskd.models``)
-- losses: :func:`kl_divergence`, :func:`reverse_kl_divergence`, the chunked
-  :func:`fused_linear_distillation` (``bayeskd.losses``)
+- losses: the divergence table behind :func:`divergence` (:data:`DIVERGENCES`: forward and
+  reverse KL, JSD, skew KLs, TVD), :func:`kl_divergence`, :func:`reverse_kl_divergence`, the
+  chunked :func:`fused_linear_distillation` (``bayeskd.losses``)
 - priors: :class:`NoPrior`, :class:`GaussianPrior`, :class:`LabelSmoothing`,
   :class:`TeacherPrior` (a table or a callable teacher; :meth:`TeacherPrior.from_members` for
   ensembles), :class:`SumPrior` (``bayeskd.priors``)
@@ -21,6 +22,8 @@ from bayeskd import checkpoint, data, losses, metrics, models, posteriors, prior
 from bayeskd.checkpoint import SweepStore, TrainCheckpointer
 from bayeskd.data import Dataset, load_dataset, load_npz, load_teacher_outputs
 from bayeskd.losses import (
+    DIVERGENCES,
+    divergence,
     fused_linear_distillation,
     kl_divergence,
     reverse_kl_divergence,
@@ -50,6 +53,7 @@ from bayeskd.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DIVERGENCES",
     "Dataset",
     "ModelTeacher",
     "CompiledRun",
@@ -68,6 +72,7 @@ __all__ = [
     "classification_metrics",
     "data",
     "distill",
+    "divergence",
     "fit",
     "fused_linear_distillation",
     "kl_divergence",

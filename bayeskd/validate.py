@@ -72,10 +72,12 @@ def check_temperature(temperature: Any, *, name: str = "temperature") -> None:
                       UserWarning, stacklevel=2)
 
 
-def check_unit_interval(value: Any, *, name: str) -> None:
-    """``value`` must lie in ``[0, 1]``."""
+def check_unit_interval(value: Any, *, name: str, open_ends: bool = False) -> None:
+    """``value`` must lie in ``[0, 1]`` (in ``(0, 1)`` with ``open_ends``)."""
     if _traced(value):
         return
     v = float(value)
+    if open_ends and not (0.0 < v < 1.0):
+        raise ValueError(f"{name}: must lie in the open interval (0, 1), got {value!r}")
     if not (0.0 <= v <= 1.0):
         raise ValueError(f"{name}: must lie in [0, 1], got {value!r}")

@@ -15,15 +15,16 @@ running gradient for the student head (``[H, V]``), after which the block's logi
 dropped. The backward pass only multiplies the stored gradients by the incoming
 cotangent. This is the idea behind Liger-Kernel's fused linear cross entropy (Hsu et
 al., 2024), here in pure XLA (no Pallas, no Triton), so it runs on CPU, GPU and TPU, and
-extended to the distillation divergences below.
+extended to every divergence of :data:`bayeskd.losses.divergences.TABLE`, whose
+closed-form gradients it uses.
 
-:func:`naive_linear_distillation` is the plain reference with the same signature.
+``implementation="naive"`` is the plain reference: it materialises the logits, calls
+:func:`~bayeskd.losses.divergences.divergence` and lets autodiff find the gradient, so the
+tests can compare the two paths.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import NamedTuple
 
 import jax
@@ -31,9 +32,22 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int
 
-__all__ = ["DIVERGENCES", "REDUCTIONS", "fused_linear_distillation", "naive_linear_distillation"]
+from bayeskd.losses.divergences import (
+    DIVERGENCES,
+    divergence,
+    divergence_value_and_grad,
+    softmax_cross_entropy,
+)
+from bayeskd.validate import (
+    check_choice,
+    check_positive_int,
+    check_temperature,
+    check_unit_interval,
+)
 
-DIVERGENCES = ("forward_kl", "reverse_kl", "jsd", "tvd")
+__all__ = ["DIVERGENCES", "IMPLEMENTATIONS", "REDUCTIONS", "fused_linear_distillation"]
+
+IMPLEMENTATIONS = ("chunked", "naive")
 REDUCTIONS = ("mean", "sum")
 
 
@@ -43,6 +57,7 @@ class _Config(NamedTuple):
     divergence: str
     temperature: float
     beta: float
+    lam: float
     label_weight: float
     chunk_size: int
     reduction: str
@@ -63,40 +78,15 @@ def _static_float(name: str, value) -> float:
         ) from err
 
 
-def _validate(
-    h_student,
-    w_student,
-    h_teacher,
-    w_teacher,
-    labels,
-    *,
-    divergence,
-    temperature,
-    beta,
-    label_weight,
-    chunk_size,
-    reduction,
-) -> _Config:
-    if divergence not in DIVERGENCES:
-        raise ValueError(f"divergence: must be one of {DIVERGENCES}, got {divergence!r}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction: must be one of {REDUCTIONS}, got {reduction!r}")
-    temperature = _static_float("temperature", temperature)
-    if not (math.isfinite(temperature) and temperature > 0.0):
-        raise ValueError(f"temperature: must be a finite number > 0, got {temperature!r}")
-    beta = _static_float("beta", beta)
-    if not (0.0 < beta < 1.0):
-        raise ValueError(f"beta: must lie in the open interval (0, 1), got {beta!r}")
-    label_weight = _static_float("label_weight", label_weight)
-    if not (0.0 <= label_weight <= 1.0):
-        raise ValueError(f"label_weight: must lie in [0, 1], got {label_weight!r}")
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, numbers.Integral)
-        or chunk_size <= 0
-    ):
-        raise ValueError(f"chunk_size: must be a positive int, got {chunk_size!r}")
-    chunk_size = int(chunk_size)
+def _validate(h_student, w_student, h_teacher, w_teacher, labels, **settings) -> _Config:
+    check_choice(settings["divergence"], DIVERGENCES, name="divergence")
+    check_choice(settings["reduction"], REDUCTIONS, name="reduction")
+    floats = {k: _static_float(k, settings[k]) for k in ("temperature", "beta", "lam", "label_weight")}
+    check_temperature(floats["temperature"])
+    check_unit_interval(floats["beta"], name="beta", open_ends=True)
+    check_unit_interval(floats["lam"], name="lam")
+    check_unit_interval(floats["label_weight"], name="label_weight")
+    chunk_size = check_positive_int(settings["chunk_size"], name="chunk_size")
 
     names = ("h_student", "w_student", "h_teacher", "w_teacher")
     arrays = (h_student, w_student, h_teacher, w_teacher)
@@ -121,7 +111,7 @@ def _validate(
     if n == 0 or v == 0:
         raise ValueError(f"h_student, w_student: N and V must be positive, got N={n}, V={v}")
 
-    if label_weight > 0.0 and labels is None:
+    if floats["label_weight"] > 0.0 and labels is None:
         raise ValueError(
             "labels: required when label_weight > 0 (pass labels, or label_weight=0.0)"
         )
@@ -131,38 +121,17 @@ def _validate(
         if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
             raise ValueError(f"labels: must be integer class ids, got {jnp.result_type(labels)}")
 
-    return _Config(divergence, temperature, beta, label_weight, chunk_size, reduction)
+    return _Config(
+        divergence=settings["divergence"],
+        chunk_size=chunk_size,
+        reduction=settings["reduction"],
+        **floats,
+    )
 
 
 # --------------------------------------------------------------------------------------
-# Per-token divergences and their gradients w.r.t. the student logits.
+# Per-token loss and its gradient w.r.t. the student logits, from the divergence table.
 # --------------------------------------------------------------------------------------
-
-
-def _kl_family_scale(cfg: _Config) -> float:
-    """Hinton's T^2 for the KL-type divergences; total variation is left unscaled."""
-    return 1.0 if cfg.divergence == "tvd" else cfg.temperature**2
-
-
-def _divergence(logp_t_BV: Array, logp_s_BV: Array, cfg: _Config) -> Array:
-    """Per-token divergence (before the T^2 factor) from tempered log-probabilities."""
-    p_t_BV = jnp.exp(logp_t_BV)
-    p_s_BV = jnp.exp(logp_s_BV)
-    if cfg.divergence == "forward_kl":
-        return jnp.sum(p_t_BV * (logp_t_BV - logp_s_BV), axis=-1)
-    if cfg.divergence == "reverse_kl":
-        return jnp.sum(p_s_BV * (logp_s_BV - logp_t_BV), axis=-1)
-    if cfg.divergence == "jsd":
-        logm_BV = _log_mixture(logp_t_BV, logp_s_BV, cfg.beta)
-        kl_tm_B = jnp.sum(p_t_BV * (logp_t_BV - logm_BV), axis=-1)
-        kl_sm_B = jnp.sum(p_s_BV * (logp_s_BV - logm_BV), axis=-1)
-        return cfg.beta * kl_tm_B + (1.0 - cfg.beta) * kl_sm_B
-    return 0.5 * jnp.sum(jnp.abs(p_t_BV - p_s_BV), axis=-1)
-
-
-def _log_mixture(logp_t_BV: Array, logp_s_BV: Array, beta: float) -> Array:
-    """log(beta p_T + (1 - beta) p_S), computed in log space."""
-    return jnp.logaddexp(math.log(beta) + logp_t_BV, math.log1p(-beta) + logp_s_BV)
 
 
 def _loss_and_dlogits(
@@ -170,65 +139,27 @@ def _loss_and_dlogits(
 ) -> tuple[Array, Array | None]:
     r"""Per-token loss [B] and (optionally) d loss / d student logits [B, V], float32.
 
-    With :math:`s = z^S / T`, :math:`\partial \ell / \partial z^S = \frac1T \partial D /
-    \partial s + \lambda(\mathrm{softmax}(z^S) - e_y)`. Writing
-    :math:`\bar a = \sum_v p^S_v a_v`, the softmax Jacobian turns a gradient :math:`g`
-    w.r.t. :math:`p^S` into :math:`p^S \odot (g - \bar g)`, so
-
-    .. math::
-        \partial D_{\mathrm{forward\_kl}} / \partial s &= T^2 (p^S - p^T), \\
-        \partial D_{\mathrm{reverse\_kl}} / \partial s &= T^2\, p^S \odot (a - \bar a),
-            \quad a = \log p^S - \log p^T \quad (\bar a = \mathrm{KL}(p^S \| p^T)), \\
-        \partial D_{\mathrm{jsd}} / \partial s &= T^2 (1 - \beta)\, p^S \odot (a - \bar a),
-            \quad a = \log p^S - \log m \quad (\bar a = \mathrm{KL}(p^S \| m)), \\
-        \partial D_{\mathrm{tvd}} / \partial s &= p^S \odot (g - \bar g),
-            \quad g = \tfrac12 \operatorname{sign}(p^S - p^T).
-
-    The JSD line uses :math:`D_{\mathrm{jsd}} / T^2 = H(m) - \beta H(p^T) - (1 - \beta)
-    H(p^S)`, whose derivative w.r.t. :math:`p^S` is :math:`(1 - \beta)(\log p^S - \log m)`
-    up to a constant that the softmax Jacobian removes.
+    :math:`\ell = (1 - \lambda) D + \lambda\, \mathrm{CE}`, so
+    :math:`\partial \ell / \partial z^S = (1 - \lambda)\, \partial D / \partial z^S +
+    \lambda (\mathrm{softmax}(z^S) - e_y)`, with :math:`\partial D / \partial z^S` the
+    table's closed form (:func:`~bayeskd.losses.divergences.divergence_value_and_grad`).
+    Without ``with_grad`` only :func:`~bayeskd.losses.divergences.divergence` and
+    :func:`~bayeskd.losses.divergences.softmax_cross_entropy` run, both differentiable by
+    autodiff: the naive path differentiates exactly this.
     """
-    inv_t = 1.0 / cfg.temperature
-    logp_s_BV = jax.nn.log_softmax(zs_BV * inv_t, axis=-1)
-    logp_t_BV = jax.nn.log_softmax(zt_BV * inv_t, axis=-1)
-    p_s_BV = jnp.exp(logp_s_BV)
-    scale = _kl_family_scale(cfg)
-
-    if cfg.divergence == "forward_kl":
-        p_t_BV = jnp.exp(logp_t_BV)
-        div_B = jnp.sum(p_t_BV * (logp_t_BV - logp_s_BV), axis=-1)
-        dds_BV = p_s_BV - p_t_BV if with_grad else None
-    elif cfg.divergence == "reverse_kl":
-        a_BV = logp_s_BV - logp_t_BV
-        div_B = jnp.sum(p_s_BV * a_BV, axis=-1)
-        dds_BV = p_s_BV * (a_BV - div_B[:, None]) if with_grad else None
-    elif cfg.divergence == "jsd":
-        p_t_BV = jnp.exp(logp_t_BV)
-        logm_BV = _log_mixture(logp_t_BV, logp_s_BV, cfg.beta)
-        a_BV = logp_s_BV - logm_BV
-        kl_sm_B = jnp.sum(p_s_BV * a_BV, axis=-1)
-        kl_tm_B = jnp.sum(p_t_BV * (logp_t_BV - logm_BV), axis=-1)
-        div_B = cfg.beta * kl_tm_B + (1.0 - cfg.beta) * kl_sm_B
-        dds_BV = (1.0 - cfg.beta) * p_s_BV * (a_BV - kl_sm_B[:, None]) if with_grad else None
-    else:  # tvd
-        diff_BV = p_s_BV - jnp.exp(logp_t_BV)
-        div_B = 0.5 * jnp.sum(jnp.abs(diff_BV), axis=-1)
-        if with_grad:
-            g_BV = 0.5 * jnp.sign(diff_BV)
-            dds_BV = p_s_BV * (g_BV - jnp.sum(p_s_BV * g_BV, axis=-1, keepdims=True))
-        else:
-            dds_BV = None
-
+    kw = dict(name=cfg.divergence, temperature=cfg.temperature, beta=cfg.beta, lam=cfg.lam)
+    if with_grad:
+        div_B, ddiv_BV = divergence_value_and_grad(zt_BV, zs_BV, **kw)
+    else:
+        div_B, ddiv_BV = divergence(zt_BV, zs_BV, **kw), None
     w = cfg.label_weight
-    loss_B = (1.0 - w) * scale * div_B
-    dz_BV = (1.0 - w) * scale * inv_t * dds_BV if with_grad else None
+    loss_B = (1.0 - w) * div_B
+    dz_BV = (1.0 - w) * ddiv_BV if with_grad else None
     if w > 0.0:
-        logp1_BV = logp_s_BV if cfg.temperature == 1.0 else jax.nn.log_softmax(zs_BV, axis=-1)
-        ce_B = -jnp.take_along_axis(logp1_BV, labels_B[:, None], axis=-1)[:, 0]
-        loss_B = loss_B + w * ce_B
+        loss_B = loss_B + w * softmax_cross_entropy(zs_BV, labels_B)
         if with_grad:
             onehot_BV = jax.nn.one_hot(labels_B, zs_BV.shape[-1], dtype=jnp.float32)
-            dz_BV = dz_BV + w * (jnp.exp(logp1_BV) - onehot_BV)
+            dz_BV = dz_BV + w * (jnp.exp(jax.nn.log_softmax(zs_BV, axis=-1)) - onehot_BV)
     return loss_B, dz_BV
 
 
@@ -307,6 +238,14 @@ _fused = jax.custom_vjp(_fused_primal, nondiff_argnums=(0,))
 _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
+def _naive(cfg: _Config, h_s, w_s, h_t, w_t, labels):
+    """The reference: full [N, V] logits, the table's value, gradients by autodiff."""
+    zs_NV = _dot_f32(h_s, w_s, (1, 0))
+    zt_NV = lax.stop_gradient(_dot_f32(h_t, w_t, (1, 0)))
+    loss_N, _ = _loss_and_dlogits(zs_NV, zt_NV, labels, cfg, with_grad=False)
+    return jnp.mean(loss_N) if cfg.reduction == "mean" else jnp.sum(loss_N)
+
+
 def fused_linear_distillation(
     h_student: Float[ArrayLike, "n h"],
     w_student: Float[ArrayLike, "h v"],
@@ -316,10 +255,12 @@ def fused_linear_distillation(
     divergence: str = "forward_kl",
     temperature: float = 1.0,
     beta: float = 0.5,
+    lam: float = 0.1,
     labels: Int[ArrayLike, " n"] | None = None,
     label_weight: float = 0.0,
     chunk_size: int = 256,
     reduction: str = "mean",
+    implementation: str = "chunked",
 ) -> Float[Array, ""]:
     r"""Distillation loss through two linear heads, without materialising [N, V] logits.
 
@@ -328,12 +269,12 @@ def fused_linear_distillation(
     :math:`p^T_n = \mathrm{softmax}(z^T_n / T)`, the per-token loss is
 
     .. math::
-        \ell_n = (1 - \lambda)\, D(p^T_n, p^S_n)
+        \ell_n = (1 - \lambda)\, D(z^T_n, z^S_n)
                  - \lambda \log \mathrm{softmax}(z^S_n)_{y_n},
 
     where :math:`\lambda` is ``label_weight`` (the cross-entropy term uses the student
     logits at temperature 1 and is only present when ``label_weight > 0``), and
-    :math:`D` is chosen by ``divergence``:
+    :math:`D` is :func:`~bayeskd.losses.divergences.divergence` with ``name=divergence``:
 
     .. math::
         D_{\mathrm{forward\_kl}} &= T^2\, \mathrm{KL}(p^T \,\|\, p^S), \qquad
@@ -341,52 +282,52 @@ def fused_linear_distillation(
         D_{\mathrm{jsd}} &= T^2 \left[\beta\, \mathrm{KL}(p^T \,\|\, m)
                  + (1 - \beta)\, \mathrm{KL}(p^S \,\|\, m)\right],
                  \quad m = \beta p^T + (1 - \beta) p^S, \\
+        D_{\mathrm{skew\_kl}} &= T^2\, \mathrm{KL}\big(p^T \,\|\, \mu p^T + (1 - \mu) p^S\big),
+                 \qquad \mu = \texttt{lam}, \\
+        D_{\mathrm{skew\_reverse\_kl}} &= T^2\, \mathrm{KL}\big(p^S \,\|\, \mu p^S + (1 - \mu) p^T\big), \\
         D_{\mathrm{tvd}} &= \tfrac12 \textstyle\sum_v |p^T_v - p^S_v|
                  \quad \text{(no } T^2 \text{ factor).}
 
-    The :math:`T^2` factor (Hinton et al., 2015) keeps the gradient scale of the KL-type
-    terms roughly independent of :math:`T`. The generalised Jensen-Shannon divergence
-    follows Agarwal et al. (2024); its limits are
+    The generalised JSD (Agarwal et al., 2024) has the limits
+    :math:`D_{\mathrm{jsd}}/\beta \to D_{\mathrm{forward\_kl}}` as :math:`\beta \to 0` and
+    :math:`D_{\mathrm{jsd}}/(1-\beta) \to D_{\mathrm{reverse\_kl}}` as :math:`\beta \to 1`;
+    the skew KLs are DistiLLM's (Ko et al., 2024). The returned value is
+    :math:`\frac1N\sum_n \ell_n` (``reduction="mean"``) or :math:`\sum_n \ell_n` (``"sum"``).
 
-    .. math::
-        \lim_{\beta\to 0} \frac{D_{\mathrm{jsd}}}{\beta} = D_{\mathrm{forward\_kl}},
-        \qquad
-        \lim_{\beta\to 1} \frac{D_{\mathrm{jsd}}}{1-\beta} = D_{\mathrm{reverse\_kl}},
+    **How it is computed** (``implementation="chunked"``). Tokens are processed
+    ``chunk_size`` at a time in a :func:`jax.lax.scan` (the last chunk is zero-padded and
+    masked). For each chunk the forward pass forms both chunks of logits (float32
+    accumulation), the loss, and the closed-form :math:`\partial \ell / \partial z^S` from
+    the divergence table (e.g. :math:`T (p^S - p^T)` for forward KL), which it contracts at
+    once into :math:`\partial/\partial h^S` for the chunk and adds into
+    :math:`\partial/\partial W^S`. Only these two gradients are kept for the backward pass,
+    which multiplies them by the cotangent. At most one chunk of logits
+    (``[chunk_size, V]``, a few float32 buffers) is live at any time. For a bfloat16 head
+    the chunk's logit gradient is rounded to bfloat16 before the two matmuls (which
+    accumulate in float32), as autodiff through a bfloat16 matmul does; the returned
+    gradients have the inputs' dtypes. This is the gradient-in-forward idea of
+    Liger-Kernel's fused linear cross entropy (Hsu et al., 2024), written in plain XLA.
 
-    because as :math:`\beta \to 0`, :math:`m \to p^S` and
-    :math:`\mathrm{KL}(p^S\|m) = O(\beta^2)`, and symmetrically for :math:`\beta \to 1`.
-    The returned value is :math:`\frac1N\sum_n \ell_n` (``reduction="mean"``) or
-    :math:`\sum_n \ell_n` (``"sum"``).
-
-    **How it is computed.** Tokens are processed ``chunk_size`` at a time in a
-    :func:`jax.lax.scan` (the last chunk is zero-padded and masked). For each chunk the
-    forward pass forms both chunks of logits (float32 accumulation), the loss, and the
-    closed-form :math:`\partial \ell / \partial z^S` (e.g. :math:`T (p^S - p^T)` for
-    forward KL), which it contracts at once into :math:`\partial/\partial h^S` for the
-    chunk and adds into :math:`\partial/\partial W^S`. Only these two gradients are kept
-    for the backward pass, which multiplies them by the cotangent. At most one chunk of
-    logits (``[chunk_size, V]``, a few float32 buffers) is live at any time. For a
-    bfloat16 head the chunk's logit gradient is rounded to bfloat16 before the two
-    matmuls (which accumulate in float32), as autodiff through a bfloat16 matmul does;
-    the returned gradients have the inputs' dtypes. This is
-    the gradient-in-forward idea of Liger-Kernel's fused linear cross entropy (Hsu et
-    al., 2024), written in plain XLA.
+    ``implementation="naive"`` materialises the ``[N, V]`` logits, evaluates the same
+    per-token loss and leaves the gradient to autodiff (memory :math:`O(NV)`; ``chunk_size``
+    is checked and ignored). It is the independent reference for tests and benchmarks.
 
     **Gradients.** The teacher is a fixed target: ``h_teacher`` and ``w_teacher`` get
     zero gradients (as if wrapped in :func:`jax.lax.stop_gradient`), and ``labels`` get
-    none. Only reverse-mode differentiation is supported (``jax.grad``,
+    none. The chunked path supports reverse-mode differentiation only (``jax.grad``,
     ``jax.value_and_grad``, ``jax.vjp``); ``jax.jvp`` is not, as for any
-    :func:`jax.custom_vjp`. Calling the function without differentiating it runs a
-    cheaper loss-only scan.
+    :func:`jax.custom_vjp`. Calling it without differentiating runs a cheaper loss-only
+    scan.
 
     Args:
       h_student: student hidden states, shape ``[N, H]``, float32 or bfloat16.
       w_student: student output head, shape ``[H, V]``.
       h_teacher: teacher hidden states, shape ``[N, Ht]``.
       w_teacher: teacher output head, shape ``[Ht, V]``.
-      divergence: one of ``"forward_kl"``, ``"reverse_kl"``, ``"jsd"``, ``"tvd"``.
+      divergence: one of :data:`~bayeskd.losses.divergences.DIVERGENCES`.
       temperature: :math:`T > 0`, finite, static.
       beta: :math:`\beta \in (0, 1)` for ``"jsd"`` (ignored otherwise), static.
+      lam: :math:`\mu \in [0, 1]` for the skew KLs (ignored otherwise), static.
       labels: optional integer targets in ``[0, V)``, shape ``[N]``.
       label_weight: :math:`\lambda \in [0, 1]`; if positive, ``labels`` are required.
         With ``labels`` given and ``label_weight=0`` the labels are ignored.
@@ -396,14 +337,15 @@ def fused_linear_distillation(
         memory of a forward+backward step at about 10% of the naive one for
         ``N=2048, V=65536``.
       reduction: ``"mean"`` (over the N tokens) or ``"sum"``.
+      implementation: ``"chunked"`` (the kernel) or ``"naive"`` (the reference).
 
     Returns:
       A float32 scalar.
 
     Raises:
-      ValueError: at trace time, for an unknown ``divergence`` or ``reduction``, a bad
-        ``temperature``, ``beta``, ``label_weight`` or ``chunk_size``, missing labels,
-        or inconsistent shapes.
+      ValueError: at trace time, for an unknown ``divergence``, ``reduction`` or
+        ``implementation``, a bad ``temperature``, ``beta``, ``lam``, ``label_weight`` or
+        ``chunk_size``, missing labels, or inconsistent shapes.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -424,9 +366,13 @@ def fused_linear_distillation(
       Agarwal et al., `On-Policy Distillation of Language Models: Learning from
       Self-Generated Mistakes <https://arxiv.org/abs/2306.13649>`_ (GKD), ICLR 2024.
 
+      Ko et al., `DistiLLM: Towards Streamlined Distillation for Large Language Models
+      <https://arxiv.org/abs/2402.03898>`_, ICML 2024.
+
       Hsu et al., `Liger Kernel: Efficient Triton Kernels for LLM Training
       <https://arxiv.org/abs/2410.10989>`_, 2024.
     """
+    check_choice(implementation, IMPLEMENTATIONS, name="implementation")
     cfg = _validate(
         h_student,
         w_student,
@@ -436,6 +382,7 @@ def fused_linear_distillation(
         divergence=divergence,
         temperature=temperature,
         beta=beta,
+        lam=lam,
         label_weight=label_weight,
         chunk_size=chunk_size,
         reduction=reduction,
@@ -444,58 +391,5 @@ def fused_linear_distillation(
         labels = None  # unused: keep it out of the kernel
     h_s, w_s, h_t, w_t = (jnp.asarray(x) for x in (h_student, w_student, h_teacher, w_teacher))
     labels = None if labels is None else jnp.asarray(labels, jnp.int32)
-    return _fused(cfg, h_s, w_s, h_t, w_t, labels)
-
-
-def naive_linear_distillation(
-    h_student: Float[ArrayLike, "n h"],
-    w_student: Float[ArrayLike, "h v"],
-    h_teacher: Float[ArrayLike, "n ht"],
-    w_teacher: Float[ArrayLike, "ht v"],
-    *,
-    divergence: str = "forward_kl",
-    temperature: float = 1.0,
-    beta: float = 0.5,
-    labels: Int[ArrayLike, " n"] | None = None,
-    label_weight: float = 0.0,
-    chunk_size: int = 256,
-    reduction: str = "mean",
-) -> Float[Array, ""]:
-    r"""Reference for :func:`fused_linear_distillation` that materialises full logits.
-
-    Same mathematics, arguments, checks and stop-gradient on the teacher; ``chunk_size``
-    is validated and ignored. Gradients come from ordinary autodiff through the
-    ``[N, V]`` logits, so memory grows as :math:`O(NV)`. Meant for tests and benchmarks.
-
-    Args:
-      h_student: ``[N, H]``. w_student: ``[H, V]``. h_teacher: ``[N, Ht]``.
-      w_teacher: ``[Ht, V]``. The keyword arguments are as in
-        :func:`fused_linear_distillation`.
-
-    Returns:
-      A float32 scalar.
-    """
-    cfg = _validate(
-        h_student,
-        w_student,
-        h_teacher,
-        w_teacher,
-        labels,
-        divergence=divergence,
-        temperature=temperature,
-        beta=beta,
-        label_weight=label_weight,
-        chunk_size=chunk_size,
-        reduction=reduction,
-    )
-    zs_NV = _dot_f32(jnp.asarray(h_student), jnp.asarray(w_student), (1, 0))
-    zt_NV = lax.stop_gradient(_dot_f32(jnp.asarray(h_teacher), jnp.asarray(w_teacher), (1, 0)))
-    logp_s_NV = jax.nn.log_softmax(zs_NV / cfg.temperature, axis=-1)
-    logp_t_NV = jax.nn.log_softmax(zt_NV / cfg.temperature, axis=-1)
-    w = cfg.label_weight
-    loss_N = (1.0 - w) * _kl_family_scale(cfg) * _divergence(logp_t_NV, logp_s_NV, cfg)
-    if w > 0.0:
-        logp1_NV = jax.nn.log_softmax(zs_NV, axis=-1)
-        labels_N = jnp.asarray(labels, jnp.int32)
-        loss_N = loss_N - w * jnp.take_along_axis(logp1_NV, labels_N[:, None], axis=-1)[:, 0]
-    return jnp.mean(loss_N) if cfg.reduction == "mean" else jnp.sum(loss_N)
+    run = _fused if implementation == "chunked" else _naive
+    return run(cfg, h_s, w_s, h_t, w_t, labels)

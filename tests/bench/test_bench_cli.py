@@ -48,7 +48,6 @@ def test_reproduce_times_a_command_once():
 
 
 def test_smoke_run_writes_json(tmp_path, capsys):
-    pytest.importorskip("bayeskd.losses._kernel_bench")
     out = tmp_path / "bench.json"
     assert main(["bench", "--size", "smoke", "--only", "kd_kernel", "--json", str(out)]) == 0
     res = json.loads(out.read_text())

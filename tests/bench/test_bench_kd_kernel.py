@@ -18,7 +18,6 @@ def test_traffic_model():
 
 
 def test_smoke_run_compares_fused_with_naive():
-    pytest.importorskip("bayeskd.losses._kernel_bench")
     res = kd_kernel.run(size="smoke", log=lambda *a: None)
     (row,) = res["results"]
     assert row["grad_rel_err"] < kd_kernel.GRAD_TOLERANCE
@@ -31,3 +30,21 @@ def test_smoke_run_compares_fused_with_naive():
     assert res["card_peak_bandwidth"] is None and row["fused_bandwidth_fraction"] is None
     names = [t["target"] for t in res["targets"]]
     assert any("temp memory" in n for n in names) and any("wall time" in n for n in names)
+
+
+def test_bench_kd_kernel_tiny_with_peak_rss():
+    """Both implementations agree, and the peak-RSS children (which import only the kernel) run."""
+    report = kd_kernel.bench_kd_kernel(n=24, hidden=8, vocab_sizes=(40,), repeats=2, chunk_size=8,
+                                       divergence="skew_kl")
+    assert (report["n"], report["hidden"], report["chunk_size"]) == (24, 8, 8)
+    assert report["divergence"] == "skew_kl"
+    (r,) = report["results"]
+    assert r["vocab"] == 40
+    assert r["loss_fused"] == pytest.approx(r["loss_naive"], rel=1e-5)
+    assert r["grad_rel_err"] < kd_kernel.GRAD_TOLERANCE
+    for key in ("temp", "time", "rss"):
+        f, nv = r[f"fused_{key}"], r[f"naive_{key}"]
+        assert f > 0 and nv > 0
+        assert r[f"{key}_ratio"] == pytest.approx(f / nv)
+    assert 0 < r["baseline_rss"] <= min(r["fused_rss"], r["naive_rss"])
+    assert r["rss_delta_ratio"] >= 0

@@ -9,6 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from bayeskd.losses import (
+    DIVERGENCES,
+    TABLE,
+    divergence,
+    divergence_value_and_grad,
     kl_divergence,
     log_mean_probs,
     reverse_kl_divergence,
@@ -135,3 +139,189 @@ def test_log_mean_probs_averages_in_probability_space():
     p3 = jnp.array([0.99, 0.01])
     members = jnp.log(jnp.stack([p3, p2]))[None]
     np.testing.assert_allclose(jnp.exp(log_mean_probs(members)), [[0.545, 0.455]], rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# The divergence table: every entry's value and closed-form gradient.
+# --------------------------------------------------------------------------------------------------
+
+
+def _np_log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _np_divergence(name, zt, zs, t, beta=0.5, lam=0.1):
+    """float64 numpy reference of every divergence, written from the definitions."""
+    q = np.exp(_np_log_softmax(np.asarray(zt, np.float64) / t))
+    p = np.exp(_np_log_softmax(np.asarray(zs, np.float64) / t))
+
+    def kl(a, b):
+        return np.sum(a * np.log(a / b), -1)
+
+    if name == "tvd":
+        return 0.5 * np.abs(q - p).sum(-1)
+    value = {
+        "forward_kl": lambda: kl(q, p),
+        "reverse_kl": lambda: kl(p, q),
+        "jsd": lambda: beta * kl(q, beta * q + (1 - beta) * p)
+        + (1 - beta) * kl(p, beta * q + (1 - beta) * p),
+        "skew_kl": lambda: kl(q, lam * q + (1 - lam) * p),
+        "skew_reverse_kl": lambda: kl(p, lam * p + (1 - lam) * q),
+    }[name]()
+    return t**2 * value
+
+
+def _np_fd_grad(f, z, eps=1e-6):
+    """Central finite differences of sum(f(z)) in float64."""
+    g = np.zeros(z.shape)
+    for i in np.ndindex(z.shape):
+        e = np.zeros(z.shape)
+        e[i] = eps
+        g[i] = (f(z + e).sum() - f(z - e).sum()) / (2 * eps)
+    return g
+
+
+def _logits(seed, shape=(4, 7), scale=1.5):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=shape) * scale, rng.normal(size=shape) * scale
+
+
+def test_table_names_and_wrappers():
+    assert DIVERGENCES == tuple(TABLE)
+    assert DIVERGENCES[:5] == ("forward_kl", "reverse_kl", "jsd", "skew_kl", "tvd")
+    assert [n for n in DIVERGENCES if not TABLE[n].t2] == ["tvd"]
+    zt, zs = _logits(0)
+    for wrapper, name in ((kl_divergence, "forward_kl"), (reverse_kl_divergence, "reverse_kl")):
+        np.testing.assert_array_equal(wrapper(zt, zs, temperature=2.0),
+                                      divergence(zt, zs, name=name, temperature=2.0))
+
+
+@pytest.mark.parametrize("name", DIVERGENCES)
+@pytest.mark.parametrize("t", [1.0, 2.5])
+def test_divergence_matches_float64_reference(name, t):
+    zt, zs = _logits(1)
+    want = _np_divergence(name, zt, zs, t, beta=0.3, lam=0.2)
+    got32 = divergence(zt, zs, name=name, temperature=t, beta=0.3, lam=0.2)
+    assert got32.dtype == jnp.float32 and got32.shape == (4,)
+    np.testing.assert_allclose(got32, want, rtol=2e-5, atol=1e-7)
+    with jax.enable_x64(True):
+        got64 = divergence(jnp.asarray(zt), jnp.asarray(zs), name=name, temperature=t, beta=0.3,
+                           lam=0.2)
+        np.testing.assert_allclose(got64, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", DIVERGENCES)
+@pytest.mark.parametrize("t", [0.7, 2.5])
+def test_closed_form_gradient_matches_autodiff_and_finite_differences(name, t):
+    """float64: the table's gradient == jax.grad of divergence() == finite differences of numpy."""
+    zt, zs = _logits(2)
+    kw = dict(name=name, temperature=t, beta=0.3, lam=0.2)
+    with jax.enable_x64(True):
+        zt64, zs64 = jnp.asarray(zt), jnp.asarray(zs)
+        value, grad = divergence_value_and_grad(zt64, zs64, **kw)
+        auto = jax.grad(lambda z: jnp.sum(divergence(zt64, z, **kw)))(zs64)
+    assert grad.dtype == jnp.float64 and grad.shape == zs.shape
+    np.testing.assert_allclose(value, _np_divergence(name, zt, zs, t, 0.3, 0.2), rtol=1e-12)
+    np.testing.assert_allclose(grad, auto, rtol=1e-10, atol=1e-14)
+    fd = _np_fd_grad(lambda z: _np_divergence(name, zt, z, t, 0.3, 0.2), zs)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+    # float32 gives the same gradient to float32 accuracy.
+    _, grad32 = divergence_value_and_grad(zt, zs, **kw)
+    np.testing.assert_allclose(grad32, grad, rtol=1e-4, atol=1e-6)
+
+
+def test_jsd_limits_are_scaled_forward_and_reverse_kl():
+    """trl's convention, m = beta p_t + (1 - beta) p_s: jsd/beta -> forward KL as beta -> 0 and
+    jsd/(1 - beta) -> reverse KL as beta -> 1, in value and gradient, the gap closing like beta."""
+    zt, zs = _logits(3)
+    t = 2.0
+    with jax.enable_x64(True):
+        zt, zs = jnp.asarray(zt), jnp.asarray(zs)
+
+        def vg(name, **kw):
+            return divergence_value_and_grad(zt, zs, name=name, temperature=t, **kw)
+
+        fwd, g_fwd = vg("forward_kl")
+        rev, g_rev = vg("reverse_kl")
+        assert float(jnp.max(jnp.abs(fwd - rev))) > 0.05  # far apart: the limits say something
+        gaps = []
+        for eps in (1e-3, 1e-4):
+            lo, g_lo = vg("jsd", beta=eps)
+            hi, g_hi = vg("jsd", beta=1 - eps)
+            gap = [float(jnp.max(jnp.abs(a / eps - b) / jnp.abs(b).max()))
+                   for a, b in ((lo, fwd), (hi, rev), (g_lo, g_fwd), (g_hi, g_rev))]
+            assert max(gap) < 10 * eps
+            # ... and not the other way round.
+            assert float(jnp.max(jnp.abs(lo / eps - rev))) > 0.01
+            gaps.append(max(gap))
+        assert gaps[1] < gaps[0] / 5
+
+
+@pytest.mark.parametrize(("skew", "plain"), [("skew_kl", "forward_kl"),
+                                             ("skew_reverse_kl", "reverse_kl")])
+def test_skew_kl_endpoints(skew, plain):
+    """lam = 0 is the plain KL, lam = 1 is zero (value and closed-form gradient)."""
+    zt, zs = _logits(4)
+    with jax.enable_x64(True):
+        zt, zs = jnp.asarray(zt), jnp.asarray(zs)
+        v0, g0 = divergence_value_and_grad(zt, zs, name=skew, temperature=1.5, lam=0.0)
+        v, g = divergence_value_and_grad(zt, zs, name=plain, temperature=1.5)
+        v1, g1 = divergence_value_and_grad(zt, zs, name=skew, temperature=1.5, lam=1.0)
+        mid = np.asarray(divergence(zt, zs, name=skew, temperature=1.5, lam=0.5))
+        v = np.asarray(v)
+    np.testing.assert_allclose(v0, v, rtol=1e-12)
+    np.testing.assert_allclose(g0, g, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(v1, 0.0)
+    np.testing.assert_allclose(g1, 0.0, atol=1e-15)
+    assert np.all((0 < mid) & (mid < v))
+
+
+def test_skew_kl_is_bounded_by_log_one_over_lam():
+    """KL(q || lam q + (1 - lam) p) <= log(1/lam), however far apart p and q are (T^2 scaled)."""
+    zt = jnp.array([[30.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    zs = jnp.array([[0.0, 30.0, 0.0], [0.0, 0.0, 60.0]])
+    for lam in (0.1, 0.5):
+        v = np.asarray(divergence(zt, zs, name="skew_kl", temperature=1.0, lam=lam))
+        assert np.all(v <= np.log(1 / lam) + 1e-6) and v[0] > 0.9 * np.log(1 / lam)
+    assert float(divergence(zt, zs, name="forward_kl")[0]) > 25  # unbounded without the skew
+
+
+@pytest.mark.parametrize("name", DIVERGENCES)
+def test_divergence_properties(name):
+    """Zero at equal distributions, positive otherwise, invariant to shifting either's logits."""
+    zt, zs = _logits(5)
+    kw = dict(name=name, temperature=2.0, beta=0.3, lam=0.2)
+    v = np.asarray(divergence(zt, zs, **kw))
+    assert np.all(v > 1e-3)
+    np.testing.assert_allclose(divergence(zt, zt + 7.0, **kw), 0.0, atol=1e-6)
+    np.testing.assert_allclose(divergence(zt - 3.0, zs + 5.0, **kw), v, rtol=1e-5)
+
+
+def test_divergence_jits_and_vmaps_over_beta_and_lam():
+    """name is static; beta, lam and temperature may be traced (a sweep stacks them)."""
+    zt, zs = (jnp.asarray(x, jnp.float32) for x in _logits(6))
+    betas, lams = jnp.array([0.2, 0.7]), jnp.array([0.0, 0.4])
+    f = jax.jit(jax.vmap(lambda b, m: divergence(zt, zs, name="jsd", beta=b, lam=m, temperature=2.0)
+                         + divergence(zt, zs, name="skew_kl", beta=b, lam=m, temperature=2.0)))
+    got = f(betas, lams)
+    for i in range(2):
+        want = _np_divergence("jsd", zt, zs, 2.0, beta=float(betas[i])) + _np_divergence(
+            "skew_kl", zt, zs, 2.0, lam=float(lams[i]))
+        np.testing.assert_allclose(got[i], want, rtol=2e-5)
+
+
+@pytest.mark.parametrize(("kwargs", "arg"), [
+    (dict(name="kl"), "name"),
+    (dict(beta=0.0), "beta"),
+    (dict(beta=1.0), "beta"),
+    (dict(beta=float("nan")), "beta"),
+    (dict(lam=-0.1), "lam"),
+    (dict(lam=1.5), "lam"),
+    (dict(temperature=0.0), "temperature"),
+])
+@pytest.mark.parametrize("fn", [divergence, divergence_value_and_grad])
+def test_divergence_bad_arguments_raise_one_line(fn, kwargs, arg):
+    with pytest.raises(ValueError, match=f"^{arg}: ") as err:
+        fn(jnp.zeros((2, 3)), jnp.zeros((2, 3)), **kwargs)
+    assert "\n" not in str(err.value)
