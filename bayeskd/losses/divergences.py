@@ -381,17 +381,3 @@ def log_mean_probs(member_logits: Float[ArrayLike, "*batch members classes"]) ->
     m = logp.shape[-2]
     return jax.nn.logsumexp(logp, axis=-2) - jnp.log(m)
 
-
-DIVERGENCES = ("forward_kl", "reverse_kl")
-
-
-def divergence(
-    teacher_logits: Float[ArrayLike, "*batch classes"],
-    student_logits: Float[ArrayLike, "*batch classes"],
-    *,
-    name: str = "forward_kl",
-    temperature: float = 1.0,
-) -> Float[Array, "*batch"]:
-    """The divergence ``name`` of :data:`DIVERGENCES`, one value per example."""
-    fn = {"forward_kl": kl_divergence, "reverse_kl": reverse_kl_divergence}[name]
-    return fn(teacher_logits, student_logits, temperature=temperature)

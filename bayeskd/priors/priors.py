@@ -209,7 +209,7 @@ jax.tree_util.register_pytree_node_class(_StaticTeacher)
 
 
 @functools.partial(jax.tree_util.register_dataclass,
-                   data_fields=["alpha", "temperature", "table", "teacher"],
+                   data_fields=["alpha", "temperature", "beta", "lam", "table", "teacher"],
                    meta_fields=["divergence"])
 @dataclasses.dataclass(frozen=True)
 class TeacherPrior:
@@ -238,11 +238,14 @@ class TeacherPrior:
     a Dirichlet-categorical model whose prior is centred on the teacher (Fang et al. 2024; checked
     in ``tests/priors``). Averaged over every example in the batch, labelled or not, so unlabeled
     transfer sets distill as well. ``divergence`` names an entry of the divergence table
-    (:data:`bayeskd.losses.DIVERGENCES`).
+    (:data:`bayeskd.losses.DIVERGENCES`: forward and reverse KL, JSD(``beta``), skew KL
+    (``lam``), TVD), so the teacher-centred prior can be mode-covering or mode-seeking.
     """
 
     alpha: float = 0.9
     temperature: float = 4.0
+    beta: float = 0.5
+    lam: float = 0.1
     table: Any = None
     teacher: Any = None
     divergence: str = "forward_kl"
@@ -315,7 +318,8 @@ class TeacherPrior:
         if teacher.shape != logits.shape:
             raise ValueError(f"teacher: gives outputs of shape {teacher.shape} for a student "
                              f"whose logits have shape {logits.shape} (the classes must match)")
-        d = divergence(teacher, logits, name=self.divergence, temperature=self.temperature)
+        d = divergence(teacher, logits, name=self.divergence, temperature=self.temperature,
+                       beta=self.beta, lam=self.lam)
         return self.alpha * jnp.mean(d)
 
 

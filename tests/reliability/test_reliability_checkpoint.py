@@ -91,6 +91,7 @@ def test_fit_resumes_bit_identically_after_a_kill(gmm, tmp_path):
     resumed = fit(_fn(gmm), _data(gmm), prior=_prior(), config=CFG, key=jax.random.key(7),
                   num_members=M, progress=False, checkpoint=store.trainer("u"))
     assert any("resuming u from step 100" in m for m in logs)
+    assert full.steps_run == 300 and resumed.steps_run == 200  # only the missing steps ran
     _same_params(full.params, resumed.params)
     assert resumed.history == full.history
     # only the newest checkpoint is kept; a finished unit supersedes it
@@ -101,6 +102,7 @@ def test_fit_resumes_bit_identically_after_a_kill(gmm, tmp_path):
                 num_members=M, progress=False, checkpoint=ck)
     _same_params(full.params, again.params)
     assert again.history == full.history and np.all(np.asarray(again.state.step) == 300)
+    assert again.steps_run == 0
     store.put("u", {"done": True})
     assert not ck.directory.exists()
 

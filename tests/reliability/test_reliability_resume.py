@@ -41,10 +41,12 @@ def _kill_when(proc, ready, log_path, *, timeout=300.0):
     assert proc.returncode == -signal.SIGKILL
 
 
-def _spawn(args, out, log_path, env):
-    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller through proc.wait()
-    return subprocess.Popen([sys.executable, "-m", "bayeskd.cli", *args, "--out", str(out)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+def _run_and_kill(args, out, log_path, env, ready):
+    """Run the job in a child process and SIGKILL it once ``ready()`` holds."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bayeskd.cli", *args, "--out", str(out)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        _kill_when(proc, ready, log_path)
 
 
 def _steps_trained(log: str, unit: str) -> tuple[int, int] | None:
@@ -70,11 +72,11 @@ def runs(tmp_path_factory):
 
     env = os.environ | {"BAYESKD_CACHE": str(root / "cache")}
     train = killed / ".checkpoints" / "train"
-    proc = _spawn(ARGS, killed, root / "kill1.log", env)
-    _kill_when(proc, lambda: any((train / "teacher").glob("step_*.json")), root / "kill1.log")
+    _run_and_kill(ARGS, killed, root / "kill1.log", env,
+                  lambda: any((train / "teacher").glob("step_*.json")))
     before = sorted(p.name for p in killed.iterdir())
-    proc = _spawn(ARGS, killed, root / "kill2.log", env)
-    _kill_when(proc, lambda: any((train / "student-none").glob("step_*.json")), root / "kill2.log")
+    _run_and_kill(ARGS, killed, root / "kill2.log", env,
+                  lambda: any((train / "student-none").glob("step_*.json")))
     return {"ref": ref, "killed": killed, "before_rerun": before,
             "kill2_log": (root / "kill2.log").read_text(), "env": env}
 

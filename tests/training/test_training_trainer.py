@@ -99,6 +99,7 @@ def test_on_chunk_and_resume_from_state(gmm):
     assert sorted(seen) == [200, 400]
     resumed = fit(_mlp(gmm), data, prior=NoPrior(), config=CFG, key=jax.random.key(5),
                   initial_state=seen[200], progress=False)
+    assert full.steps_run == 400 and resumed.steps_run == 200
     for x, y in zip(jax.tree.leaves(full.params), jax.tree.leaves(resumed.params), strict=True):
         np.testing.assert_array_equal(x, y)
 
