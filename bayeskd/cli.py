@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "bayeskd.experiments.registry",
     "bayeskd.bench",
     "bayeskd.experiments.posterior_zoo",
+    "bayeskd.provenance",
 ]
 
 
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.code == 2 and argv is not None and argv and argv[0] in _subcommands(parser):
             return 2
         raise
+    from bayeskd.provenance import record_command
+
+    record_command(list(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:
