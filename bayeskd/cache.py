@@ -89,9 +89,10 @@ def read_npz_verified(path: str | os.PathLike) -> CacheRead:
     if not path.exists():
         return CacheRead(None, None)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # we close the file
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+            zipfile.BadZipFile) as e:  # TypeError: a bare .npy array is no archive
         return CacheRead(None, f"unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     stored = arrays.pop(DIGEST_KEY, None)
     if stored is None:
