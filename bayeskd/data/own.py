@@ -72,17 +72,27 @@ def check_file(path: str | os.PathLike, *, name: str, suffixes: tuple[str, ...])
     return p
 
 
-def _not_an_archive(p: pathlib.Path, *, name: str) -> ValueError | None:
-    """The error for a file that is not a zip archive (text, a bare ``.npy``), else ``None``."""
+def _file_kind(p: pathlib.Path) -> str:
+    """What a file holds, from its first bytes: ``an .npz archive``, ``a .npy array``, ``text``,
+    ``empty`` or ``something else``."""
     if zipfile.is_zipfile(p):
-        return None
+        return "an .npz archive"
     with open(p, "rb") as f:
         head = f.read(512)
-    what = ("a .npy array" if head.startswith(b"\x93NUMPY") else
-            "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else
-            "empty" if not head else "something else")
+    if head.startswith(b"\x93NUMPY"):
+        return "a .npy array"
+    if not head:
+        return "empty"
+    return "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "something else"
+
+
+def _not_an_archive(p: pathlib.Path, *, name: str) -> ValueError | None:
+    """The error for a file that is not a zip archive (text, a bare ``.npy``), else ``None``."""
+    what = _file_kind(p)
+    if what == "an .npz archive":
+        return None
     return ValueError(f"{name}: {str(p)!r} is not an .npz archive (it is {what}); write one with "
-                      "np.savez(path, x_train=..., ...)")
+                      "np.savez(path, name=array, ...)")
 
 
 def npz_shapes(path: str | os.PathLike, *, name: str = "--data") -> dict[str, tuple[int, ...]]:
@@ -226,6 +236,9 @@ def load_teacher_outputs(path: str | os.PathLike, dataset: Dataset, *,
             raise ValueError(f"--teacher-logits: {p.name} has transfer outputs but the data has "
                              f"no x_transfer")
     else:
+        if _file_kind(p) != "a .npy array":
+            raise ValueError(f"--teacher-logits: {str(p)!r} is not a .npy array (it is "
+                             f"{_file_kind(p)}); write one with np.save(path, outputs)")
         try:
             a = np.load(p, allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
