@@ -97,3 +97,16 @@ def test_outputs_get_the_umask_mode(tmp_path, umask):
     finally:
         os.umask(old)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_warnings_print_as_one_line_each(tmp_path):
+    """A warning during a command is one ``bayeskd: warning:`` line (here: a temperature outside
+    the tested range, before the run is refused as too large for the memory)."""
+    r = subprocess.run([sys.executable, "-m", "bayeskd.cli", *SMOKE[:3], "--temperature", "1000",
+                        "--seeds", "100000", "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2, r.stderr
+    assert lines[0].startswith("bayeskd: warning: temperature: 1000 lies outside the tested range")
+    assert lines[1].startswith("bayeskd: error: seeds: 100000 seeds")
