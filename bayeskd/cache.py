@@ -93,12 +93,13 @@ def read_npz_verified(path: str | os.PathLike) -> CacheRead:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
             zipfile.BadZipFile) as e:  # TypeError: a bare .npy array is no archive
-        return CacheRead(None, f"unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        first = str(e).splitlines()[0] if str(e) else ""
+        return CacheRead(None, f"is unreadable ({type(e).__name__}: {first})")
     stored = arrays.pop(DIGEST_KEY, None)
     if stored is None:
         return CacheRead(None, "has no digest (written by an older bayeskd)")
     if str(stored) != array_digest(arrays):
-        return CacheRead(None, "its arrays do not match their stored SHA-256 (altered or damaged)")
+        return CacheRead(None, "does not match its stored SHA-256 (altered or damaged)")
     return CacheRead(arrays, None)
 
 

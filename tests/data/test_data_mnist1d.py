@@ -120,7 +120,7 @@ def test_corrupted_cache_entry_is_regenerated_atomically(tmp_path, restore_globa
     args = m1d.mnist1d_args(num_samples=10, seed=3)
     path = m1d._cache_path(args, tmp_path)
     path.write_bytes(b"not an npz file")
-    with pytest.warns(CacheWarning, match="unreadable"):
+    with pytest.warns(CacheWarning, match="is unreadable"):
         xs, ys = m1d._cached_raw_samples(args, tmp_path, use_cache=True)
     with np.load(path) as f:
         np.testing.assert_array_equal(f["xs"], xs)

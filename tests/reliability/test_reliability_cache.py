@@ -59,14 +59,14 @@ def test_verified_roundtrip_and_each_problem(tmp_path):
     assert found.problem is None and found.arrays["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert DIGEST_KEY not in found.arrays
     _alter(path, x=np.zeros(4))
-    assert read_npz_verified(path) == (None, "its arrays do not match their stored SHA-256 "
-                                             "(altered or damaged)")
+    assert read_npz_verified(path) == (None, "does not match its stored SHA-256 (altered or "
+                                             "damaged)")
     np.savez(path, x=np.arange(4.0))
     assert read_npz_verified(path) == (None, "has no digest (written by an older bayeskd)")
     write_npz_verified(path, {"x": np.arange(4.0)})
     _truncate(path)
     arrays, problem = read_npz_verified(path)
-    assert arrays is None and problem.startswith("unreadable (BadZipFile")
+    assert arrays is None and problem.startswith("is unreadable (BadZipFile")
 
 
 @pytest.mark.parametrize("damage", ["truncated", "altered"])
