@@ -84,3 +84,20 @@ def test_probabilities_in_a_probs_named_file_are_read(tmp_path):
     out = load_teacher_outputs(tmp_path / "teacher_probs.npy", ds)
     assert out["kind"] == "probs"
     np.testing.assert_allclose(np.exp(out["logp_train"][0]), p[:6], rtol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "kind", "needle"), [
+    ("teacher.npy", "probs", "given as probabilities must be >= 0"),
+    ("teacher_probs.npy", "auto", "is named as probabilities but its values are not"),
+])
+def test_cli_refuses_probabilities_that_are_not(tmp_path, capsys, name, kind, needle):
+    from bayeskd.cli import main
+
+    data = _data(tmp_path / "d.npz")
+    np.save(tmp_path / name, np.random.default_rng(1).normal(size=(10, 3)))
+    out = tmp_path / "out"
+    code = main(["compare-priors", "--size", "smoke", "--data", str(data), "--teacher-logits",
+                 str(tmp_path / name), "--teacher-kind", kind, "--no-progress", "--out", str(out)])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert not out.exists()
