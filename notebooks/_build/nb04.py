@@ -88,7 +88,8 @@ def build():
         run(cfg, out=workdir / "compare_priors", progress=False, log=lambda line: None)
         results = json.loads((workdir / "compare_priors" / "results.json").read_text())
         print(sorted(p.name for p in (workdir / "compare_priors").iterdir() if not p.name.startswith(".")))
-        print(f"{results['data']}; runtime {json.loads((workdir / 'compare_priors' / 'timing.json').read_text())['runtime_s']:.0f} s")
+        runtime_s = json.loads((workdir / "compare_priors" / "timing.json").read_text())["runtime_s"]
+        print(f"{results['data']}; runtime {runtime_s:.0f} s")
         print(format_table(results))
         """),
         md("""
@@ -184,7 +185,8 @@ def build():
                                       teacher_logits=str(workdir / "teacher.npz"))
         run(own_cfg, out=workdir / "my_comparison", progress=False, log=lambda line: None)
         own = json.loads((workdir / "my_comparison" / "results.json").read_text())
-        print(f"runtime {json.loads((workdir / 'my_comparison' / 'timing.json').read_text())['runtime_s']:.0f} s")
+        runtime_s = json.loads((workdir / "my_comparison" / "timing.json").read_text())["runtime_s"]
+        print(f"runtime {runtime_s:.0f} s")
         print(format_table(own))
         """),
         code("""
