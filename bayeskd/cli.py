@@ -1,15 +1,20 @@
 """The ``bayeskd`` command line.
 
-Every subcommand validates its arguments before any work. Bad input prints one line,
-``bayeskd: error: <argument>: <what is allowed>``, on stderr and exits with status 2, leaving no
-files behind. A run that diverges (non-finite loss) prints one line and exits with status 1.
+Every subcommand validates its arguments before any work. Bad input (including a run too large
+for the machine's memory) prints one line, ``bayeskd: error: <argument>: <what is allowed>``, on
+stderr and exits with status 2, leaving no files behind. A run that diverges (non-finite loss)
+prints one line and exits with status 1, and so does a run the machine fails (a full disk, a
+cache or output folder that cannot be written): ``bayeskd: error: '<path>': <reason>``. Warnings
+(for instance a damaged cache file being recomputed) print as one ``bayeskd: warning:`` line.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 # Each module defines ``add_cli(subparsers)``, which adds its subcommand and sets ``func``.
@@ -44,6 +49,22 @@ def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
     return set()
 
 
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Warnings print as ``bayeskd: warning: <first line of the message>`` while a command runs."""
+    saved = warnings.formatwarning
+
+    def one_line(message, category, filename, lineno, line=None):
+        text = str(message).splitlines()[0] if str(message) else category.__name__
+        return f"bayeskd: warning: {text}\n"
+
+    warnings.formatwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = saved
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     parser = build_parser()
@@ -57,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     record_command(list(sys.argv[1:] if argv is None else argv))
     try:
-        return args.func(args)
+        with _one_line_warnings():
+            return args.func(args)
     except (ValueError, FileNotFoundError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         sys.stderr.write(f"bayeskd: error: {msg}\n")
@@ -66,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         sys.stderr.write(f"bayeskd: training diverged: {msg}\n")
         return 1
+    except OSError as e:  # the machine failed the run (disk full, folder not writable)
+        sys.stderr.write(f"bayeskd: error: {describe_os_error(e)}\n")
+        return 1
     except Exception as e:  # noqa: BLE001
         from bayeskd.io import OutputLocked
 
@@ -73,6 +98,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"bayeskd: error: {e}\n")
             return 2
         raise
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line naming the path and the reason: ``'<path>': <reason>`` (both paths for a rename).
+
+    Example:
+      >>> describe_os_error(OSError(28, "No space left on device", "/data/out/results.json"))
+      "'/data/out/results.json': No space left on device"
+    """
+    reason = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if e.filename is None:
+        return reason
+    where = repr(str(e.filename))
+    if e.filename2 is not None:
+        where += f" -> {str(e.filename2)!r}"
+    return f"{where}: {reason}"
 
 
 if __name__ == "__main__":

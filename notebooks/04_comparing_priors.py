@@ -118,7 +118,8 @@ cfg = ComparePriorsConfig(size=SIZE, seeds=2)
 run(cfg, out=workdir / "compare_priors", progress=False, log=lambda line: None)
 results = json.loads((workdir / "compare_priors" / "results.json").read_text())
 print(sorted(p.name for p in (workdir / "compare_priors").iterdir() if not p.name.startswith(".")))
-print(f"{results['data']}; runtime {results['timing']['runtime_s']:.0f} s")
+runtime_s = json.loads((workdir / "compare_priors" / "timing.json").read_text())["runtime_s"]
+print(f"{results['data']}; runtime {runtime_s:.0f} s")
 print(format_table(results))
 
 # %% [markdown]
@@ -214,7 +215,8 @@ own_cfg = ComparePriorsConfig(size=SIZE, seeds=OWN["seeds"], data_file=str(workd
                               teacher_logits=str(workdir / "teacher.npz"))
 run(own_cfg, out=workdir / "my_comparison", progress=False, log=lambda line: None)
 own = json.loads((workdir / "my_comparison" / "results.json").read_text())
-print(f"runtime {own['timing']['runtime_s']:.0f} s")
+runtime_s = json.loads((workdir / "my_comparison" / "timing.json").read_text())["runtime_s"]
+print(f"runtime {runtime_s:.0f} s")
 print(format_table(own))
 
 # %%

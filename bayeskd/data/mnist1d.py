@@ -18,19 +18,18 @@ import json
 import os
 import pathlib
 import random
-import tempfile
-import zipfile
 from importlib import metadata
 
 import numpy as np
 
+from bayeskd.cache import read_npz_verified, warn_cache_problem, write_npz_verified
 from bayeskd.data.dataset import Dataset
 
 __all__ = ["load_mnist1d", "cache_root", "mnist1d_args"]
 
 DEFAULT_NUM_SAMPLES = 5000  # the package default: 4000 train / 1000 test
 DEFAULT_TRAIN_SPLIT = 0.8
-_CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+_CACHE_FORMAT = 2  # bump when the cached arrays change meaning (2: files carry a SHA-256)
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
@@ -115,25 +114,22 @@ def _cache_path(args: dict, cache_dir) -> pathlib.Path:
 
 
 def _cached_raw_samples(args: dict, cache_dir, use_cache: bool) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_raw_samples` memoised on disk; the file is written atomically (temp + rename)."""
+    """:func:`_raw_samples` memoised on disk, digest-verified (:mod:`bayeskd.cache`).
+
+    A cache file that is unreadable or whose arrays do not match their stored SHA-256 is reported
+    in one :class:`bayeskd.cache.CacheWarning` and regenerated (replaced atomically).
+    """
     if not use_cache:
         return _raw_samples(args)
     path = _cache_path(args, cache_dir)
-    try:
-        with np.load(path) as f:
-            return f["xs"], f["ys"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        pass  # missing or unreadable entry: (re)generate and replace it atomically
+    found = read_npz_verified(path)
+    if found.arrays is not None and {"xs", "ys"} <= set(found.arrays):
+        return found.arrays["xs"], found.arrays["ys"]
+    if found.arrays is not None or found.problem is not None:
+        warn_cache_problem(path, found.problem or "lacks the arrays xs, ys",
+                           action="regenerating the MNIST-1D samples")
     xs, ys = _raw_samples(args)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, xs=xs, ys=ys)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_verified(path, {"xs": xs, "ys": ys})
     return xs, ys
 
 

@@ -24,7 +24,9 @@ or probabilities over the same ``K`` classes:
 Probabilities are recognised (every entry in ``[0, 1]`` and every row summing to 1 within 1e-3) or
 named with ``kind="probs"``; they become log-probabilities :math:`\log \max(p, 10^{-12})`,
 renormalised. Logits become :math:`\log \mathrm{softmax}(z)`, which also leaves log-probabilities
-unchanged, so exporting ``torch.log_softmax(model(x), -1)`` or ``model(x)`` both work.
+unchanged, so exporting ``torch.log_softmax(model(x), -1)`` or ``model(x)`` both work. A file
+whose name says probabilities (``teacher_probs.npy``) but whose values are not is refused rather
+than read as logits; ``kind="logits"`` reads it as logits.
 
 Example:
   >>> import numpy as np, tempfile, os
@@ -45,13 +47,15 @@ from __future__ import annotations
 
 import os
 import pathlib
+import zipfile
 from typing import Any
 
 import numpy as np
 
 from bayeskd.data.dataset import Dataset
 
-__all__ = ["TEACHER_OUTPUT_KINDS", "check_file", "load_npz", "load_teacher_outputs"]
+__all__ = ["TEACHER_OUTPUT_KINDS", "check_file", "load_npz", "load_teacher_outputs", "npz_num_classes",
+           "npz_shapes"]
 
 DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL_DATA_KEYS = ("x_transfer", "num_classes")
@@ -68,7 +72,67 @@ def check_file(path: str | os.PathLike, *, name: str, suffixes: tuple[str, ...])
     return p
 
 
+def _file_kind(p: pathlib.Path) -> str:
+    """What a file holds, from its first bytes: ``an .npz archive``, ``a .npy array``, ``text``,
+    ``empty`` or ``something else``."""
+    if zipfile.is_zipfile(p):
+        return "an .npz archive"
+    with open(p, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"\x93NUMPY"):
+        return "a .npy array"
+    if not head:
+        return "empty"
+    return "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "something else"
+
+
+def _not_an_archive(p: pathlib.Path, *, name: str) -> ValueError | None:
+    """The error for a file that is not a zip archive (text, a bare ``.npy``), else ``None``."""
+    what = _file_kind(p)
+    if what == "an .npz archive":
+        return None
+    return ValueError(f"{name}: {str(p)!r} is not an .npz archive (it is {what}); write one with "
+                      "np.savez(path, name=array, ...)")
+
+
+def npz_shapes(path: str | os.PathLike, *, name: str = "--data") -> dict[str, tuple[int, ...]]:
+    """Shapes of the arrays in an ``.npz`` archive, read from their headers (no data loaded)."""
+    p = pathlib.Path(path)
+    err = _not_an_archive(p, name=name)
+    if err is not None:
+        raise err
+    shapes = {}
+    try:
+        with zipfile.ZipFile(p) as zf:
+            for info in zf.infolist():
+                with zf.open(info) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if major == 1
+                            else np.lib.format.read_array_header_2_0)
+                    shapes[info.filename.removesuffix(".npy")] = tuple(read(f)[0])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{name}: {str(p)!r} is not a readable .npz file ({e})") from None
+    return shapes
+
+
+def npz_num_classes(path: str | os.PathLike) -> int:
+    """``K`` of a data file: its ``num_classes``, else ``max label + 1`` (reads only the labels)."""
+    p = pathlib.Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "num_classes" in z.files:
+                return max(2, int(z["num_classes"]))
+            top = max((int(np.max(z[k], initial=0)) for k in ("y_train", "y_test") if k in z.files),
+                      default=1)
+    except (OSError, ValueError, EOFError, TypeError, zipfile.BadZipFile) as e:
+        raise ValueError(f"--data: {str(p)!r} is not a readable .npz file ({e})") from None
+    return max(2, top + 1)
+
+
 def _open_npz(p: pathlib.Path, *, name: str) -> dict[str, np.ndarray]:
+    err = _not_an_archive(p, name=name)
+    if err is not None:
+        raise err
     try:
         with np.load(p, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -137,6 +201,14 @@ def _as_log_probs(a: np.ndarray, *, kind: str, where: str) -> tuple[np.ndarray, 
     return logp.astype(np.float32), kind
 
 
+def _named_as_probs(p: pathlib.Path) -> bool:
+    """Whether the file's name says it holds probabilities (``teacher_probs.npy``, ``p_soft.npz``
+    are; ``logprobs.npy``, ``log_p.npz`` are not)."""
+    stem = p.stem.lower()
+    return ("prob" in stem or "softmax" in stem) and not any(
+        w in stem for w in ("logprob", "log_prob", "log-prob", "logit", "log_softmax", "logsoftmax"))
+
+
 def load_teacher_outputs(path: str | os.PathLike, dataset: Dataset, *,
                          kind: str = "auto") -> dict[str, Any]:
     """Teacher outputs for ``dataset``'s inputs, computed elsewhere (formats in the module doc).
@@ -164,6 +236,9 @@ def load_teacher_outputs(path: str | os.PathLike, dataset: Dataset, *,
             raise ValueError(f"--teacher-logits: {p.name} has transfer outputs but the data has "
                              f"no x_transfer")
     else:
+        if _file_kind(p) != "a .npy array":
+            raise ValueError(f"--teacher-logits: {str(p)!r} is not a .npy array (it is "
+                             f"{_file_kind(p)}); write one with np.save(path, outputs)")
         try:
             a = np.load(p, allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
@@ -195,5 +270,10 @@ def load_teacher_outputs(path: str | os.PathLike, dataset: Dataset, *,
     if len(kinds) > 1:
         raise ValueError(f"--teacher-logits: {p.name} mixes probabilities and logits across "
                          f"splits; give one kind (teacher_kind='logits' or 'probs')")
+    if kind == "auto" and kinds == {"logits"} and _named_as_probs(p):
+        low = min(float(np.min(parts[s])) for s in parts if np.size(parts[s]))
+        raise ValueError(f"--teacher-logits: {p.name} is named as probabilities but its values are "
+                         f"not (minimum {low:.3g}, or rows not summing to 1); if they are logits, "
+                         f"say so with teacher_kind='logits' (--teacher-kind logits)")
     out["kind"] = kinds.pop() if kinds else kind
     return out

@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayeskd.cache import read_npz_verified, warn_cache_problem, write_npz_verified
 from bayeskd.checkpoint import config_hash
 from bayeskd.data import Dataset, load_dataset, mixup_inputs
 from bayeskd.data.mnist1d import cache_root
-from bayeskd.io import write_bytes
 from bayeskd.metrics import classification_metrics, input_grad_norm, noise_accuracy
 from bayeskd.models import MODELS, ModelFactory
 from bayeskd.priors import NoPrior
@@ -95,12 +95,12 @@ def train_teacher(
         "model": model, "config": config.__dict__, "seed": seed, "members": num_members,
     }
     path = cache_root() / "teachers" / f"{model}-{config_hash(key_cfg)}.npz"
-    if cache and path.exists():
-        try:
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files} | {"cached": True, "steps_run": 0}
-        except (OSError, ValueError):
-            pass
+    if cache:
+        found = read_npz_verified(path)
+        if found.arrays is not None:
+            return found.arrays | {"cached": True, "steps_run": 0}
+        if found.problem is not None:
+            warn_cache_problem(path, found.problem, action=f"training the {model} teacher again")
     fn = model_fn(model, ds)
     res = fit(fn, {"x": ds.x_train, "y": ds.y_train}, prior=NoPrior(), config=config,
               key=jax.random.key(seed), num_members=num_members, progress=progress,
@@ -114,11 +114,7 @@ def train_teacher(
         ])
     out["param_count"] = np.int64(sum(np.prod(a.shape[1:]) for a in jax.tree.leaves(res.params)))
     if cache:
-        import io as _io
-
-        buf = _io.BytesIO()
-        np.savez(buf, **out)
-        write_bytes(path, buf.getvalue())
+        write_npz_verified(path, out)
     return out | {"cached": False, "steps_run": res.steps_run}
 
 

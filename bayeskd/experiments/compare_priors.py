@@ -39,7 +39,7 @@ import numpy as np
 
 from bayeskd.checkpoint import SweepStore
 from bayeskd.data import DATASETS, Dataset, load_npz, load_teacher_outputs
-from bayeskd.data.own import TEACHER_OUTPUT_KINDS, check_file
+from bayeskd.data.own import TEACHER_OUTPUT_KINDS, check_file, npz_num_classes, npz_shapes
 from bayeskd.experiments.common import (
     SIZES,
     evaluate_member,
@@ -54,6 +54,7 @@ from bayeskd.metrics import reliability_bins
 from bayeskd.metrics.calibration import ReliabilityBins
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
 from bayeskd.training import TrainConfig, fit, predict_logits
+from bayeskd.training.memory import check_fits_memory, estimate_fit_bytes
 from bayeskd.validate import (
     check_choice,
     check_positive_int,
@@ -65,6 +66,10 @@ PRIORS = ("none", "weight_decay", "label_smoothing", "dropout", "kd", "kd_transf
 STUDENTS = ("mlp", "mlp-small", "mlp-large")
 TEACHERS = ("cnn", "mlp-large")
 JOB_DATASETS = ("mnist1d", "digits", "gmm", "mnist", "fashion_mnist", "cifar10")
+#: ``(input shape, classes, train + test inputs)`` of each built-in dataset, for the memory check.
+BUILTIN_SHAPES = {"mnist1d": ((40,), 10, 5000), "digits": ((8, 8, 1), 10, 1797),
+                  "gmm": ((2,), 3, 1500), "mnist": ((28, 28, 1), 10, 70000),
+                  "fashion_mnist": ((28, 28, 1), 10, 70000), "cifar10": ((32, 32, 3), 10, 60000)}
 METRICS = ("accuracy", "nll", "ece", "mce", "brier", "entropy", "agreement", "kl_teacher_student",
            "train_accuracy", "train_test_gap", "noise_accuracy", "input_grad_norm")
 
@@ -138,6 +143,25 @@ class ComparePriorsConfig:
             check_file(self.teacher_logits, name="--teacher-logits", suffixes=(".npy", ".npz"))
         check_choice(self.teacher_kind, TEACHER_OUTPUT_KINDS, name="teacher_kind")
         TrainConfig(steps=1, batch_size=self.batch_size, learning_rate=self.learning_rate)
+        self.check_memory()
+
+    def check_memory(self, available: int | None = None) -> None:
+        """Refuse a run whose students (every seed in one compiled program) and inputs cannot fit
+        in memory, before any work (estimate in :mod:`bayeskd.training.memory`)."""
+        if self.data_file is not None:
+            shapes = npz_shapes(self.data_file)
+            shape = shapes.get("x_train", (0, 1))[1:]
+            n = sum(shapes.get(k, (0,))[0] for k in ("x_train", "x_test", "x_transfer"))
+            n += 0 if "x_transfer" in shapes else self.num_transfer
+            k = npz_num_classes(self.data_file)
+        else:
+            shape, k, n = BUILTIN_SHAPES[self.dataset]
+            n += self.num_transfer
+        dropout = self.dropout if "dropout" in self.prior_names() else 0.0
+        est = estimate_fit_bytes(self.student, shape, k, members=self.num_seeds,
+                                 batch_size=self.batch_size, num_inputs=n, dropout=dropout)
+        check_fits_memory(est, name="seeds", data_name="transfer_size", available=available,
+                          what=f"{self.num_seeds} seeds of {self.student} on {n} inputs")
 
     @property
     def sizes(self) -> Size:
@@ -233,6 +257,9 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
         fresh: bool = False) -> dict:
     """Run the comparison and write ``results.json``, ``results.csv`` and the figures to ``out``.
 
+    ``results.json`` holds no wall-clock time, so the same command gives the same bytes (also in a
+    fresh process with a fresh cache); the run's duration goes to ``timing.json``.
+
     Resumable: the teacher and each prior's students are units of a
     :class:`bayeskd.checkpoint.SweepStore` in ``out/.checkpoints`` (students also checkpoint every
     ``eval_every`` steps), so the same call after a kill continues where it stopped and writes the
@@ -314,11 +341,12 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
             "summary": summary,
         }
         _write_outputs(out_dir, results, reliab, log=log)
+        write_json(out_dir / "results.json", results)  # byte-reproducible: no wall times
         results["runtime_s"] = time.perf_counter() - t0
-        write_json(out_dir / "results.json", _stable(results))
+        write_json(out_dir / "timing.json", {"runtime_s": results["runtime_s"]})
         log(format_table(results))
         log(f"[compare-priors] wrote {out_dir}/results.json, results.csv, compare_priors.png, "
-            f"reliability.png in {results['runtime_s']:.0f} s")
+            f"reliability.png, timing.json in {results['runtime_s']:.0f} s")
         return results
 
 
@@ -350,13 +378,6 @@ def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_pr
             bins = reliability_bins(probs, ds.y_test)
     return ({"rows": rows, "reliability": {k: np.asarray(v) for k, v in bins._asdict().items()}},
             res.steps_run)
-
-
-def _stable(results: dict) -> dict:
-    """Move timing fields under ``"timing"`` so everything else is byte-reproducible."""
-    r = dict(results)
-    r["timing"] = {"runtime_s": r.pop("runtime_s")}
-    return r
 
 
 def _write_outputs(out_dir, results: dict, reliab: list, *, log) -> None:
@@ -410,6 +431,9 @@ def add_cli(sub) -> None:
     p.add_argument("--teacher-logits", default=None, metavar="FILE",
                    help="teacher outputs computed elsewhere (.npy rows train[, transfer], test; or "
                         ".npz with keys train, test[, transfer]); logits or probabilities")
+    p.add_argument("--teacher-kind", default="auto",
+                   help="what --teacher-logits holds: auto | logits | probs (default auto: "
+                        "probabilities when every row is a distribution)")
     p.add_argument("--student", default="mlp", help=f"one of {', '.join(cp.STUDENTS)}")
     p.add_argument("--teacher", default="cnn", help=f"one of {', '.join(cp.TEACHERS)}")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: by size)")
@@ -441,7 +465,7 @@ def _run_compare_priors(args) -> int:
         dataset=args.dataset or "mnist1d", student=args.student, teacher=args.teacher,
         size=args.size, seeds=args.seeds, transfer_size=args.transfer_size,
         temperature=args.temperature, alpha=args.alpha, priors=priors, data_dir=args.data_dir,
-        data_file=args.data, teacher_logits=args.teacher_logits,
+        data_file=args.data, teacher_logits=args.teacher_logits, teacher_kind=args.teacher_kind,
     )
     check_out_dir(args.out)
     cp.run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)

@@ -30,6 +30,7 @@ from bayeskd.checkpoint import SweepStore
 from bayeskd.experiments.common import SIZES
 from bayeskd.experiments.figures._base import Units
 from bayeskd.io import check_out_dir, locked_output, save_figure, write_csv, write_json, write_text
+from bayeskd.training.memory import check_fits_memory, estimate_fit_bytes
 from bayeskd.validate import check_choice, check_positive_int
 
 FIGURES = (
@@ -57,9 +58,20 @@ def check_request(name: str, size: str, seeds: int | None) -> ModuleType:
     """Validate a request before any work; returns the figure's module."""
     module = figure_module(name)
     check_choice(size, SIZES, name="--size")
-    if seeds is not None:
-        check_positive_int(seeds, name="--seeds")
+    check_seeds(seeds)
     return module
+
+
+def check_seeds(seeds: int | None) -> None:
+    """``--seeds`` must be an integer >= 1 that fits in memory: every figure trains at least
+    ``seeds`` MNIST-1D MLP students in one program, so a count whose estimate for that alone
+    exceeds the machine's memory is refused (:mod:`bayeskd.training.memory`)."""
+    if seeds is None:
+        return
+    check_positive_int(seeds, name="--seeds")
+    est = estimate_fit_bytes("mlp", (40,), 10, members=seeds, batch_size=100, num_inputs=5000)
+    check_fits_memory(est, name="--seeds", what=f"{seeds} seeds (at least {seeds} MLP students "
+                      "trained together)")
 
 
 def enable_compile_cache() -> None:
@@ -309,8 +321,7 @@ def _run_reproduce(args) -> int:
     progress = False if args.no_progress else None
     if args.all:
         check_choice(args.size, SIZES, name="--size")
-        if args.seeds is not None:
-            check_positive_int(args.seeds, name="--seeds")
+        check_seeds(args.seeds)
         check_out_dir(args.out or DEFAULT_ROOT)
     else:
         check_request(args.name, args.size, args.seeds)

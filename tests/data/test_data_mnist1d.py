@@ -8,6 +8,7 @@ import pytest
 from mnist1d.data import make_dataset
 from mnist1d.utils import ObjectView
 
+from bayeskd.cache import CacheWarning
 from bayeskd.data import cache_root, load_mnist1d
 from bayeskd.data import mnist1d as m1d
 
@@ -119,7 +120,8 @@ def test_corrupted_cache_entry_is_regenerated_atomically(tmp_path, restore_globa
     args = m1d.mnist1d_args(num_samples=10, seed=3)
     path = m1d._cache_path(args, tmp_path)
     path.write_bytes(b"not an npz file")
-    xs, ys = m1d._cached_raw_samples(args, tmp_path, use_cache=True)
+    with pytest.warns(CacheWarning, match="is unreadable"):
+        xs, ys = m1d._cached_raw_samples(args, tmp_path, use_cache=True)
     with np.load(path) as f:
         np.testing.assert_array_equal(f["xs"], xs)
         np.testing.assert_array_equal(f["ys"], ys)

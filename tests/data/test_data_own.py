@@ -57,7 +57,7 @@ def test_load_npz_file_errors(tmp_path):
     with pytest.raises(ValueError, match="--data: file .* does not exist"):
         load_npz(tmp_path / "missing.npz")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable .npz"):
+    with pytest.raises(ValueError, match=r"is not an \.npz archive \(it is text\)"):
         load_npz(tmp_path / "bad.npz")
 
 

@@ -1,0 +1,32 @@
+"""The whole job is deterministic: the same ``compare-priors`` command, run in two fresh processes
+with separate caches (so the data are regenerated and the teacher retrained) and different output
+folders, writes the same ``results.json`` byte for byte (wall times go to ``timing.json``)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ARGS = ["compare-priors", "--size", "smoke", "--priors", "none,kd", "--seeds", "1", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_same_command_in_fresh_processes_writes_identical_bytes(tmp_path):
+    outs = []
+    for run in ("a", "b"):
+        env = dict(os.environ, BAYESKD_CACHE=str(tmp_path / f"cache-{run}"))
+        out = tmp_path / f"out-{run}"
+        r = subprocess.run([sys.executable, "-m", "bayeskd.cli", *ARGS, "--out", str(out)],
+                           env=env, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "(cached)" not in r.stdout  # each run trained its own teacher
+        assert list((tmp_path / f"cache-{run}" / "teachers").glob("*.npz"))
+        outs.append(out)
+    a, b = outs
+    assert (a / "results.json").read_bytes() == (b / "results.json").read_bytes()
+    assert (a / "results.csv").read_bytes() == (b / "results.csv").read_bytes()
+    assert "timing" not in json.loads((a / "results.json").read_text())
+    times = [json.loads((d / "timing.json").read_text())["runtime_s"] for d in outs]
+    assert all(t > 0 for t in times)
