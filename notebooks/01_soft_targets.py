@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 01 · Soft targets: what a one-hot label throws away
 #
-# The source document (`knowledge_distillation_ja.md`) starts from one observation: a one-hot
+# The source document (a Japanese text on knowledge distillation) starts from one observation: a one-hot
 # label says *which* class is right and nothing else, while a teacher's output distribution
 # also says *how similar* the input is to every other class. This notebook makes that
 # concrete:

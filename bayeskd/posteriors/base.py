@@ -1,7 +1,7 @@
 r"""One predictive interface for every posterior, and offline distillation from it.
 
 A posterior over the weights :math:`q(\theta)` approximating :math:`p(\theta\mid\mathcal D)` is
-used only through its predictive distribution (MISSION.md C8):
+used only through its predictive distribution:
 
 .. math::
     p(y\mid x, \mathcal D) = \mathbb E_{\theta\sim p(\theta\mid\mathcal D)}\,p(y\mid x,\theta)
