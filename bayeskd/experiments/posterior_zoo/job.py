@@ -27,7 +27,7 @@ from bayeskd.posteriors import (
 from bayeskd.training import TrainConfig, init_members
 
 from .fitters import FITTERS, STUDENT_FITS, FitFn, Problem, fits_for, mlp_fn, nuts_reference
-from .report import checks, format_table, plane_figure
+from .report import checks, format_table, markdown_table, plane_figure
 from .settings import DATASETS, METHODS, METRICS, PUBLISHED, PosteriorZooConfig, load_data
 
 UNIT_FORMAT = 2  # bump when the units' contents change, so old checkpoints are not reused
@@ -223,7 +223,8 @@ def _reference_unit(cfg, ds, x_transfer, grid, plane, log, reference_fn) -> dict
 def run(cfg: PosteriorZooConfig, *, out, progress: bool | None = None, log=print,
         fresh: bool = False, fitters: Mapping[str, FitFn] = FITTERS,
         reference_fn: Callable = nuts_reference, distill_fn: Callable = distill) -> dict:
-    """Run the zoo and write ``results.json``, ``results.csv`` and (2-D) ``posterior_zoo.png``.
+    """Run the zoo and write ``results.json``, ``results.csv``, ``table.md`` (the README table, every
+    number read from the results) and (2-D) ``posterior_zoo.png``.
 
     Args:
       fitters: the table of fitters (default :data:`FITTERS`); ``reference_fn`` fits the NUTS
@@ -296,8 +297,9 @@ def run(cfg: PosteriorZooConfig, *, out, progress: bool | None = None, log=print
         timing["total_s"] = time.perf_counter() - t_start
         results["timing"] = timing
         write_json(out_dir / "results.json", results)
+        (out_dir / "table.md").write_text(markdown_table(results) + "\n")
         log(format_table(results))
-        log(f"[posterior-zoo] wrote {out_dir}/results.json, results.csv"
+        log(f"[posterior-zoo] wrote {out_dir}/results.json, results.csv, table.md"
             + (", posterior_zoo.png" if plane else "") + f" in {timing['total_s']:.0f} s")
         return results
 
