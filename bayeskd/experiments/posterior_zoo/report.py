@@ -112,7 +112,8 @@ def markdown_table(results: dict) -> str:
     Means over seeds; chains / walkers as run."""
     summary = results["summary"]
     ref = results.get("reference") is not None
-    methods = list(dict.fromkeys(g.split("/")[0] for g in summary))
+    present = {g.split("/")[0] for g in summary}
+    methods = [m for m in _NAMES if m in present] + sorted(present - set(_NAMES))
     chains = {r["method"]: r["chains"] for r in results["rows"] if r.get("chains")}
 
     def cell(method, role, metric, scale=1.0, digits=4):
@@ -137,7 +138,7 @@ def markdown_table(results: dict) -> str:
     lines += ["", f"{results['dataset']} ({results['size']}): {results['data']['num_train']} train / "
               f"{results['data']['num_test']} test, {results['data']['num_transfer']} transfer "
               f"inputs; fit seconds (seed 0): " + ", ".join(f"{k} {v:.1f}" for k, v in
-                                                           seed0.items()),
-              "checks: " + ", ".join(f"{k}={v}" for k, v in results["checks"].items()
+                                                           sorted(seed0.items())),
+              "checks: " + ", ".join(f"{k}={v}" for k, v in sorted(results["checks"].items())
                                      if not isinstance(v, dict))]
     return "\n".join(lines)
