@@ -122,7 +122,7 @@ def _fit_units(cfg, ds, x_transfer, grid, ref, seed, *, store, fitters, log):
         if name in STARTS:  # later fits start from the stored bytes, first run or resumed
             problem.start[name] = _restore(problem.model_fn, value["params"], name)
         if student:
-            students += [_student_entry(m, k, seed, e["row"], e) for m, es in
+            students += [_student_entry(m, k, seed, e["row"], e.get("maps", {})) for m, es in
                          value["entries"].items() for k, e in enumerate(es)]
         else:
             order.extend(value["entries"].items())
@@ -168,7 +168,7 @@ def _run_seed(cfg, ds, x_transfer, grid, ref, seed: int, *, store, progress, log
             row, mp = _evaluate(st, ds, grid, ref, pkey)
             row["kl_teacher"] = max(float(kl_divergence(e["test"], mp["test"])), 0.0)
             row["agreement_teacher"] = float(agreement(e["test"], mp["test"]))
-            out.append(_student_entry(name, member, seed, row, mp))
+            out.append(_student_entry(name, member, seed, row, mp if member == 0 else {}))
         return {"seconds": time.perf_counter() - t0, "entries": out}
 
     value, reloaded = _unit(store, f"seed{seed}-students", students)
@@ -182,10 +182,11 @@ def _run_seed(cfg, ds, x_transfer, grid, ref, seed: int, *, store, progress, log
     return rows, maps, times
 
 
-def _student_entry(name: str, member: int, seed: int, row: dict, mp: dict) -> dict:
+def _student_entry(name: str, member: int, seed: int, row: dict, maps: dict) -> dict:
+    """A student's row and (if given) its plane maps."""
     entry = {"row": {"method": name, "role": "student", "seed": seed, "member": member} | row}
-    if member == 0 and "prob" in mp:
-        entry["maps"] = {"prob": mp["prob"], "entropy": mp["entropy"]}
+    if "prob" in maps:
+        entry["maps"] = {"prob": maps["prob"], "entropy": maps["entropy"]}
     return entry
 
 
