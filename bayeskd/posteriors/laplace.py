@@ -22,7 +22,16 @@ at fixed :math:`W_*`, as in Laplace Redux §4),
       - \frac\lambda2\|W_*\|^2 + \frac P2\log\lambda - \frac12\sum_{i=1}^P\log(e_i + \lambda),
 
 where :math:`e_i` are the eigenvalues of :math:`G` and :math:`P = (H+1)K`. The predictive is
-estimated by sampling :math:`W_s = W_* + V\,\mathrm{diag}((e+\lambda)^{-1/2})\,z_s`.
+estimated by sampling :math:`W_s = W_* + V\,\mathrm{diag}((e+\lambda)^{-1/2})\,z_s` (the logits
+are linear in :math:`W`, so this *is* the GLM predictive of Immer et al. 2021, without the probit
+approximation).
+
+When the MAP saturates the softmax on its training set (every :math:`p_n` close to one-hot), the
+curvature :math:`\mathrm{diag}(p_n) - p_np_n^\top` vanishes, :math:`G` is small in most
+directions, the evidence keeps few effective parameters :math:`\gamma = \sum_i e_i/(e_i+\lambda)`
+and the Gaussian is wide where the true likelihood rises steeply (draws misclassify training
+points that the quadratic model says they fit): the predictive is then less confident than the
+MAP's. On a problem where the MAP is not saturated it keeps the MAP's NLL (see the tests).
 """
 
 from __future__ import annotations

@@ -34,15 +34,29 @@ def test_moons_smoke_writes_every_teacher_and_student(tmp_path):
         assert r["accuracy"] > 0.6  # every teacher and student learned the moons
     assert res["reference"]["num_divergent"] < res["reference"]["num_transitions"]
     assert res["reference"]["rhat_max"] > 0.9
-    assert {"kl_grid_map", "ensemble_kl_below_map", "students_within_15pct"} <= set(res["checks"])
-    maps = [r for r in rows if r["method"] == "map" and r["role"] == "teacher"]
-    assert [r["member"] for r in maps] == list(range(pz.SETUPS[("moons", "smoke")].members))
+    assert {"kl_grid_map", "students_within_15pct"} <= set(res["checks"])
+    kl_map = {r["method"]: r["kl_map"] for r in rows if r["role"] == "teacher"}
+    assert kl_map["map"] == pytest.approx(0.0, abs=1e-6) and kl_map["ensemble"] > 0
+    assert set(res["timing"]["seed0"]) >= {"map", "ensemble", "laplace", "students"}
+    table = (out / "table.md").read_text()  # every number of the README table is from the results
+    assert table.strip() == pz.markdown_table(res)
+    summary = res["summary"]
+    assert f"{summary['laplace/teacher']['nll']['mean']:.4f}" in table
+    assert f"{summary['map/teacher']['kl_ref_grid']['mean']:.4f}" in table
 
 
 def test_digits_config_has_no_plane_and_no_gradient_free_samplers():
     cfg = pz.PosteriorZooConfig(dataset="digits", size="smoke")
     assert not cfg.two_d and "aies" not in cfg.active_methods and "sgld" in cfg.active_methods
     assert pz.PosteriorZooConfig(dataset="moons").active_methods == pz.METHODS
+    assert cfg.setup.nuts is None and pz.SETUPS[("moons", "quick")].nuts == pz.NUTSSettings(
+        warmup=400, samples=400, chains=4)
+
+
+def test_fits_include_the_fits_they_start_from():
+    assert pz.fits_for(("laplace",)) == ["map", "laplace"]
+    assert pz.fits_for(("swag_diag", "csgld")) == ["map", "ensemble", "swag", "csgld"]
+    assert set(pz.FIT_OF.values()) == set(pz.FITTERS)
 
 
 def test_checks_compare_map_ensemble_and_students():
@@ -54,7 +68,7 @@ def test_checks_compare_map_ensemble_and_students():
                "ensemble/student": g(kl_ref_grid=0.005, nll=0.35)}
     checks = pz.checks(pz.PosteriorZooConfig(), summary)
     assert checks["map_over_best_student"] == pytest.approx(6.0)
-    assert checks["map_over_best_student_gt_5"] and checks["ensemble_kl_below_map"]
+    assert checks["map_over_best_student_gt_5"] and "ensemble_kl_below_map" not in checks
     assert checks["ensemble_nll_below_map"] and not checks["students_within_15pct"]
 
 
@@ -73,11 +87,12 @@ def test_bad_input_exits_2_without_files(tmp_path, capsys, args, name):
     assert not out.exists()
 
 
-def test_diverged_reference_fails_cleanly(tmp_path, capsys, monkeypatch):
+def test_diverged_reference_fails_cleanly(tmp_path):
     def diverged(*args, **kwargs):
         raise ValueError("step_size: every one of the 80 NUTS transitions diverged")
 
-    monkeypatch.setattr(pz, "run_nuts", diverged)
     out = tmp_path / "zoo"
-    assert main(["posterior-zoo", "--size", "smoke", "--out", str(out)]) == 2
-    assert "diverged" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(ValueError, match="diverged"):
+        pz.run(pz.PosteriorZooConfig(size="smoke"), out=out, log=lambda _: None,
+               reference_fn=diverged)
+    assert not out.exists()

@@ -1,4 +1,5 @@
-"""Reporting for ``posterior-zoo``: the issue's measured checks, the plane figure, the text table."""
+"""Reporting for ``posterior-zoo``: the measured checks, the plane figure, the text and markdown
+tables (every number read from the results)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ def _mean(summary, group, metric):
 
 
 def checks(cfg, summary) -> dict:
-    """The issue's measured targets, computed from the seed means."""
+    """The measured targets, computed from the seed means: MAP's grid KL over the best student's
+    (> 5), NLL of SWAG, the ensemble and SGLD below MAP's, students within 15% of their teacher's
+    NLL."""
     out: dict[str, Any] = {}
     if cfg.two_d:
         kl_map = _mean(summary, "map/teacher", "kl_ref_grid")
@@ -26,9 +29,6 @@ def checks(cfg, summary) -> dict:
             out["kl_grid_best_student"] = {"method": best, "kl": students[best]}
             out["map_over_best_student"] = kl_map / max(students[best], 1e-12)
             out["map_over_best_student_gt_5"] = bool(kl_map > 5 * students[best])
-        kl_ens = _mean(summary, "ensemble/teacher", "kl_ref_grid")
-        if kl_map is not None and kl_ens is not None:
-            out["ensemble_kl_below_map"] = bool(kl_ens < kl_map)
     nll_map = _mean(summary, "map/teacher", "nll")
     for m in ("swag", "ensemble", "sgld"):
         v = _mean(summary, f"{m}/teacher", "nll")
@@ -96,4 +96,49 @@ def format_table(results: dict) -> str:
                      f"{p['distilled_students'][0]}-{p['distilled_students'][1]}")
     lines.append("checks: " + ", ".join(f"{k}={v}" for k, v in results["checks"].items()
                                         if not isinstance(v, dict)))
+    return "\n".join(lines)
+
+
+_NAMES = {"nuts": "NUTS itself", "map": "MAP (weight decay = prior)", "ensemble": "deep ensemble",
+          "swag": "SWAG", "swag_diag": "SWAG-Diagonal", "mc_dropout": "MC dropout",
+          "laplace": "last-layer Laplace", "sgld": "SGLD", "csgld": "cyclical SGLD",
+          "svi": "SVI (AutoNormal)", "aies": "AIES", "ess": "ESS",
+          "bdk": "Bayesian dark knowledge (online)"}
+
+
+def markdown_table(results: dict) -> str:
+    """The README table of one run: per method, the teacher's and its student's test NLL and ECE,
+    KL(teacher || MAP) on the test set, and (with a reference) KL(reference || .) on the grid.
+    Means over seeds; chains / walkers as run."""
+    summary = results["summary"]
+    ref = results.get("reference") is not None
+    present = {g.split("/")[0] for g in summary}
+    methods = [m for m in _NAMES if m in present] + sorted(present - set(_NAMES))
+    chains = {r["method"]: r["chains"] for r in results["rows"] if r.get("chains")}
+
+    def cell(method, role, metric, scale=1.0, digits=4):
+        v = _mean(summary, f"{method}/{role}", metric)
+        return "-" if v is None else f"{scale * v:.{digits}f}"
+
+    head = ["method", "test NLL teacher / student", "ECE % teacher / student",
+            "KL(teacher ‖ MAP), test"]
+    if ref:
+        head += ["KL(ref ‖ teacher), grid", "KL(ref ‖ student), grid"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        name = _NAMES.get(m, m) + (f" ({chains[m]} chains / walkers)" if m in chains else "")
+        cells = [name, f"{cell(m, 'teacher', 'nll')} / {cell(m, 'student', 'nll')}",
+                 f"{cell(m, 'teacher', 'ece', 100, 2)} / {cell(m, 'student', 'ece', 100, 2)}",
+                 cell(m, "teacher", "kl_map")]
+        if ref:
+            cells += [cell(m, "teacher", "kl_ref_grid"), cell(m, "student", "kl_ref_grid")]
+        lines.append("| " + " | ".join(cells) + " |")
+    timing = results.get("timing", {})
+    seed0 = timing.get("seed0", {})
+    lines += ["", f"{results['dataset']} ({results['size']}): {results['data']['num_train']} train / "
+              f"{results['data']['num_test']} test, {results['data']['num_transfer']} transfer "
+              f"inputs; fit seconds (seed 0): " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                           sorted(seed0.items())),
+              "checks: " + ", ".join(f"{k}={v}" for k, v in sorted(results["checks"].items())
+                                     if not isinstance(v, dict))]
     return "\n".join(lines)
