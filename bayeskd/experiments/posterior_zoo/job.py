@@ -24,6 +24,7 @@ from bayeskd.posteriors import (
     predictive_metrics,
     reference_distances,
 )
+from bayeskd.provenance import provenance
 from bayeskd.training import TrainConfig, init_members
 
 from .fitters import FITTERS, STUDENT_FITS, FitFn, Problem, fits_for, mlp_fn, nuts_reference
@@ -297,6 +298,7 @@ def run(cfg: PosteriorZooConfig, *, out, progress: bool | None = None, log=print
             plt.close(fig)
         timing["total_s"] = time.perf_counter() - t_start
         results["timing"] = timing
+        results["provenance"] = provenance()
         write_json(out_dir / "results.json", results)
         (out_dir / "table.md").write_text(markdown_table(results) + "\n")
         log(format_table(results))
