@@ -37,7 +37,7 @@ import numpy as np
 
 from bayeskd.checkpoint import SweepStore
 from bayeskd.data import grid_2d
-from bayeskd.experiments.common import summarize
+from bayeskd.metrics import summarize
 from bayeskd.experiments.posterior_zoo_report import checks, format_table, plane_figure
 from bayeskd.experiments.posterior_zoo_setup import (  # noqa: F401 -- SETUPS, Setup: public here too
     DATASETS,
