@@ -1,7 +1,7 @@
 r"""``bayeskd compare-priors``: the same student under every prior, same seeds, same metrics.
 
-The source's regulariser table (MISSION.md C12) as one run: a teacher is trained once (cached by
-its config), then the student is trained under
+The regulariser table (every regulariser read as a prior) as one run: a teacher is trained once
+(cached by its config), then the student is trained under
 
 ==================  =================================================================
 ``none``            maximum likelihood on the labels

@@ -37,7 +37,6 @@ import numpy as np
 
 from bayeskd.checkpoint import SweepStore
 from bayeskd.data import grid_2d
-from bayeskd.metrics import summarize
 from bayeskd.experiments.posterior_zoo_report import checks, format_table, plane_figure
 from bayeskd.experiments.posterior_zoo_setup import (  # noqa: F401 -- SETUPS, Setup: public here too
     DATASETS,
@@ -52,7 +51,7 @@ from bayeskd.experiments.posterior_zoo_setup import (  # noqa: F401 -- SETUPS, S
     load_data,
 )
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
-from bayeskd.metrics import agreement, entropy, kl_divergence
+from bayeskd.metrics import agreement, entropy, kl_divergence, summarize
 from bayeskd.models import MLP
 from bayeskd.posteriors import (
     SWAG,

@@ -230,10 +230,11 @@ def _temperature_note(stud, temperatures, e0, emax) -> str:
     for T in temperatures:
         a, b = stud[(e0, T)]["accuracy"], stud[(emax, T)]["accuracy"]
         diff = b["mean"] - a["mean"]
+        lower = "lower" if diff < 0 else "higher"
         if abs(diff) <= max(a["std"], b["std"]):
-            verdict = "within one seed std"
+            verdict = f"{lower} mean, within one seed std"
         else:
-            verdict = "worse" if diff < 0 else "better"
+            verdict = f"{lower} by more than one seed std"
         parts.append(f"T = {T:g}: {100 * diff:+.1f} points ({verdict})")
     return (f"Student accuracy from the ε={emax:g} teacher minus from the ε={e0:g} teacher, by "
             "temperature: " + "; ".join(parts) + ".")

@@ -173,9 +173,11 @@ def _report(rows, size, seeds, teachers) -> Report:
             "gains rest on smoothing helping their students.")
     if comparisons[0].agrees is False:
         weaker = t_acc["cnn, barely trained"] - 100 * base["mlp"]["mean"]
+        side = "below" if weaker < 0 else "above"
         notes.append(
             f"The barely trained teacher hurts the MLP ({gain['KD, barely trained CNN']:+.1f} "
-            f"points): its test accuracy is {weaker:+.1f} points from the labels-only student's, "
+            f"points): its test accuracy is {abs(weaker):.1f} points {side} the labels-only "
+            "student's, "
             f"and at α = {ALPHA} the student follows its errors; the paper's poorly-trained teachers "
             "still gave soft targets of a much larger model.")
     fig = _figure(g, teachers)
