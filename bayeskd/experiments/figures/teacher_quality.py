@@ -42,6 +42,8 @@ from bayeskd.experiments.figures._base import (
 )
 from bayeskd.metrics import classification_metrics, pct, summarize
 
+ALPHA, TEMPERATURE, TF_A = 0.9, 4.0, 0.9  # KD weight and temperature; Tf-KD's label probability
+
 INFO = FigureInfo(
     name="teacher_quality",
     title="poor, reversed and teacher-free KD still regularise (Yuan et al. 2020)",
@@ -52,9 +54,6 @@ INFO = FigureInfo(
           "each improve on the hard-label student (KD as learned label smoothing).",
     runtime={"smoke": "~20 s", "quick": "~1.5 min", "full": "~8 min"},
 )
-
-ALPHA, TEMPERATURE, TF_A = 0.9, 4.0, 0.9
-
 
 @dataclasses.dataclass(frozen=True)
 class Size:
