@@ -2,8 +2,12 @@ r"""Pieces every paper figure shares: the report a figure returns, per-member te
 one-call training of several arms x several seeds.
 
 A figure module defines ``INFO`` (:class:`FigureInfo`), ``SIZES`` (``{"smoke"|"quick"|"full":
-size}``, each size with a ``seeds`` field) and ``run(size, *, seeds, log, progress) -> Report``.
-:mod:`bayeskd.experiments.registry` validates the command, calls ``run`` and writes the report.
+size}``, each size with a ``seeds`` field) and ``run(size, *, seeds, log, progress, units) ->
+Report``. :mod:`bayeskd.experiments.registry` validates the command, calls ``run`` and writes the
+report. Figures load data with :func:`bayeskd.experiments.common.load_job_dataset`, train teachers
+with :func:`bayeskd.experiments.common.train_teacher` (recipe :func:`teacher_config`), summarise
+seeds with :func:`bayeskd.metrics.summarize` (tuple keys) and compute every note they write from
+the numbers it describes.
 
 Training follows the MNIST-1D paper's recipe (Greydanus & Kobak 2024: Adam, learning rate 1e-2,
 batch 100); every arm of a comparison and every seed train together in one compiled, vmapped
