@@ -188,10 +188,9 @@ def _report(rows, size: Size, seeds: int, planes, plane_eps, param_count: int) -
         gap = 100 * (teach[emax]["accuracy"]["mean"] - accm["mean"])
         notes.append(
             "Our student from the smoothed teacher is not worse. On MNIST-1D the MLP student sits "
-            f"{gap:.1f} points below its CNN teacher, so it gains from any teacher that is better "
-            "calibrated and more accurate; the class-similarity information that smoothing "
-            "erases matters once the student can nearly match the teacher (the paper's AlexNet "
-            "student was within a few points of its ResNet-56 teacher).")
+            f"{gap:.1f} points below its CNN teacher; the class-similarity information that "
+            "smoothing erases matters once the student can nearly match the teacher (the paper's "
+            "AlexNet student was within a few points of its ResNet-56 teacher).")
     if not comparisons[0].agrees:
         notes.append(_calibration_note(teach, size.epsilons, param_count))
     notes.append(_temperature_note(stud, size.temperatures, e0, emax))
