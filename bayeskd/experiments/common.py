@@ -151,7 +151,7 @@ def evaluate_member(
     row["train_accuracy"] = float(jnp.mean(jnp.argmax(train_logits, -1) == ds.y_train))
     row["train_test_gap"] = row["train_accuracy"] - row["accuracy"]
 
-    noise_fn, grad_fn = _robustness_fns(graphdef)
+    noise_fn, grad_fn = robustness_fns(graphdef)
     sigma_acc = noise_fn(params, jnp.asarray(ds.x_test), jnp.asarray(ds.y_test), key)
     row["noise_accuracy_by_sigma"] = {str(s): float(a) for s, a in zip(NOISE_SIGMAS, sigma_acc, strict=True)}
     row["noise_accuracy"] = float(jnp.mean(sigma_acc))
@@ -160,8 +160,10 @@ def evaluate_member(
 
 
 @functools.cache
-def _robustness_fns(graphdef):
-    """Jitted noise-accuracy and input-gradient-norm functions of ``params`` for one architecture."""
+def robustness_fns(graphdef):
+    """Jitted ``noise_fn(params, x, y, key) -> [L]`` (accuracy under Gaussian input noise of each
+    ``NOISE_SIGMAS``) and ``grad_fn(params, x) -> []`` (mean input-gradient norm) for one
+    architecture; ``jax.vmap`` them over stacked members."""
     from bayeskd.training import apply_model
 
     @jax.jit

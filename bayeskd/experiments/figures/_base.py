@@ -27,7 +27,7 @@ import numpy as np
 
 from bayeskd.data import Dataset
 from bayeskd.data.mnist1d import generate_mnist1d
-from bayeskd.experiments.common import model_fn
+from bayeskd.experiments.common import model_fn, robustness_fns
 from bayeskd.metrics import classification_metrics
 from bayeskd.priors import TeacherPrior
 from bayeskd.training import FitResult, TrainConfig, fit, predict_logits_members
@@ -301,23 +301,15 @@ def transfer_labels(ds: Dataset) -> np.ndarray:
     return y
 
 
-def member_robustness(res: FitResult, x: np.ndarray, y: np.ndarray, *, sigmas: Sequence[float],
-                      key: jax.Array, grad_examples: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy under Gaussian input noise ``[M, L]`` and mean input-gradient norm ``[M]`` of
-    every member, in one compiled call (members vmapped)."""
-    from bayeskd.metrics import input_grad_norm, noise_accuracy
-    from bayeskd.training import apply_model
-
-    xj, yj, xg = jnp.asarray(x), jnp.asarray(y), jnp.asarray(x[:grad_examples])
-
-    def one(params):
-        def apply_fn(inp):
-            return apply_model(res.graphdef, params, inp)
-
-        return (noise_accuracy(apply_fn, xj, yj, sigmas=sigmas, key=key),
-                input_grad_norm(apply_fn, xg))
-
-    acc, grad = jax.jit(jax.vmap(one))(res.params)
+def member_robustness(res: FitResult, x: np.ndarray, y: np.ndarray, *, key: jax.Array,
+                      grad_examples: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy under Gaussian input noise of each ``NOISE_SIGMAS`` ``[M, L]`` and mean
+    input-gradient norm ``[M]`` of every member (:func:`~bayeskd.experiments.common.
+    robustness_fns`, vmapped over members; every member sees the same noise draw)."""
+    noise_fn, grad_fn = robustness_fns(res.graphdef)
+    acc = jax.vmap(noise_fn, in_axes=(0, None, None, None))(res.params, jnp.asarray(x),
+                                                             jnp.asarray(y), key)
+    grad = jax.vmap(grad_fn, in_axes=(0, None))(res.params, jnp.asarray(x[:grad_examples]))
     return np.asarray(acc), np.asarray(grad)
 
 

@@ -215,8 +215,7 @@ def _teacher_and_swag(ds, tmodel, t_steps, size, progress):
 
 def _evaluate(res, ds, arms, seeds, dataset) -> list[dict]:
     lp_test, lp_train = member_logp(res, ds.x_test), member_logp(res, ds.x_train)
-    noise, grad = member_robustness(res, ds.x_test, ds.y_test, sigmas=NOISE_SIGMAS,
-                                    key=jax.random.key(10_000))
+    noise, grad = member_robustness(res, ds.x_test, ds.y_test, key=jax.random.key(10_000))
     rows = []
     for m in range(lp_test.shape[0]):
         row = {"dataset": dataset, "prior": arms[m // seeds], "seed": m % seeds}
