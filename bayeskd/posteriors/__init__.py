@@ -3,7 +3,8 @@
 ``sample_probs(x, *, key, num_samples) -> [S, B, K]`` and ``predictive(x, *, key) -> [B, K]``
 (the mean in probability space) for MAP, deep ensembles, SWAG, MC dropout, last-layer Laplace,
 SGLD / cyclical SGLD, NumPyro NUTS, SVI and the AIES/ESS ensemble samplers; offline distillation of
-any of them (:func:`distill`), online distillation of an SGLD chain (Bayesian dark knowledge), and
+any of them (:func:`distill`; into a Dirichlet student keeping the epistemic part:
+:func:`distill_dirichlet`), online distillation of an SGLD chain (Bayesian dark knowledge), and
 distances to a reference predictive.
 """
 
@@ -14,6 +15,13 @@ from bayeskd.posteriors.base import (
     distill,
     offline_predictive,
     teacher_log_probs,
+)
+from bayeskd.posteriors.end2 import (
+    DirichletStudent,
+    dirichlet_nll,
+    dirichlet_uncertainty,
+    distill_dirichlet,
+    fit_dirichlet_student,
 )
 from bayeskd.posteriors.ensemble import fit_ensemble, fit_map
 from bayeskd.posteriors.laplace import LastLayerLaplace, last_layer_ggn
@@ -48,6 +56,7 @@ __all__ = [
     "SWAG",
     "BayesianNet",
     "DarkKnowledge",
+    "DirichletStudent",
     "LastLayerLaplace",
     "MCDropout",
     "MCMCRun",
@@ -60,7 +69,11 @@ __all__ = [
     "SWAGState",
     "bayesian_dark_knowledge",
     "cyclical_step_size",
+    "dirichlet_nll",
+    "dirichlet_uncertainty",
     "distill",
+    "distill_dirichlet",
+    "fit_dirichlet_student",
     "fit_ensemble",
     "fit_map",
     "fit_sgld",
