@@ -41,6 +41,8 @@ FIGURES = (
     "fidelity",
     "teacher_quality",
     "prior_table",
+    "ensemble_distribution_distillation",
+    "kd_as_map",
 )
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")
