@@ -43,6 +43,7 @@ FIGURES = (
     "prior_table",
     "ensemble_distribution_distillation",
     "kd_as_map",
+    "privileged_information",
 )
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")

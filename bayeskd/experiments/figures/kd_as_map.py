@@ -93,15 +93,16 @@ class Size:
     thin: int
     step_size: float
     num_test: int
+    num_coverage: int
 
 
 SIZES = {
     "smoke": Size(seeds=2, num_train=100, chains=4, burn_in=500, samples=200, thin=5,
-                  step_size=2e-4, num_test=300),
+                  step_size=2e-4, num_test=300, num_coverage=200),
     "quick": Size(seeds=5, num_train=100, chains=8, burn_in=2000, samples=1000, thin=10,
-                  step_size=2e-4, num_test=2000),
+                  step_size=2e-4, num_test=2000, num_coverage=500),
     "full": Size(seeds=20, num_train=100, chains=16, burn_in=5000, samples=2000, thin=10,
-                 step_size=1e-4, num_test=5000),
+                 step_size=1e-4, num_test=5000, num_coverage=1000),
 }
 
 
@@ -114,10 +115,17 @@ def credible_coverage(samples_SBK: np.ndarray, truth_BK: np.ndarray, level: floa
       >>> credible_coverage(draws, np.array([[0.5]]), 0.9), credible_coverage(draws, np.array([[0.97]]), 0.9)
       (1.0, 0.0)
     """
-    check_unit_interval(level, name="level", open_ends=True)
-    lo = np.quantile(samples_SBK, (1 - level) / 2, axis=0)
-    hi = np.quantile(samples_SBK, (1 + level) / 2, axis=0)
-    return float(np.mean((truth_BK >= lo) & (truth_BK <= hi)))
+    return coverages(samples_SBK, truth_BK, (level,))[level]
+
+
+def coverages(samples_SBK: np.ndarray, truth_BK: np.ndarray, levels) -> dict[float, float]:
+    """:func:`credible_coverage` at several ``levels`` from one quantile pass."""
+    for lv in levels:
+        check_unit_interval(lv, name="level", open_ends=True)
+    qs = [q for lv in levels for q in ((1 - lv) / 2, (1 + lv) / 2)]
+    bounds = np.quantile(samples_SBK, qs, axis=0)
+    return {lv: float(np.mean((truth_BK >= bounds[2 * j]) & (truth_BK <= bounds[2 * j + 1])))
+            for j, lv in enumerate(levels)}
 
 
 def kd_loss(theta, phi, y, logt, *, alpha, temperature=1.0, weight_decay):
@@ -181,6 +189,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
     x_test, y_test = problem.sample(size.num_test, seed=94)
     p_test = problem.bayes_probs(x_test)
     phi_test = feats(x_test).astype(np.float64)
+    phi_cov, p_cov = phi_test[: size.num_coverage], p_test[: size.num_coverage]
     n, k = size.num_train, 3
     wd = 1.0 / (SIGMA2 * n)
     data = []
@@ -220,14 +229,15 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
         rows.append({"part": "map", "seed": s, "max_weight_gap": w_gap, "max_prob_gap": p_gap,
                      "max_prob_gap_T4": t4_gap})
         for arm in ("kd", "labels"):
-            thetas = np.asarray(draws[arm])[s]  # [S, dim]
-            p_S = np.stack([probs(th, phi_test) for th in thetas])
-            mean_p = p_S.mean(0)
+            thetas = np.asarray(draws[arm], np.float64)[s]  # [S, dim]
+            W, b = thetas[:, : phi_test.shape[1] * k].reshape(len(thetas), -1, k), thetas[:, -k:]
+            p_S = np.asarray(jax.nn.softmax(np.einsum("nd,sdk->snk", phi_cov, W) + b[:, None], -1))
+            mean_p = np.asarray(jax.nn.softmax(np.einsum("nd,sdk->snk", phi_test, W)
+                                               + b[:, None], -1)).mean(0)
             row = {"part": "posterior", "seed": s, "arm": arm}
-            for lv in LEVELS:
-                row[f"coverage_{lv:g}"] = credible_coverage(p_S, p_test, lv)
-            width = np.quantile(p_S, (1 + MAIN_LEVEL) / 2, 0) - np.quantile(p_S, (1 - MAIN_LEVEL) / 2, 0)
-            row["mean_width_0.9"] = float(width.mean())
+            row |= {f"coverage_{lv:g}": c for lv, c in coverages(p_S, p_cov, LEVELS).items()}
+            lo, hi = np.quantile(p_S, [(1 - MAIN_LEVEL) / 2, (1 + MAIN_LEVEL) / 2], axis=0)
+            row["mean_width_0.9"] = float(np.mean(hi - lo))
             pm = classification_metrics(mean_p.astype(np.float32), y_test)
             mp = classification_metrics(probs(m[arm], phi_test).astype(np.float32), y_test)
             row |= {"ece_posterior_mean": pm["ece"], "nll_posterior_mean": pm["nll"],
@@ -396,5 +406,5 @@ def _figure(summ, gaps):
     return fig
 
 
-__all__ = ["INFO", "SIZES", "Size", "credible_coverage", "dirichlet_neg_log_posterior", "kd_loss",
-           "run"]
+__all__ = ["INFO", "SIZES", "Size", "coverages", "credible_coverage",
+           "dirichlet_neg_log_posterior", "kd_loss", "run"]
