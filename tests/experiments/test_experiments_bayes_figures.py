@@ -1,0 +1,153 @@
+"""The Bayesian-distillation figures: exact pieces (KD = Dirichlet MAP, credible-interval
+coverage, generalised-distillation targets, uncertainty split, AUROC), bad input, and each figure
+at smoke size with the numbers its ``results.json`` must record."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from bayeskd.experiments.figures import ensemble_distribution_distillation as end2_fig
+from bayeskd.experiments.figures import kd_as_map
+from bayeskd.experiments.figures import privileged_information as pi
+from bayeskd.experiments.registry import reproduce
+
+BAYES_FIGURES = ("ensemble_distribution_distillation", "kd_as_map", "privileged_information")
+
+
+# --------------------------------------------------------------------------- kd_as_map
+
+
+def _toy(seed=0, n=40, d=3, k=3):
+    rng = np.random.default_rng(seed)
+    phi = rng.standard_normal((n, d))
+    y = rng.integers(0, k, n).astype(np.int32)
+    t = rng.dirichlet(np.ones(k), size=n)
+    return phi, y, t
+
+
+def test_kd_minimiser_is_the_dirichlet_map_at_t1_only():
+    phi, y, t = _toy()
+    with jax.enable_x64(True):
+        w = kd_as_map._solve_maps(phi, y, t, weight_decay=1e-2)
+    assert np.max(np.abs(w["kd"] - w["dirichlet"])) < 1e-8
+    # the identity is not vacuous: T = 4 and alpha = 0 land elsewhere
+    assert np.max(np.abs(w["kd_T4"] - w["dirichlet"])) > 1e-3
+    assert np.max(np.abs(w["labels"] - w["dirichlet"])) > 1e-3
+
+
+def test_coverage_counts_truths_inside_equal_tailed_intervals():
+    draws = np.arange(1, 101, dtype=float)[:, None, None] / 100  # quantiles 0.05/0.95 = .0595/.9505
+    truth = np.array([[0.06], [0.5], [0.95], [0.99]])[:, :, None][:, 0]  # [4, 1]
+    draws = np.broadcast_to(draws, (100, 4, 1))
+    assert kd_as_map.credible_coverage(draws, truth, 0.9) == 0.75
+    got = kd_as_map.coverages(draws, truth, (0.5, 0.9))
+    assert got == {0.5: 0.25, 0.9: 0.75}
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, -0.1])
+def test_coverage_level_outside_the_open_unit_interval(level):
+    with pytest.raises(ValueError, match=r"^level: must lie in the open interval \(0, 1\)"):
+        kd_as_map.credible_coverage(np.zeros((3, 1, 1)), np.zeros((1, 1)), level)
+
+
+# --------------------------------------------------------------------------- privileged information
+
+
+def test_generalised_targets_give_the_generalised_distillation_loss():
+    rng = np.random.default_rng(0)
+    z, logits = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    y = np.array([0, 1, 2, 0, 1])
+    log_s = pi.privileged_table(z, np.zeros((5, 2)), temperature=4.0)
+    np.testing.assert_allclose(np.exp(log_s), jax.nn.softmax(z / 4.0), rtol=1e-5)
+    q = pi.generalised_targets(y, log_s, imitation=0.3)
+    logp = np.asarray(jax.nn.log_softmax(logits))
+    ce_q = -np.sum(q * logp, -1)
+    want = 0.7 * -logp[np.arange(5), y] + 0.3 * -np.sum(np.exp(log_s) * logp, -1)
+    np.testing.assert_allclose(ce_q, want, rtol=1e-5)
+
+
+def test_privileged_and_regular_row_counts_must_match():
+    with pytest.raises(ValueError, match=r"^teacher_logits: .*one row per regular input \(N = 4\)"):
+        pi.privileged_table(np.zeros((3, 2)), np.zeros((4, 5)), temperature=2.0)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0])
+def test_temperature_must_be_positive(temperature):
+    with pytest.raises(ValueError, match="^temperature: must be a finite number > 0"):
+        pi.privileged_table(np.zeros((2, 2)), np.zeros((2, 1)), temperature=temperature)
+
+
+def test_setups_hide_what_they_say():
+    rng = np.random.default_rng(0)
+    alpha = rng.standard_normal(pi.DIM)
+    x, xs, y = pi.sample_setup(2, 500, alpha, rng=rng)  # relevant features: x* = x_J
+    np.testing.assert_array_equal(xs[:, :3], x[:, :3])
+    assert np.all(xs[:, 3:] == 0)
+    np.testing.assert_array_equal(y, (x[:, :3] @ alpha[:3] > 0).astype(np.int32))
+    x, xs, y = pi.sample_setup(1, 500, alpha, rng=rng)  # clean features: labels from x* only
+    np.testing.assert_array_equal(y, (xs @ alpha > 0).astype(np.int32))
+    assert np.std(x - xs) > 0.9
+
+
+def test_downsample_averages_blocks():
+    x = np.arange(16, dtype=float).reshape(1, 4, 4, 1)
+    np.testing.assert_array_equal(pi.downsample(x, 2)[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+
+
+# --------------------------------------------------------------------------- EnD² figure pieces
+
+
+def test_uncertainty_split_and_auroc():
+    p = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # two members, total disagreement
+    u = end2_fig.uncertainty_maps(p)
+    np.testing.assert_allclose([u["total"][0], u["data"][0], u["knowledge"][0]],
+                               [np.log(2), 0.0, np.log(2)], atol=1e-6)
+    assert end2_fig.auroc(np.array([0.1, 0.2]), np.array([0.3, 0.4])) == 1.0
+    assert end2_fig.auroc(np.array([0.3, 0.4]), np.array([0.1, 0.2])) == 0.0
+    r = np.linalg.norm(end2_fig.ood_ring(1000, seed=0), axis=1)
+    assert r.min() >= end2_fig.OOD_RADII[0] and r.max() <= end2_fig.OOD_RADII[1]
+
+
+# --------------------------------------------------------------------------- smoke runs
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bayes_figures")
+    for name in BAYES_FIGURES:
+        reproduce(name, size="smoke", out=root / name, progress=False, log=lambda m: None,
+                  table=False)
+    return {n: json.loads((root / n / "results.json").read_text()) for n in BAYES_FIGURES}
+
+
+def test_kd_as_map_records_agreement_and_coverage(smoke):
+    r = smoke["kd_as_map"]
+    assert r["summary"]["max_weight_gap"] <= kd_as_map.AGREE_TOL
+    assert r["comparisons"][0]["agrees"] is True
+    for arm in ("kd", "labels"):
+        cov = [r["summary"]["posterior"][arm][f"coverage_{lv:g}"]["mean"] for lv in kd_as_map.LEVELS]
+        assert all(0.0 <= c <= 1.0 for c in cov)
+        assert cov == sorted(cov)  # a wider interval covers at least as much
+
+
+def test_end2_records_spearman_and_keeps_knowledge(smoke):
+    r = smoke["ensemble_distribution_distillation"]
+    arms = r["summary"]["arms"]
+    assert arms["EnD"]["grid_mean_knowledge"]["mean"] == 0.0  # one softmax network
+    assert arms["EnD²"]["grid_mean_knowledge"]["mean"] > 0.0
+    assert -1.0 <= arms["EnD²"]["spearman_vs_ensemble_mi"]["mean"] <= 1.0
+    assert {row["arm"] for row in r["rows"]} == set(end2_fig.ARMS)
+
+
+def test_privileged_information_every_setup_and_cell(smoke):
+    r = smoke["privileged_information"]
+    syn = [row for row in r["rows"] if row["part"] == "synthetic"]
+    assert {row["setup"] for row in syn} == set(pi.SETUPS)
+    per = len(pi.arms()) + 1  # students + teacher per (setup, repeat)
+    assert len(syn) == per * len(pi.SETUPS) * pi.SIZES["smoke"].repeats
+    for name in pi.SETUPS:  # the privileged teacher beats the student alone in every setup
+        s = r["summary"]["synthetic"]
+        assert s[f"{name} | teacher"]["test_accuracy"]["mean"] > \
+            s[f"{name} | student"]["test_accuracy"]["mean"]
