@@ -3,7 +3,9 @@
 Claim:     the KD minimiser equals the Dirichlet MAP; the posterior's credible intervals cover p*(y|x)
            about nominally; the posterior-mean student is better calibrated than the MAP one.
 Published: identity (exact); 90% intervals cover about 90%; posterior mean better calibrated.
-Ours:      QUICK_KD
+Ours:      KD minimiser = Dirichlet MAP to 5e-09 (weights, float64); 90% credible intervals of the
+           KD posterior cover p* 98.1% (over-cover; label-only posterior 84.3%); posterior-mean
+           ECE 0.036 vs MAP 0.032, NLL 0.634 vs 0.633 (no calibration gain); 5 seeds.
            (quick size, as measured on the branch; paper_figures/kd_as_map/summary.md has the current
            numbers and the reasons where they disagree with the paper.)
 Mirrors:   the KD-as-MAP identity and Bayesian KD's credible intervals, on a problem with known p*.

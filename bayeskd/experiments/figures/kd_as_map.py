@@ -395,7 +395,8 @@ def _coverage_note(cov, cov0) -> str:
         side = ("below nominal: the intervals are too narrow for p*, as expected where the "
                 "teacher's pseudo-counts pull the student toward a teacher that is not p*")
     else:
-        side = "above nominal: the intervals are wider than p* needs"
+        side = ("above nominal: the intervals are conservative, wider than the distance from "
+                "their centre to p* needs")
     return (f"At 90% the KD posterior covers {100 * c:.1f}%, {side}; the label-only posterior "
             f"covers {100 * c0:.1f}%.")
 
