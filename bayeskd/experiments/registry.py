@@ -41,6 +41,7 @@ FIGURES = (
     "fidelity",
     "teacher_quality",
     "prior_table",
+    "bayesian_dark_knowledge",
     "ensemble_distribution_distillation",
     "kd_as_map",
     "privileged_information",

@@ -1,0 +1,224 @@
+r"""``bayesian_dark_knowledge``: Korattikara, Rathod, Murphy & Welling (2015), "Bayesian dark
+knowledge"; student capacity after Vadera & Marlin (2019).
+
+Their 2-D toy: two classes, 10 points each (a 2-class Gaussian mixture), a 2-10-2 ReLU network
+with an :math:`\mathcal N(0, 1)` prior on every weight. The reference posterior predictive is
+NumPyro NUTS (:func:`bayeskd.posteriors.run_nuts`); against it, on a grid around the data, the
+mean :math:`\mathrm{KL}(p_{\mathrm{NUTS}}\,\|\,q)` (:func:`bayeskd.posteriors.reference_distances`)
+of
+
+- **SGD**: the MAP network (full-batch SGD with momentum on the same objective);
+- **SGLD**: the predictive averaged over an SGLD chain (:func:`bayeskd.posteriors.fit_sgld`);
+- **students** 2-10-2, 2-100-2 and 2-10-10-2 distilled *online* from an SGLD chain
+  (:func:`bayeskd.posteriors.bayesian_dark_knowledge`, inputs perturbed by
+  :math:`\mathcal N(0, 0.5^2)` noise as in the paper's toy).
+
+Vadera & Marlin: students need more capacity when the posterior is uncertain, so KL should fall
+with student size. Every seed reruns SGD, SGLD and the students (new keys, the same data and
+NUTS reference).
+
+Command: ``bayeskd reproduce bayesian_dark_knowledge --size quick`` (3 seeds; about 2 min on 2
+cores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+from flax import nnx
+
+from bayeskd.data import grid_2d, make_gmm_problem
+from bayeskd.experiments.figures._base import Comparison, FigureInfo, Report, Units, log_fn
+from bayeskd.metrics import format_mean_std, summarize
+from bayeskd.models import MLP, param_count
+from bayeskd.posteriors import (
+    BayesianNet,
+    ParamSamples,
+    bayesian_dark_knowledge,
+    fit_sgld,
+    offline_predictive,
+    reference_distances,
+    run_nuts,
+)
+from bayeskd.priors import GaussianPrior
+from bayeskd.training import TrainConfig, fit
+
+INFO = FigureInfo(
+    name="bayesian_dark_knowledge",
+    title="an online student of an SGLD chain approaches the NUTS predictive (Korattikara et al. "
+          "2015)",
+    paper="A. Korattikara, V. Rathod, K. Murphy, M. Welling. Bayesian dark knowledge. NeurIPS "
+          "2015; A. Vadera, B. Marlin. Assessing the robustness of Bayesian dark knowledge to "
+          "posterior uncertainty. 2019",
+    mirrors="§4.1 toy 2-D classification (Fig. 1, Table 1); student capacity (Vadera & Marlin)",
+    claim="KL to the HMC predictive: SGD 0.246, SGLD 0.007, online students 2-10-2 / 2-100-2 / "
+          "2-10-10-2 0.031 / 0.014 / 0.009 — the students come close to SGLD, better with more "
+          "capacity.",
+    runtime={"smoke": "~40 s", "quick": "~2 min", "full": "~6 min"},
+)
+
+PUBLISHED = {"SGD": 0.246, "SGLD": 0.007, "student 2-10-2": 0.031, "student 2-100-2": 0.014,
+             "student 2-10-10-2": 0.009}
+STUDENTS = {"student 2-10-2": (10,), "student 2-100-2": (100,), "student 2-10-10-2": (10, 10)}
+PRIOR_STD, INPUT_NOISE, PER_CLASS = 1.0, 0.5, 10
+STUDENT_LR = 3e-3  # the posterior zoo's online-student learning rate
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    seeds: int
+    nuts_warmup: int
+    nuts_samples: int
+    sgld_steps: int
+    step_size: float
+    grid: int
+
+
+SIZES = {
+    "smoke": Size(seeds=2, nuts_warmup=100, nuts_samples=100, sgld_steps=2000, step_size=5e-4,
+                  grid=20),
+    "quick": Size(seeds=3, nuts_warmup=500, nuts_samples=1000, sgld_steps=20000, step_size=5e-4,
+                  grid=50),
+    "full": Size(seeds=5, nuts_warmup=1000, nuts_samples=2000, sgld_steps=100000,
+                 step_size=5e-4, grid=80),
+}
+
+
+def mlp(hidden: tuple[int, ...]):
+    """``key -> MLP(2 -> hidden -> 2)``."""
+    return lambda key: MLP(2, 2, hidden=hidden, rngs=nnx.Rngs(params=key))
+
+
+def toy_data(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``PER_CLASS`` points of each of two Gaussian-mixture classes: ``x [20, 2]``, ``y [20]``."""
+    problem = make_gmm_problem(dim=2, num_classes=2, separation=1.5, seed=seed)
+    x, y = problem.sample(200, seed=seed)
+    idx = np.concatenate([np.flatnonzero(y == c)[:PER_CLASS] for c in (0, 1)])
+    return x[idx].astype(np.float32), y[idx].astype(np.int32)
+
+
+def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
+    log = log_fn(log)
+    units = units or Units()
+    x, y = toy_data()
+    data = {"x": x, "y": y}
+    grid = grid_2d(x, resolution=size.grid, margin=1.5)[0].astype(np.float32)
+    prior = GaussianPrior.from_sigma(PRIOR_STD, len(x))
+    teacher_fn = mlp((10,))
+
+    def nuts_part():
+        bnn = BayesianNet(teacher_fn, key=jax.random.key(0), prior_std=PRIOR_STD)
+        run_ = run_nuts(bnn.model, x, y, key=jax.random.key(1), num_warmup=size.nuts_warmup,
+                        num_samples=size.nuts_samples, num_chains=2)
+        post = bnn.posterior(run_, name="nuts")
+        return {"grid_probs": offline_predictive(post, grid, key=jax.random.key(0)).probs,
+                "divergent": run_.num_divergent}
+
+    ref = units("nuts", nuts_part)
+    ref_probs = np.asarray(ref["grid_probs"])
+    log(f"[bdk] NUTS reference: {2 * size.nuts_samples} draws, {ref['divergent']} divergent")
+    burn_in = size.sgld_steps // 5
+
+    def seed_part(s: int):
+        key = jax.random.key(100 + s)
+        out = {}
+        sgd = fit(teacher_fn, data, prior=prior, key=key, num_members=1, progress=False,
+                  config=TrainConfig(steps=2000, batch_size=len(x), learning_rate=0.05,
+                                     optimizer="sgd", eval_every=2000))
+        out["SGD"] = offline_predictive(ParamSamples.from_fit(sgd), grid, key=key).probs
+        chain = fit_sgld(teacher_fn, data, prior=prior, key=key, step_size=size.step_size,
+                         num_steps=size.sgld_steps, burn_in=burn_in, thin=100,
+                         batch_size=len(x), progress=False)
+        out["SGLD"] = offline_predictive(chain, grid, key=key).probs
+        for name, hidden in STUDENTS.items():
+            dk = bayesian_dark_knowledge(teacher_fn, mlp(hidden), data, prior=prior, key=key,
+                                         step_size=size.step_size, num_steps=size.sgld_steps,
+                                         burn_in=burn_in, batch_size=len(x),
+                                         input_noise=INPUT_NOISE,
+                                         student_learning_rate=STUDENT_LR)
+            out[name] = offline_predictive(dk.student, grid, key=key).probs
+        return out
+
+    rows = []
+    for s in range(seeds):
+        probs = units(f"seed{s}", lambda s=s: seed_part(s))
+        for arm in PUBLISHED:
+            rows.append({"arm": arm, "seed": s}
+                        | reference_distances(ref_probs, np.asarray(probs[arm])))
+        log(f"[bdk] seed {s}: SGD, SGLD and {len(STUDENTS)} online students")
+    sizes = {name: param_count(mlp(h)(jax.random.key(0))) for name, h in STUDENTS.items()}
+    return _report(rows, size, seeds, sizes, int(ref["divergent"]))
+
+
+def _report(rows, size, seeds, sizes, divergent) -> Report:
+    summ = summarize(rows, group="arm", metrics=["kl_ref", "tv_ref", "agreement_ref"])
+    kl = {a: summ[a]["kl_ref"] for a in PUBLISHED}
+    students = list(STUDENTS)
+    small, bigger = students[0], students[1:]
+    comparisons = [
+        Comparison("KL(NUTS ‖ ·) on the grid: SGD vs SGLD", "SGD 0.246, SGLD 0.007",
+                   f"SGD {format_mean_std(kl['SGD'])}, SGLD {format_mean_std(kl['SGLD'])}",
+                   agrees=kl["SGLD"]["mean"] < kl["SGD"]["mean"]),
+        Comparison("KL of the online students (2-10-2 / 2-100-2 / 2-10-10-2)",
+                   "0.031 / 0.014 / 0.009: far below SGD, near SGLD",
+                   " / ".join(format_mean_std(kl[a]) for a in students),
+                   agrees=all(kl[a]["mean"] < kl["SGD"]["mean"] for a in students)),
+        Comparison("more student capacity, lower KL (Vadera & Marlin)",
+                   "both larger students below the 2-10-2 student",
+                   ", ".join(f"{a} ({sizes[a]} weights) {kl[a]['mean']:.3f}" for a in students),
+                   agrees=all(kl[b]["mean"] < kl[small]["mean"] for b in bigger)),
+    ]
+    ratio = min(kl[a]["mean"] for a in students) / max(kl["SGLD"]["mean"], 1e-12)
+    notes = [
+        f"The NUTS reference: 2 chains x {size.nuts_samples} draws after {size.nuts_warmup} "
+        f"warm-up steps ({divergent} divergent transitions). SGLD and the online students: "
+        f"{size.sgld_steps} full-batch steps of size {size.step_size:g}, the first "
+        f"{size.sgld_steps // 5} burn-in; {seeds} seeds.",
+        f"The best student's KL is {ratio:.1f}x SGLD's: "
+        + ("the online student fits the chain's predictive about as well as the chain's own "
+           "average." if ratio < 2 else "distillation loses part of the chain's predictive at "
+           "this size."),
+        "Agreement with NUTS's argmax on the grid: "
+        + ", ".join(f"{a} {summ[a]['agreement_ref']['mean']:.3f}" for a in PUBLISHED) + ".",
+    ]
+    headline = "KL(NUTS ‖ ·): " + ", ".join(f"{a} {kl[a]['mean']:.3f}" for a in PUBLISHED)
+    return Report(rows=rows, summary={"arms": summ, "student_weights": sizes},
+                  comparisons=comparisons, figures={"bayesian_dark_knowledge": _figure(summ, sizes)},
+                  headline=headline, notes=notes, extra={"published_kl": PUBLISHED})
+
+
+def _figure(summ, sizes):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    arms = list(PUBLISHED)
+    xs = np.arange(len(arms))
+    ax.bar(xs - 0.2, [summ[a]["kl_ref"]["mean"] for a in arms], width=0.4,
+           yerr=[summ[a]["kl_ref"]["std"] for a in arms], capsize=2, label="ours")
+    ax.bar(xs + 0.2, [PUBLISHED[a] for a in arms], width=0.4, label="published")
+    ax.set_xticks(xs, [a.replace("student ", "") for a in arms], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("KL(NUTS ‖ ·) on the grid")
+    ax.set_title("toy 2-D problem, 20 points", fontsize=10)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    st = list(STUDENTS)
+    ax.plot([sizes[a] for a in st], [summ[a]["kl_ref"]["mean"] for a in st], "o-", label="ours")
+    ax.plot([sizes[a] for a in st], [PUBLISHED[a] for a in st], "s--", label="published")
+    for a in st:
+        ax.annotate(a.replace("student ", ""), (sizes[a], summ[a]["kl_ref"]["mean"]), fontsize=7)
+    ax.axhline(summ["SGLD"]["kl_ref"]["mean"], color="k", ls=":", lw=1, label="SGLD (ours)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("student weights")
+    ax.set_ylabel("KL(NUTS ‖ student)")
+    ax.set_title("student capacity", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["INFO", "SIZES", "Size", "mlp", "run", "toy_data"]
