@@ -1,8 +1,8 @@
 """``bayeskd reproduce``: every paper figure at smoke size, its outputs, the direction the science
 predicts, and bad input.
 
-One module fixture runs ``bayeskd reproduce --all --size smoke`` (all seven figures, about two
-minutes on 2 cores); every figure test below reads its outputs. Exact pieces of the figures
+One module fixture runs ``bayeskd reproduce --all --size smoke`` (every figure, a few minutes on
+2 cores); every figure test below reads its outputs. Exact pieces of the figures
 (closed forms, helpers) are tested in ``test_experiments_figure_parts.py``.
 """
 
@@ -222,3 +222,45 @@ def test_prior_table(smoke_root):
     teachers = r["summary"]["setup"]["mnist1d"]["teachers"]
     assert teachers["kd_ensemble"]["accuracy"] > teachers["kd"]["accuracy"]
     assert "| kd_ensemble |" in (smoke_root / "prior_table" / "summary.md").read_text()
+
+
+def test_bayesian_dark_knowledge(smoke_root):
+    r = results(smoke_root, "bayesian_dark_knowledge")
+    arms = r["summary"]["arms"]
+    assert set(arms) == {"SGD", "SGLD", "student 2-10-2", "student 2-100-2", "student 2-10-10-2"}
+    assert all(a["kl_ref"]["mean"] >= 0 for a in arms.values())
+
+
+def test_kd_as_map_records_agreement_and_coverage(smoke_root):
+    from bayeskd.experiments.figures import kd_as_map
+
+    r = results(smoke_root, "kd_as_map")
+    assert r["summary"]["max_weight_gap"] <= kd_as_map.AGREE_TOL
+    assert r["comparisons"][0]["agrees"] is True
+    for arm in ("kd", "labels"):
+        cov = [r["summary"]["posterior"][arm][f"coverage_{lv:g}"]["mean"] for lv in kd_as_map.LEVELS]
+        assert all(0.0 <= c <= 1.0 for c in cov)
+        assert cov == sorted(cov)  # a wider interval covers at least as much
+
+
+def test_end2_records_spearman_and_keeps_knowledge(smoke_root):
+    r = results(smoke_root, "ensemble_distribution_distillation")
+    arms = r["summary"]["arms"]
+    assert arms["EnD"]["grid_mean_knowledge"]["mean"] == 0.0  # one softmax network
+    assert arms["EnD²"]["grid_mean_knowledge"]["mean"] > 0.0
+    assert -1.0 <= arms["EnD²"]["spearman_vs_ensemble_mi"]["mean"] <= 1.0
+    assert {row["arm"] for row in r["rows"]} == {"ensemble", "EnD", "EnD²"}
+
+
+def test_privileged_information_every_setup_and_cell(smoke_root):
+    from bayeskd.experiments.figures import privileged_information as pi
+
+    r = results(smoke_root, "privileged_information")
+    syn = [row for row in r["rows"] if row["part"] == "synthetic"]
+    assert {row["setup"] for row in syn} == set(pi.SETUPS)
+    per = len(pi.arms()) + 1  # students + teacher per (setup, repeat)
+    assert len(syn) == per * len(pi.SETUPS) * pi.SIZES["smoke"].repeats
+    s = r["summary"]["synthetic"]
+    for name in pi.SETUPS:  # the privileged teacher beats the student alone in every setup
+        assert s[f"{name} | teacher"]["test_accuracy"]["mean"] > \
+            s[f"{name} | student"]["test_accuracy"]["mean"]
