@@ -4,9 +4,10 @@ Claim:     a Dirichlet (prior-network) student trained on the members' predictio
            knowledge uncertainty, which distilling the mean (EnD) loses, at close to ensemble accuracy.
 Published: EnD² reproduces the ensemble's mutual-information map and OOD detection; accuracy close to
            the ensemble's (direction only; no spiral numbers are quoted).
-Ours:      Spearman ρ(EnD² MI, ensemble MI) over the grid 0.92 (EnD's total entropy 0.95); OOD AUROC
-           by MI ensemble 0.110, EnD² 0.086, EnD (entropy) 0.037 — all below 0.5: the ReLU
-           ensemble is confident off the data; accuracy ensemble 69.0%, EnD² 68.2%, EnD 68.7%.
+Ours:      Spearman ρ(EnD² MI, ensemble MI) over the grid 0.92 (agrees); EnD's total entropy
+           ranks the grid even closer (0.95: disagrees that EnD loses the ranking, it loses the
+           split); OOD AUROC by MI ensemble 0.110, EnD² 0.086, EnD (entropy) 0.037 — all below
+           0.5, the ReLU ensemble is confident off the data; accuracy ensemble 69.0%, EnD² 68.2%.
            (quick size, as measured on the branch; paper_figures/ensemble_distribution_distillation/summary.md has the current
            numbers and the reasons where they disagree with the paper.)
 Mirrors:   the spiral experiment (§5, Fig. 2–3) and OOD detection by mutual information.

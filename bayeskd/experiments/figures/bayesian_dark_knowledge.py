@@ -63,6 +63,7 @@ PUBLISHED = {"SGD": 0.246, "SGLD": 0.007, "student 2-10-2": 0.031, "student 2-10
              "student 2-10-10-2": 0.009}
 STUDENTS = {"student 2-10-2": (10,), "student 2-100-2": (100,), "student 2-10-10-2": (10, 10)}
 PRIOR_STD, INPUT_NOISE, PER_CLASS = 1.0, 0.5, 10
+NEAR = 2 * INPUT_NOISE  # "near the data": within two input-noise std of a training point
 STUDENT_LR = 3e-3  # the posterior zoo's online-student learning rate
 
 
@@ -141,19 +142,25 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             out[name] = offline_predictive(dk.student, grid, key=key).probs
         return out
 
+    # grid points within NEAR of a training point: where the online student sees inputs
+    dist = np.min(np.linalg.norm(grid[:, None] - x[None], axis=-1), axis=1)
+    near = dist <= NEAR
     rows = []
     for s in range(seeds):
         probs = units(f"seed{s}", lambda s=s: seed_part(s))
         for arm in PUBLISHED:
-            rows.append({"arm": arm, "seed": s}
-                        | reference_distances(ref_probs, np.asarray(probs[arm])))
+            q = np.asarray(probs[arm])
+            rows.append({"arm": arm, "seed": s} | reference_distances(ref_probs, q)
+                        | reference_distances(ref_probs[near], q[near], suffix="_near")
+                        | reference_distances(ref_probs[~near], q[~near], suffix="_far"))
         log(f"[bdk] seed {s}: SGD, SGLD and {len(STUDENTS)} online students")
     sizes = {name: param_count(mlp(h)(jax.random.key(0))) for name, h in STUDENTS.items()}
     return _report(rows, size, seeds, sizes, int(ref["divergent"]))
 
 
 def _report(rows, size, seeds, sizes, divergent) -> Report:
-    summ = summarize(rows, group="arm", metrics=["kl_ref", "tv_ref", "agreement_ref"])
+    summ = summarize(rows, group="arm", metrics=["kl_ref", "tv_ref", "agreement_ref",
+                                                 "kl_ref_near", "kl_ref_far"])
     kl = {a: summ[a]["kl_ref"] for a in PUBLISHED}
     students = list(STUDENTS)
     small, bigger = students[0], students[1:]
@@ -180,6 +187,10 @@ def _report(rows, size, seeds, sizes, divergent) -> Report:
         + ("the online student fits the chain's predictive about as well as the chain's own "
            "average." if ratio < 2 else "distillation loses part of the chain's predictive at "
            "this size."),
+        f"KL near the data (grid points within {NEAR:g} of a training point, where the online "
+        "student's perturbed inputs fall) / far from it: "
+        + ", ".join(f"{a} {summ[a]['kl_ref_near']['mean']:.3f} / {summ[a]['kl_ref_far']['mean']:.3f}"
+                    for a in PUBLISHED) + ".",
         "Agreement with NUTS's argmax on the grid: "
         + ", ".join(f"{a} {summ[a]['agreement_ref']['mean']:.3f}" for a in PUBLISHED) + ".",
     ]
