@@ -227,7 +227,9 @@ def test_prior_table(smoke_root):
 def test_bayesian_dark_knowledge(smoke_root):
     r = results(smoke_root, "bayesian_dark_knowledge")
     arms = r["summary"]["arms"]
-    assert set(arms) == {"SGD", "SGLD", "student 2-10-2", "student 2-100-2", "student 2-10-10-2"}
+    from bayeskd.experiments.figures import bayesian_dark_knowledge as bdk
+
+    assert set(arms) == {"SGD", "SGLD", *bdk.SIZES["smoke"].students}
     assert all(a["kl_ref"]["mean"] >= 0 for a in arms.values())
 
 
