@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -269,6 +271,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     else:
         kwargs.update(coordinator_address=settings["coordinator"],
                       num_processes=settings["num_processes"], process_id=settings["process_id"])
+    if "coordinator" in settings:
+        _preflight(settings["coordinator"], settings["process_id"], timeout_s)
     try:
         jax.distributed.initialize(**kwargs)
     except Exception as e:  # noqa: BLE001 - the runtime raises XlaRuntimeError and others
@@ -277,6 +281,36 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         raise DistributedInitError(f"coordinator {where}: could not form the runtime within "
                                    f"{timeout_s} s ({first[:200]})") from None
     return True
+
+
+def _preflight(coordinator: str, process_id: int, timeout_s: int) -> None:
+    """Fail with one line, not an abort, when the coordinator cannot be bound or reached.
+
+    JAX's runtime terminates the process (no Python exception) when its connection times out,
+    so process 0 first checks that it can listen on the address, and the others that something
+    listens there within ``timeout_s`` (retrying, since process 0 may start later). Once
+    connected, JAX's own ``initialization_timeout`` bounds the wait for the remaining processes.
+    """
+    host, _, port = coordinator.rpartition(":")
+    host = host.strip("[]")
+    if process_id == 0:
+        try:
+            with socket.create_server((host, int(port)), reuse_port=False):
+                return
+        except OSError as e:
+            raise DistributedInitError(f"coordinator {coordinator}: process 0 cannot listen "
+                                       f"there ({e.strerror or e})") from None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2.0):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise DistributedInitError(
+                    f"coordinator {coordinator}: unreachable after {timeout_s} s "
+                    f"({e.strerror or e}); is process 0 running there?") from None
+            time.sleep(0.5)
 
 
 # --------------------------------------------------------------------------------------------

@@ -80,8 +80,13 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
     The file gets the mode an ordinary ``open(path, "w")`` would give, ``0o666 & ~umask``
     (``mkstemp`` alone makes it ``0o600``). A failing write (a full disk, a read-only folder)
-    removes the temporary file and raises ``OSError`` naming ``path``.
+    removes the temporary file and raises ``OSError`` naming ``path``. In a multi-process run
+    only process 0 writes (:func:`bayeskd.distributed.is_main_process`); the others skip it.
     """
+    from bayeskd.distributed import is_main_process
+
+    if not is_main_process():
+        return
     path = pathlib.Path(path)
     tmp = None
     try:

@@ -470,7 +470,7 @@ def run_chunks(
       ``(state, steps_run)``: the final state and the optimiser steps this call executed.
     """
     config = run.config
-    start = int(np.asarray(state.step).reshape(-1)[0])
+    start = int(distributed.to_host(state.step).reshape(-1)[0])
     bar = tqdm(total=config.steps, initial=min(start, config.steps), desc=desc,
                delay=0 if progress else 3.0, disable=progress is False, leave=False,
                dynamic_ncols=True)
