@@ -174,7 +174,7 @@ def to_host(tree: Any) -> Any:
 
 def leading_sharding(mesh: Mesh, axis: str | None) -> NamedSharding:
     """Leading array axis split over mesh axis ``axis`` (``None``: replicated), the rest whole."""
-    return NamedSharding(mesh, PartitionSpec(axis))
+    return NamedSharding(mesh, PartitionSpec() if axis is None else PartitionSpec(axis))
 
 
 def is_main_process() -> bool:

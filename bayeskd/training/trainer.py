@@ -360,8 +360,11 @@ class CompiledRun:
         # Rows over `data` (when they divide), members over `members`; jit propagates the rest.
         rows = _axis(self.mesh, "data") if n % self.mesh.shape.get("data", 1) == 0 else None
         self.data = distributed.put_global(data, distributed.leading_sharding(self.mesh, rows))
-        self.prior = distributed.put_global(prior, jax.tree.map(
-            lambda a: _prior_sharding(self.mesh, np.shape(a), n, prior_axis, rows), prior))
+        leaves, treedef = jax.tree.flatten(prior)
+        specs = [_prior_sharding(self.mesh, np.shape(a), n, prior_axis, rows) for a in leaves]
+        self.prior = jax.tree.unflatten(treedef, [  # replicated leaves stay as given
+            a if s.is_fully_replicated else distributed.put_global(a, s)
+            for a, s in zip(leaves, specs, strict=True)])
 
     def place(self, state: TrainState) -> TrainState:
         """``state`` with its member axis over the mesh's ``members`` axis (as is without a mesh)."""
