@@ -55,7 +55,6 @@ SEQUENCES_PER_DEVICE = 1
 
 def _shapes(lm: LM, dtype):
     import jax
-    import jax.numpy as jnp
 
     d, L = lm.width, lm.layers
     s = lambda *shape: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731

@@ -7,6 +7,7 @@ on device 0 alone), so the test only checks the difference.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -49,8 +50,15 @@ def sharded_fit(data_axis: str = "1") -> dict:
     many = fit(model, data, mesh=mesh, **kw)
     leaf = jax.tree.leaves(many.params)[0]
     run = CompiledRun(model, data, prior=prior, config=cfg, num_members=4, mesh=mesh)
+    errors = []
+    for members, batch, rows in ((3, 20, 2), (4, 10, 4)):  # members=2 vs 3; data=4 vs batch 10
+        try:
+            CompiledRun(model, data, prior=prior, num_members=members,
+                        mesh=make_mesh(4, data=rows), config=dataclasses.replace(cfg, batch_size=batch))
+        except ValueError as e:
+            errors.append(str(e))
     return {"params": _max_diff(one.params, many.params),
-            "data_spec": str(run.data["x"].sharding.spec),
+            "data_spec": str(run.data["x"].sharding.spec), "errors": errors,
             "table_spec": (str(run.prior.table.sharding.spec)  # unplaced: replicated by jit
                            if hasattr(run.prior.table, "sharding") else "P()"),
             "loss": float(np.max(np.abs(np.subtract(one.history["loss"], many.history["loss"])))),

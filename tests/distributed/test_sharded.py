@@ -16,6 +16,9 @@ def test_fit_sharded_over_members_and_data_equals_one_device(run_program, data_a
     rows = "P()" if data_axis == "1" else "P('data',)"  # teacher table sharded with the rows
     assert out["data_spec"] == rows and out["table_spec"] == rows, out
     assert out["params"] < TOL and out["loss"] < TOL, out
+    assert out["errors"] == [  # an explicit mesh must divide the run (checked before work)
+        "mesh: its members axis (2 devices) must divide num_members, got num_members=3",
+        "mesh: its data axis (4 devices) must divide the batch, got batch_size=10"], out
 
 
 def test_sgld_chains_over_members_equal_one_device(run_program):
