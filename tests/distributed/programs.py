@@ -160,7 +160,7 @@ def multiprocess(process_id: str, port: str, out: str) -> dict:
     res = fit(model, data, prior=prior, config=cfg, key=jax.random.key(0), num_members=4,
               progress=False, mesh=distributed.make_mesh(data=2))
     params = distributed.to_host(res.params)
-    write_json(f"{out}/result.json", {"writer": jax.process_index(),
+    write_json(f"{out}/result-{jax.process_index()}.json", {"writer": jax.process_index(),
                                       "params": [np.asarray(p).tolist()
                                                  for p in jax.tree.leaves(params)]})
     return {"process": jax.process_index(), "devices": jax.device_count(),

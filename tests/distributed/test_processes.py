@@ -33,8 +33,9 @@ def test_two_processes_fit_equals_one_process(tmp_path, run_program, programs):
     ref = run_program("one_process", str(tmp_path), devices=1)
     np.testing.assert_allclose(outs[0]["loss"], ref["loss"], atol=1e-5)
     assert outs[1]["loss"] == outs[0]["loss"]  # every process sees the gathered losses
-    written = json.loads((tmp_path / "result.json").read_text())
-    assert written["writer"] == 0  # only process 0 writes; process 1 skipped the same call
+    written = json.loads((tmp_path / "result-0.json").read_text())
+    assert written["writer"] == 0
+    assert not (tmp_path / "result-1.json").exists()  # process 1 skipped its write
     expected = np.load(tmp_path / "reference.npz")
     for i, leaf in enumerate(written["params"]):
         np.testing.assert_allclose(np.asarray(leaf), expected[f"arr_{i}"], atol=1e-5)
