@@ -307,6 +307,15 @@ def _prior_sharding(mesh, shape: tuple, n: int, prior_axis: int | None, rows: st
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
 
 
+@functools.partial(jax.jit, static_argnames=("tx",),
+                   compiler_options={"xla_backend_optimization_level": 0})
+def _state_from_params(params_M: Any, key: jax.Array, *, tx: optax.GradientTransformation):
+    # One compiled program (not a dozen eagerly dispatched ones); it runs once, so compile fast.
+    m = jax.tree.leaves(params_M)[0].shape[0]
+    keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i))[1])(jnp.arange(m))
+    return TrainState(params_M, jax.vmap(tx.init)(params_M), keys, jnp.zeros((m,), jnp.int32))
+
+
 class CompiledRun:
     """The programs :func:`fit` runs, built once: a member initialiser and chunks of steps.
 
@@ -392,10 +401,8 @@ class CompiledRun:
         if m != self.num_members:
             raise ValueError(f"init_params: has {m} members along its leading axis, expected "
                              f"num_members = {self.num_members}")
-        keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i))[1])(jnp.arange(m))
-        params_M = jax.tree.map(jnp.asarray, params_M)
-        return self.place(TrainState(params_M, jax.vmap(self.tx.init)(params_M), keys,
-                                     jnp.zeros((m,), jnp.int32)))
+        return self.place(_state_from_params(jax.tree.map(jnp.asarray, params_M), key,
+                                             tx=self.tx))
 
     def _static(self, length: int) -> dict:
         return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
