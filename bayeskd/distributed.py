@@ -231,8 +231,9 @@ def process_settings(coordinator: str | None = None, num_processes: int | None =
         raise ValueError(f"--process-id: must lie in [0, {num_processes}) for --num-processes "
                          f"{num_processes}, got {process_id!r}")
     host, _, port = str(coordinator).rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--coordinator: must be HOST:PORT, got {coordinator!r}")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--coordinator: must be HOST:PORT with a port in 1..65535, got "
+                         f"{coordinator!r}")
     return given
 
 

@@ -145,7 +145,8 @@ def nuts_parallel() -> dict:
 
 
 def multiprocess(process_id: str, port: str, out: str) -> dict:
-    """One of two processes with two CPU devices each: a sharded KD ``fit`` over all four."""
+    """One of two processes with two CPU devices each: a sharded KD ``fit`` over all four,
+    checkpointed halfway and resumed."""
     from bayeskd import distributed
 
     distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), local_devices=2,
@@ -153,18 +154,24 @@ def multiprocess(process_id: str, port: str, out: str) -> dict:
     import jax
     import numpy as np
 
+    from bayeskd.checkpoint import TrainCheckpointer
     from bayeskd.io import write_json
     from bayeskd.training import fit
 
     model, data, prior, cfg = _problem()
-    res = fit(model, data, prior=prior, config=cfg, key=jax.random.key(0), num_members=4,
-              progress=False, mesh=distributed.make_mesh(data=2))
+    kw = dict(prior=prior, key=jax.random.key(0), num_members=4, progress=False,
+              mesh=distributed.make_mesh(data=2),
+              checkpoint=TrainCheckpointer(f"{out}/checkpoints", config_hash="two-processes"))
+    # Half the run, checkpointed; then the whole run, which resumes from that checkpoint.
+    fit(model, data, config=dataclasses.replace(cfg, steps=cfg.steps // 2), **kw)
+    res = fit(model, data, config=cfg, **kw)
     params = distributed.to_host(res.params)
     write_json(f"{out}/result-{jax.process_index()}.json", {"writer": jax.process_index(),
                                       "params": [np.asarray(p).tolist()
                                                  for p in jax.tree.leaves(params)]})
     return {"process": jax.process_index(), "devices": jax.device_count(),
-            "local": jax.local_device_count(), "loss": res.history["loss"]}
+            "local": jax.local_device_count(), "loss": res.history["loss"],
+            "steps_run": res.steps_run}
 
 
 def one_process(out: str) -> dict:

@@ -1,4 +1,5 @@
-"""Two processes on the loopback address form one 4-device mesh; bad settings fail in one line."""
+"""Two processes on the loopback address form one 4-device mesh (fit, checkpoint, resume); bad
+settings fail in one line."""
 
 import json
 import socket
@@ -15,7 +16,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_fit_equals_one_process(tmp_path, run_program, programs):
+def test_two_processes_fit_and_resume_equal_one_process(tmp_path, run_program, programs):
     PROGRAMS, _, environment = programs
     port = str(_free_port())
     env = environment(devices=1)
@@ -30,6 +31,7 @@ def test_two_processes_fit_equals_one_process(tmp_path, run_program, programs):
         outs.append(json.loads(stdout.strip().splitlines()[-1]))
     assert [o["process"] for o in outs] == [0, 1]
     assert all(o["devices"] == 4 and o["local"] == 2 for o in outs)
+    assert [o["steps_run"] for o in outs] == [20, 20]  # resumed from the halfway checkpoint
     ref = run_program("one_process", str(tmp_path), devices=1)
     np.testing.assert_allclose(outs[0]["loss"], ref["loss"], atol=1e-5)
     assert outs[1]["loss"] == outs[0]["loss"]  # every process sees the gathered losses
