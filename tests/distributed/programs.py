@@ -101,22 +101,22 @@ def vocab_kernel() -> dict:
     w_s, w_t = jax.random.normal(k[2], (h, v)), jax.random.normal(k[3], (ht, v))
     y = jax.random.randint(k[4], (n,), 0, v)
     out = {}
-    for d in DIVERGENCES:
-        for label_weight in (0.0, 0.3):
-            kw = dict(divergence=d, temperature=2.0, labels=y, label_weight=label_weight,
-                      chunk_size=5, beta=0.3, lam=0.2)
-            ref = jax.value_and_grad(
-                lambda a, b, kw=kw: fused_linear_distillation(a, b, h_t, w_t, **kw), (0, 1))
-            new = jax.jit(jax.value_and_grad(
-                lambda a, b, kw=kw: vocab_sharded_distillation(a, b, h_t, w_t, mesh=mesh, **kw),
-                (0, 1)))
-            (l1, (dh1, dw1)), (l2, (dh2, dw2)) = ref(h_s, w_s), new(h_s, w_s)
-            out[f"{d},{label_weight}"] = {
-                "value": float(l1), "d_value": float(jnp.abs(l1 - l2)),
-                "d_grad_h": float(jnp.max(jnp.abs(dh1 - dh2))),
-                "d_grad_w": float(jnp.max(jnp.abs(dw1 - dw2))),
-                "grad_scale": float(jnp.max(jnp.abs(dw1))),
-                "w_grad_spec": str(dw2.sharding.spec)}
+    cases = [(d, 0.3) for d in DIVERGENCES] + [("forward_kl", 0.0)]  # with and without labels
+    for d, label_weight in cases:
+        kw = dict(divergence=d, temperature=2.0, labels=y, label_weight=label_weight,
+                  chunk_size=5, beta=0.3, lam=0.2)
+        ref = jax.value_and_grad(
+            lambda a, b, kw=kw: fused_linear_distillation(a, b, h_t, w_t, **kw), (0, 1))
+        new = jax.jit(jax.value_and_grad(
+            lambda a, b, kw=kw: vocab_sharded_distillation(a, b, h_t, w_t, mesh=mesh, **kw),
+            (0, 1)))
+        (l1, (dh1, dw1)), (l2, (dh2, dw2)) = ref(h_s, w_s), new(h_s, w_s)
+        out[f"{d},{label_weight}"] = {
+            "value": float(l1), "d_value": float(jnp.abs(l1 - l2)),
+            "d_grad_h": float(jnp.max(jnp.abs(dh1 - dh2))),
+            "d_grad_w": float(jnp.max(jnp.abs(dw1 - dw2))),
+            "grad_scale": float(jnp.max(jnp.abs(dw1))),
+            "w_grad_spec": str(dw2.sharding.spec)}
     return out
 
 
@@ -135,7 +135,7 @@ def nuts_parallel() -> dict:
         numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
 
     y = jnp.array([0.3, 1.1, -0.2, 0.8])
-    kw = dict(key=jax.random.key(0), num_warmup=50, num_samples=50, num_chains=2)
+    kw = dict(key=jax.random.key(0), num_warmup=30, num_samples=30, num_chains=2)
     par = run_nuts(model, y, **kw)  # chain_method=None picks "parallel" on 2 devices
     vec = run_nuts(model, y, chain_method="vectorized", **kw)
     a, b = np.asarray(par.samples["mu"]), np.asarray(vec.samples["mu"])

@@ -29,7 +29,7 @@ def test_sgld_chains_over_members_equal_one_device(run_program):
 
 def test_vocab_sharded_kernel_equals_unsharded_values_and_gradients(run_program):
     out = run_program("vocab_kernel")
-    assert sorted(out) == sorted(f"{d},{w}" for d in DIVERGENCES for w in (0.0, 0.3))
+    assert sorted(out) == sorted([f"{d},0.3" for d in DIVERGENCES] + ["forward_kl,0.0"])
     for name, r in out.items():
         assert r["value"] > 0.01, name  # not a trivially zero loss
         assert r["d_value"] <= TOL * max(1.0, r["value"]), (name, r)
@@ -39,7 +39,7 @@ def test_vocab_sharded_kernel_equals_unsharded_values_and_gradients(run_program)
 
 def test_nuts_chains_run_in_parallel_across_devices(run_program):
     out = run_program("nuts_parallel", devices=2)
-    assert out["shape"] == [2, 50]
+    assert out["shape"] == [2, 30]
     assert out["methods"] == ["parallel", "vectorized"]
     assert out["max_diff"] < 1e-4, out
     assert abs(out["mean"] - out["exact_mean"]) < 0.5, out
