@@ -20,6 +20,7 @@ from bayeskd.data.augment import (
     augmented_copies,
     default_augmentation,
     make_augmentation,
+    parse_augmentation,
 )
 from bayeskd.data.dataset import Dataset
 from bayeskd.data.digits import load_digits
@@ -64,6 +65,7 @@ __all__ = [
     "make_gmm_problem",
     "mixup_inputs",
     "noised",
+    "parse_augmentation",
     "parse_idx",
     "read_idx",
     "spirals",

@@ -21,7 +21,8 @@ name                data                    transformation
                                             the example itself dominant (:class:`Mixup`)
 ==================  ======================  =====================================================
 
-:func:`make_augmentation` builds one by name (the CLI's registry, :data:`AUGMENTATIONS`);
+:func:`make_augmentation` builds one by name (the registry :data:`AUGMENTATIONS`;
+:func:`parse_augmentation` reads the CLI's ``NAME:SETTING=VALUE`` form);
 :func:`default_augmentation` picks the one that fits a dataset.
 """
 
@@ -37,7 +38,7 @@ import numpy as np
 from bayeskd.validate import check_choice, check_positive_float
 
 __all__ = ["AUGMENTATIONS", "CropFlip", "Mixup", "ShiftScaleNoise", "augmented_copies",
-           "default_augmentation", "make_augmentation"]
+           "default_augmentation", "make_augmentation", "parse_augmentation"]
 
 
 def _check_nonnegative(value, *, name: str) -> None:
@@ -190,6 +191,37 @@ def make_augmentation(name: str, **settings):
         raise ValueError(f"augment: {name} has no setting {unknown[0]!r}; its settings: "
                          f"{', '.join(sorted(fields))}")
     return cls(**settings)
+
+
+def parse_augmentation(spec: str):
+    """An augmentation from the CLI's ``NAME[:SETTING=VALUE,...]``, e.g. ``mnist1d:max_shift=3``
+    or ``mixup:alpha=0.2`` (values are numbers, or ``true``/``false``).
+
+    Example:
+      >>> parse_augmentation("crop_flip:pad=2,flip=false")
+      CropFlip(pad=2, flip=False)
+    """
+    name, _, rest = str(spec).partition(":")
+    settings = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"augment: settings are SETTING=VALUE, got {item!r} in {spec!r}")
+        settings[key.strip()] = _parse_value(value.strip(), key=key.strip())
+    return make_augmentation(name.strip(), **settings)
+
+
+def _parse_value(value: str, *, key: str):
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{key}: must be a number, got {value!r}") from None
 
 
 def default_augmentation(dataset: str, input_shape: tuple[int, ...]):
