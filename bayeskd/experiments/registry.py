@@ -41,6 +41,7 @@ FIGURES = (
     "fidelity",
     "teacher_quality",
     "prior_table",
+    "function_matching",
 )
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")

@@ -140,7 +140,8 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
                             extra={"part": "patience", "steps": steps})
     longest = size.patience[-1]
     # unit patience-augment: the teacher-free control at the longest schedule
-    part = units("patience-augment", lambda: student("augment", longest))
+    part = (units("arm-augment", lambda: student("augment", size.steps)) if longest == size.steps
+            else units("patience-augment", lambda: student("augment", longest)))
     rows += metric_rows(np.asarray(part["logp_test"]), ds.y_test, arms=["augment"], seeds=seeds,
                         teacher_probs=t_probs, extra={"part": "control", "steps": longest})
     from bayeskd.metrics import classification_metrics
