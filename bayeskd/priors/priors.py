@@ -26,7 +26,16 @@ prior                  term :math:`R(\theta, z, B)`                            B
                                                                                predictive teacher
 (dropout)              a model option, no term                                 Bernoulli variational
                                                                                posterior (Gal 2016)
+(augmentation)         a trainer option (``fit(augment=...)``), no term:       invariance prior: the
+                       the likelihood of fresh views :math:`g(x)`              class does not change
+                                                                               under :math:`g`
+``TeacherPrior``       the teacher evaluated inside the step on the same view  teacher-centred prior
+with ``teacher=``      (function matching, Beyer et al. 2022)                  where the data says
+                                                                               nothing: on new views
 =====================  ======================================================  ==========================
+
+A teacher table may also come from teachers that never saw the row they label
+(:func:`bayeskd.training.out_of_fold_logits`): an estimate of the leave-one-fold-out predictive.
 
 Priors are JAX pytrees (their hyperparameters are leaves, so a sweep can ``vmap`` over them) with
 ``__call__(params, logits, batch) -> scalar`` and ``likelihood_weight``; the trainer never asks
