@@ -17,11 +17,12 @@ Usage inside a job (``out_dir`` already held by :func:`bayeskd.io.locked_output`
 .. code-block:: python
 
     store = SweepStore.for_output(out_dir, config=cfg_dict, fresh=fresh, log=log)
-    unit = store.get("student-kd")
-    if unit is None:
+
+    def students():
         res = fit(..., checkpoint=store.trainer("student-kd"))   # resumes mid-run
-        unit = {"rows": rows, "probs": probs_array}
-        store.put("student-kd", unit)                             # drops the trainer checkpoint
+        return {"rows": rows, "probs": probs_array}
+
+    unit = store.cached("student-kd", students)   # stored once (the trainer checkpoint dropped)
 
 Guarantees (tested in ``tests/reliability``):
 
@@ -422,6 +423,19 @@ class SweepStore:
         train_dir = self.root / "train" / name
         if train_dir.exists():
             shutil.rmtree(train_dir)
+
+    def cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """Unit ``name``: the stored value, or ``compute()`` stored and returned *as read back*.
+
+        Reading back means a first run and a resumed one continue from the same bytes (tuples
+        come back as lists). A reloaded unit is logged in one line.
+        """
+        value = self.get(name)
+        if value is not None:
+            self._log(f"[checkpoint] unit {name}: reloaded")
+            return value
+        self.put(name, compute())
+        return self.get(name)
 
     def _load_unit(self, path: pathlib.Path, name: str) -> tuple[dict, dict]:
         try:

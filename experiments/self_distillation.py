@@ -1,6 +1,16 @@
-"""self_distillation: Furlanello et al. 2018 "Born-again neural networks"; Mobahi, Farajtabar & Bartlett 2020 "Self-distillation amplifies regularization in Hilbert space".
+"""self_distillation: born-again networks (Furlanello et al. 2018) and kernel self-distillation
+(Mobahi, Farajtabar & Bartlett 2020).
 
-Mirrors: Furlanello Table 1; Mobahi §3-4, Fig. 3-4.
+Claim:     born-again students beat their teachers and ensembles of generations do better still;
+           kernel self-distillation first lowers test error, then collapses.
+Published: born-again DenseNets 1–2 points above their teachers on CIFAR-100; collapse no earlier
+           than the r0 − 1 bound.
+Ours:      MLP test accuracy by generation 66.2, 66.8, 66.4, 65.6, 65.7, 65.2% (generations 2–5 at
+           or below generation 0); ensemble of generations 74.7%; kernel test MSE best at round
+           1.7 (mean over seeds), collapse at round 7.0 ± 1.0 against the bound 4.4.
+           (quick size, 3 seeds, as committed; paper_figures/self_distillation/summary.md has the
+           current numbers and the reasons where they disagree with the paper.)
+Mirrors:   Furlanello Table 1; Mobahi §3-4, Fig. 3-4.
 
 Command:   bayeskd reproduce self_distillation --size quick        (or: python experiments/self_distillation.py --size quick)
 Sizes:     smoke ~10 s (the tests), quick ~1 min, full ~5 min — wall time on 2 CPU cores.

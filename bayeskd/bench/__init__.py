@@ -11,7 +11,7 @@
 =====================  ==========================================================================
 
 Each benchmark alternates its competitors after a warm-up round and reports medians of
-``repeats`` rounds (5 by default), the ratios, the targets of issue 6 and the load average
+``repeats`` rounds (5 by default), the ratios, the targets and the load average
 before and after; the machine (CPU model, cores, library versions) is recorded with them.
 Results: ``BENCHMARKS.md``. Command: ``bayeskd bench [--only NAME,...] [--json FILE]``
 (about 15 to 30 minutes on 2 cores; ``--size smoke`` runs everything at toy sizes in a minute).
@@ -130,7 +130,7 @@ def add_cli(sub) -> None:
     p.add_argument("--only", default=None,
                    help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the results to FILE")
-    p.add_argument("--size", default="full", help="full (the issue's sizes) | smoke (toy sizes)")
+    p.add_argument("--size", default="full", help="full (the measured sizes) | smoke (toy sizes)")
     p.add_argument("--repeats", type=int, default=None,
                    help="measured rounds per benchmark (default 5; smoke 1)")
     p.set_defaults(func=_run_bench)

@@ -1,6 +1,6 @@
 """What every benchmark shares: machine details, load, alternating timing, the KD problem.
 
-Timing protocol (issue 6): the competitors of one benchmark run in the same process, one
+Timing protocol: the competitors of one benchmark run in the same process, one
 warm-up round first, then ``repeats`` rounds in which every competitor runs once, in an order
 that rotates from round to round so slow phases of a shared machine hit each of them; the
 median over rounds is reported. The 1-minute load average is recorded before and after.
@@ -29,6 +29,18 @@ from bayeskd.priors import TeacherPrior
 from bayeskd.training import TrainConfig, TrainState
 
 BENCH_SIZES = ("smoke", "full")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """What every compiled-training benchmark sets: run length, optimiser, timing rounds."""
+
+    steps: int = 2000
+    batch_size: int = 100
+    learning_rate: float = 1e-2
+    repeats: int = 5
+    warmup: bool = True
+    fresh_caches: bool = True  # clear JAX's caches before compiling
 
 
 def check_size(size: str) -> None:
@@ -233,8 +245,7 @@ def kd_problem(*, size: str, hidden: tuple[int, ...] = (100, 100), log=print) ->
     check_size(size)
     ds = load_job_dataset("mnist1d")
     if size == "smoke":
-        ds = Dataset(ds.name, ds.x_train[:300], ds.y_train[:300], ds.x_test[:200], ds.y_test[:200],
-                     ds.num_classes, meta=ds.meta)
+        ds = ds.take(num_train=300, num_test=200)
         teacher, tcfg = "mlp-small", TrainConfig(steps=50, batch_size=32, learning_rate=1e-2,
                                                  eval_every=50)
     else:

@@ -27,6 +27,7 @@ import numpy as np
 from bayeskd.bench._common import (
     CompiledRun,
     KDProblem,
+    RunSettings,
     alternate,
     check_size,
     kd_prior,
@@ -42,14 +43,10 @@ from bayeskd.bench._common import (
 
 
 @dataclasses.dataclass(frozen=True)
-class EnsembleSettings:
+class EnsembleSettings(RunSettings):
+    """The ensemble benchmark: member counts, and the size of the machine's matmul-rate probe."""
+
     members: tuple[int, ...] = (1, 4, 8, 16)
-    steps: int = 2000
-    batch_size: int = 100
-    learning_rate: float = 1e-2
-    repeats: int = 5
-    warmup: bool = True
-    fresh_caches: bool = True  # clear JAX's caches before compiling
     matmul_n: int = 2048
 
 

@@ -22,36 +22,17 @@ from typing import Any
 
 import jax
 
-from bayeskd.bench._common import (
-    CompiledRun,
-    KDProblem,
-    alternate,
-    check_size,
-    kd_prior,
-    kd_problem,
-    load_average,
-    median,
-    target,
-)
-from bayeskd.bench.ensemble import (
-    compile_all,
-    max_rel_param_diff,
-    sequential_competitor,
-    vmapped_competitor,
-)
+from bayeskd.bench import _common, ensemble
+from bayeskd.bench._common import CompiledRun, KDProblem, kd_prior
 from bayeskd.priors import TeacherPrior, stack_priors
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepSettings:
+class SweepSettings(_common.RunSettings):
+    """The grid of the sweep benchmark: every temperature x KD weight."""
+
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
-    steps: int = 2000
-    batch_size: int = 100
-    learning_rate: float = 1e-2
-    repeats: int = 5
-    warmup: bool = True
-    fresh_caches: bool = True  # clear JAX's caches before compiling
 
 
 SETTINGS = {
@@ -71,31 +52,31 @@ def stacked_prior(problem: KDProblem, temperatures,
 
 def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | None = None,
         log=print, **overrides) -> dict[str, Any]:
-    check_size(size)
+    _common.check_size(size)
     s = dataclasses.replace(SETTINGS[size], **overrides)
     if repeats is not None:
         s = dataclasses.replace(s, repeats=repeats)
-    problem = problem or kd_problem(size=size, log=log)
+    problem = problem or _common.kd_problem(size=size, log=log)
     prior, configs = stacked_prior(problem, s.temperatures, s.alphas)
     c = len(configs)
-    load_before = load_average()
+    load_before = _common.load_average()
     common = {"steps": s.steps, "batch_size": s.batch_size, "learning_rate": s.learning_rate,
               "prior_axis": 0}
     vec = CompiledRun(problem, prior, members=c, **common)
     single = CompiledRun(problem, jax.tree.map(lambda x: x[:1], prior), members=1, **common)
-    info = compile_all({"vectorised": vec, "single": single}, jax.random.key(0),
+    info = ensemble.compile_all({"vectorised": vec, "single": single}, jax.random.key(0),
                        clear=s.fresh_caches)
     key = jax.random.key(1)
     per_config = [jax.tree.map(lambda a, m=m: a[m : m + 1], vec.prior) for m in range(c)]
     competitors = {
-        "vectorised": vmapped_competitor(vec, key),
-        "single": vmapped_competitor(single, key),
-        "sequential": sequential_competitor(vec, single, key, per_config),
+        "vectorised": ensemble.vmapped_competitor(vec, key),
+        "single": ensemble.vmapped_competitor(single, key),
+        "sequential": ensemble.sequential_competitor(vec, single, key, per_config),
     }
-    times, last, cpu = alternate(competitors, repeats=s.repeats, warmup=s.warmup)
+    times, last, cpu = _common.alternate(competitors, repeats=s.repeats, warmup=s.warmup)
     cv = info["vectorised"]["lower_s"] + info["vectorised"]["compile_s"]
     c1 = info["single"]["lower_s"] + info["single"]["compile_s"]
-    tv, t1, ts = (median(times[k]) for k in ("vectorised", "single", "sequential"))
+    tv, t1, ts = (_common.median(times[k]) for k in ("vectorised", "single", "sequential"))
     rows = {
         "vectorised": {"run_s": tv, "runs_s": times["vectorised"], "compile_s": cv,
                        "total_s": cv + tv},
@@ -104,7 +85,7 @@ def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | 
                        "total_s": c1 + ts},
     }
     for name, row in rows.items():
-        row["cpu_s"] = median(cpu[name])
+        row["cpu_s"] = _common.median(cpu[name])
     ratios = {
         "vectorised_over_single": tv / t1,
         "vectorised_over_single_with_compile": (cv + tv) / (c1 + t1),
@@ -112,14 +93,14 @@ def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | 
         "sequential_over_vectorised_with_compile": (c1 + ts) / (cv + tv),
         "vectorised_over_single_cpu": rows["vectorised"]["cpu_s"] / rows["single"]["cpu_s"],
     }
-    check = max_rel_param_diff(last["vectorised"]["params"], last["sequential"]["params"])
+    check = ensemble.max_rel_param_diff(last["vectorised"]["params"], last["sequential"]["params"])
     log(f"[bench] sweep {c} configs: vectorised {tv:.2f} s, one config {t1:.2f} s "
         f"(x{tv / t1:.2f}), sequential {ts:.2f} s (x{ts / tv:.2f} of vectorised); compile "
         f"{cv:.1f} s vs {c1:.1f} s")
     targets = [
-        target(f"{c} configs / 1 config, execution", ratios["vectorised_over_single"], 5.0,
+        _common.target(f"{c} configs / 1 config, execution", ratios["vectorised_over_single"], 5.0,
                unit="x"),
-        target(f"{c} configs / 1 config, with compilation",
+        _common.target(f"{c} configs / 1 config, with compilation",
                ratios["vectorised_over_single_with_compile"], 5.0, unit="x"),
     ]
     return {
@@ -133,5 +114,5 @@ def run(*, size: str = "full", repeats: int | None = None, problem: KDProblem | 
         "max_rel_param_diff_vs_sequential": check,
         "targets": targets,
         "load_before": load_before,
-        "load_after": load_average(),
+        "load_after": _common.load_average(),
     }

@@ -25,7 +25,7 @@ import numpy as np
 from bayeskd.cache import read_npz_verified, warn_cache_problem, write_npz_verified
 from bayeskd.data.dataset import Dataset
 
-__all__ = ["load_mnist1d", "cache_root", "mnist1d_args"]
+__all__ = ["load_mnist1d", "cache_root", "generate_mnist1d", "mnist1d_args"]
 
 DEFAULT_NUM_SAMPLES = 5000  # the package default: 4000 train / 1000 test
 DEFAULT_TRAIN_SPLIT = 0.8
@@ -211,3 +211,32 @@ def load_mnist1d(
         x_transfer=x_transfer,
         meta=meta,
     )
+
+
+def generate_mnist1d(num: int, *, seed: int, mean: float, std: float,
+                     cache_dir: str | os.PathLike | None = None,
+                     use_cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    r"""``num`` labelled MNIST-1D examples from generator seed ``seed``, standardised as given.
+
+    .. math:: x = (x_\text{raw} - \text{mean}) / \text{std}
+
+    Generates ``num`` rounded up to a multiple of 10 samples (the generator makes whole rounds of
+    the 10 classes) and keeps the first ``num``, exactly as :func:`load_mnist1d` builds its
+    transfer set, so ``generate_mnist1d(n, seed=ds.meta["transfer_seed"], mean=ds.meta["mean"],
+    std=ds.meta["std"])`` gives a dataset's transfer inputs with their true labels.
+
+    Args:
+      num: examples, ``>= 1``.
+      seed: generation seed.
+      mean, std: the standardisation (a dataset's ``meta["mean"]`` and ``meta["std"]``).
+      cache_dir, use_cache: as for :func:`load_mnist1d`.
+
+    Returns:
+      ``(x float32 [num, 40], y int32 [num])``.
+    """
+    from bayeskd.validate import check_positive_int
+
+    check_positive_int(num, name="num")
+    args = mnist1d_args(seed=seed, num_samples=-(-num // 10) * 10)
+    xs, ys = _cached_raw_samples(args, cache_dir, use_cache)
+    return ((xs[:num] - mean) / std).astype(np.float32), ys[:num].astype(np.int32)

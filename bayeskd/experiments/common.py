@@ -1,12 +1,15 @@
-"""Pieces every job shares: sizes, dataset set-up, teachers cached by config, student evaluation."""
+"""Pieces every job shares: size names, the dataset dispatcher, the teacher trainer (cached by
+config), student evaluation, and the one conversion of result keys for JSON.
+
+``compare-priors``, ``posterior-zoo``, every figure and the benchmarks load data with
+:func:`load_job_dataset` and train teachers with :func:`train_teacher`; summaries come from
+:func:`bayeskd.metrics.summarize` and :func:`bayeskd.metrics.format_mean_std`.
+"""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import math
-import pathlib
-from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -23,12 +26,8 @@ from bayeskd.priors import NoPrior
 from bayeskd.training import TrainConfig, fit, predict_logits
 from bayeskd.validate import check_choice
 
-SIZES = ("smoke", "quick", "full")
+SIZE_NAMES = ("smoke", "quick", "full")  # every job's ``SIZES`` maps these to its run lengths
 NOISE_SIGMAS = (0.25, 0.5, 1.0)
-
-
-
-
 
 
 def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None = None,
@@ -116,7 +115,7 @@ def train_teacher(
             if len(x) else np.zeros((0, ds.num_classes), np.float32)
             for m in range(num_members)
         ])
-    out["param_count"] = np.int64(sum(np.prod(a.shape[1:]) for a in jax.tree.leaves(res.params)))
+    out["param_count"] = np.int64(member_param_count(res.params))
     out |= {f"param_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(res.params))}
     if cache:
         write_npz_verified(path, out)
@@ -140,6 +139,11 @@ def teacher_modules(trained: dict, model: str, ds: Dataset):
     params = jax.tree.unflatten(treedef, [jnp.asarray(trained[f"param_{i}"])
                                           for i in range(len(leaves))])
     return ModelTeacher(graphdef, params)
+
+
+def member_param_count(params_M) -> int:
+    """Trainable scalars of one member of stacked parameters (every leaf ``[M, ...]``)."""
+    return int(sum(np.prod(a.shape[1:]) for a in jax.tree.leaves(params_M)))
 
 
 def _array_digest(*arrays) -> str:
@@ -169,7 +173,7 @@ def evaluate_member(
     row["train_accuracy"] = float(jnp.mean(jnp.argmax(train_logits, -1) == ds.y_train))
     row["train_test_gap"] = row["train_accuracy"] - row["accuracy"]
 
-    noise_fn, grad_fn = _robustness_fns(graphdef)
+    noise_fn, grad_fn = robustness_fns(graphdef)
     sigma_acc = noise_fn(params, jnp.asarray(ds.x_test), jnp.asarray(ds.y_test), key)
     row["noise_accuracy_by_sigma"] = {str(s): float(a) for s, a in zip(NOISE_SIGMAS, sigma_acc, strict=True)}
     row["noise_accuracy"] = float(jnp.mean(sigma_acc))
@@ -178,8 +182,10 @@ def evaluate_member(
 
 
 @functools.cache
-def _robustness_fns(graphdef):
-    """Jitted noise-accuracy and input-gradient-norm functions of ``params`` for one architecture."""
+def robustness_fns(graphdef):
+    """Jitted ``noise_fn(params, x, y, key) -> [L]`` (accuracy under Gaussian input noise of each
+    ``NOISE_SIGMAS``) and ``grad_fn(params, x) -> []`` (mean input-gradient norm) for one
+    architecture; ``jax.vmap`` them over stacked members."""
     from bayeskd.training import apply_model
 
     @jax.jit
@@ -194,27 +200,13 @@ def _robustness_fns(graphdef):
     return noise_fn, grad_fn
 
 
-def summarize(rows: list[dict], *, group: str, metrics: Sequence[str]) -> dict[str, dict]:
-    """``{group value: {metric: {"mean", "std", "n"}}}`` over rows (std with ddof=1 when n > 1)."""
-    out: dict[str, dict] = {}
-    for g in dict.fromkeys(r[group] for r in rows):
-        sel = [r for r in rows if r[group] == g]
-        out[g] = {}
-        for m in metrics:
-            vals = np.asarray([r[m] for r in sel if m in r], np.float64)
-            if vals.size == 0:
-                continue
-            std = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
-            out[g][m] = {"mean": float(vals.mean()), "std": std, "n": int(vals.size)}
-    return out
-
-
-def fmt_mean_std(s: dict, *, scale: float = 1.0, digits: int = 2) -> str:
-    if not s or not math.isfinite(s["mean"]):
-        return "-"
-    return f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}"
-
-
-def default_out(name: str) -> pathlib.Path:
-    """``paper_figures/<name>`` under the current folder."""
-    return pathlib.Path("paper_figures") / name
+def string_keys(obj: Any) -> Any:
+    """``obj`` with every dict key a string, for JSON: a tuple key ``("mlp", "labels")`` becomes
+    ``"mlp | labels"``, other keys ``str(key)``. Summaries keep tuple keys in Python
+    (:func:`bayeskd.metrics.summarize`); this is the one place they become strings."""
+    if isinstance(obj, dict):
+        return {(" | ".join(map(str, k)) if isinstance(k, tuple) else str(k)): string_keys(v)
+                for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [string_keys(v) for v in obj]
+    return obj

@@ -1,7 +1,7 @@
 r"""``bayeskd compare-priors``: the same student under every prior, same seeds, same metrics.
 
-The source's regulariser table (MISSION.md C12) as one run: a teacher is trained once (cached by
-its config), then the student is trained under
+The regulariser table (every regulariser read as a prior) as one run: a teacher is trained once
+(cached by its config), then the student is trained under
 
 ==================  =================================================================
 ``none``            maximum likelihood on the labels
@@ -30,7 +30,6 @@ import dataclasses
 import hashlib
 import math
 import pathlib
-import sys
 import time
 from typing import Any
 
@@ -41,17 +40,21 @@ from bayeskd.checkpoint import SweepStore
 from bayeskd.data import DATASETS, Dataset, load_npz, load_teacher_outputs
 from bayeskd.data.own import TEACHER_OUTPUT_KINDS, check_file, npz_num_classes, npz_shapes
 from bayeskd.experiments.common import (
-    SIZES,
+    SIZE_NAMES,
     evaluate_member,
-    fmt_mean_std,
     load_job_dataset,
+    member_param_count,
     model_fn,
-    summarize,
     train_teacher,
 )
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
-from bayeskd.metrics import reliability_bins
-from bayeskd.metrics.calibration import ReliabilityBins
+from bayeskd.metrics import (
+    ReliabilityBins,
+    classification_metrics,
+    format_mean_std,
+    reliability_bins,
+    summarize,
+)
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
 from bayeskd.training import TrainConfig, fit, predict_logits
 from bayeskd.training.memory import check_fits_memory, estimate_fit_bytes
@@ -85,7 +88,7 @@ class Size:
     eval_every: int
 
 
-SIZE_TABLE = {
+SIZES = {
     "smoke": Size(teacher_steps=400, student_steps=300, seeds=2, transfer_size=1000, eval_every=100),
     "quick": Size(teacher_steps=6000, student_steps=6000, seeds=3, transfer_size=40000, eval_every=1000),
     "full": Size(teacher_steps=10000, student_steps=10000, seeds=5, transfer_size=40000, eval_every=1000),
@@ -120,7 +123,7 @@ class ComparePriorsConfig:
         check_choice(self.dataset, [d for d in JOB_DATASETS if d in DATASETS], name="dataset")
         check_choice(self.student, STUDENTS, name="student")
         check_choice(self.teacher, TEACHERS, name="teacher")
-        check_choice(self.size, SIZES, name="size")
+        check_choice(self.size, SIZE_NAMES, name="size")
         if self.seeds is not None:
             check_positive_int(self.seeds, name="seeds")
         if self.transfer_size is not None:
@@ -165,7 +168,7 @@ class ComparePriorsConfig:
 
     @property
     def sizes(self) -> Size:
-        return SIZE_TABLE[self.size]
+        return SIZES[self.size]
 
     @property
     def num_seeds(self) -> int:
@@ -279,24 +282,24 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
                                   learning_rate=cfg.learning_rate, eval_every=size.eval_every)
         log(f"[compare-priors] {ds.name}: {ds.num_train} train / {ds.num_test} test, "
             f"teacher {teacher_name}, student {cfg.student}, {cfg.num_seeds} seeds, size {cfg.size}")
-        teacher = store.get("teacher")
         source = " (checkpoint)"
-        if teacher is None and external is not None:
-            teacher = {k: external[k] for k in ("logp_train", "logp_test", "logp_transfer")}
-            teacher["param_count"] = np.int64(-1)
-            source = f" ({external['kind']} from {pathlib.Path(external['source']).name})"
-        elif teacher is None:
+
+        def trained_teacher():
+            nonlocal source
             trained = train_teacher(ds, model=cfg.teacher, config=teacher_cfg, seed=cfg.seed + 1000,
                                     progress=progress, checkpoint=store.trainer("teacher"))
             source = (" (cached)" if trained["cached"]
                       else f" ({trained['steps_run']} of {size.teacher_steps} steps trained here)")
-            teacher = {k: trained[k] for k in ("logp_train", "logp_test", "logp_transfer",
-                                               "param_count")}
-            store.put("teacher", teacher)
-            teacher = store.get("teacher")  # the resumed path reads exactly these bytes
-        t_probs_test = np.exp(teacher["logp_test"][0])
-        from bayeskd.metrics import classification_metrics
+            return {k: trained[k] for k in ("logp_train", "logp_test", "logp_transfer",
+                                            "param_count")}
 
+        if external is not None:
+            teacher = {k: external[k] for k in ("logp_train", "logp_test", "logp_transfer")}
+            teacher["param_count"] = np.int64(-1)
+            source = f" ({external['kind']} from {pathlib.Path(external['source']).name})"
+        else:
+            teacher = store.cached("teacher", trained_teacher)
+        t_probs_test = np.exp(teacher["logp_test"][0])
         teacher_row = classification_metrics(t_probs_test, ds.y_test)
         teacher_row["param_count"] = (int(teacher["param_count"]) if teacher["param_count"] >= 0
                                       else None)
@@ -308,18 +311,19 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
         rows: list[dict] = []
         reliab: list = []
         for name in priors:
-            unit = store.get(f"student-{name}")
-            if unit is None:
-                t1 = time.perf_counter()
-                unit, steps_run = _train_students(
+            note = "checkpoint" if f"student-{name}" in store else None
+            t1 = time.perf_counter()
+            ran = {}
+
+            def students(name=name, ran=ran):
+                unit, ran["steps"] = _train_students(
                     name, cfg, ds, teacher, t_probs_test, student_cfg, progress=progress,
                     checkpoint=store.trainer(f"student-{name}"))
-                store.put(f"student-{name}", unit)
-                unit = store.get(f"student-{name}")
-                note = (f"{time.perf_counter() - t1:.1f} s, {steps_run} of {size.student_steps} "
-                        "steps trained here")
-            else:
-                note = "checkpoint"
+                return unit
+
+            unit = store.cached(f"student-{name}", students)
+            note = note or (f"{time.perf_counter() - t1:.1f} s, {ran['steps']} of "
+                            f"{size.student_steps} steps trained here")
             rows.extend(unit["rows"])
             bins = unit["reliability"]
             reliab.append((name, ReliabilityBins(**bins), unit["rows"][0]["ece"]))
@@ -371,7 +375,7 @@ def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_pr
         row = {"prior": name, "seed": s}
         row |= evaluate_member(res.graphdef, params, ds, teacher_probs_test=t_probs_test,
                                key=jax.random.key(10_000 + s))
-        row["param_count"] = int(sum(np.prod(a.shape) for a in jax.tree.leaves(params)))
+        row["param_count"] = member_param_count(res.params)
         rows.append(row)
         if s == 0:
             probs = jax.nn.softmax(predict_logits(res.graphdef, params, ds.x_test), -1)
@@ -412,7 +416,7 @@ def format_table(results: dict) -> str:
     lines = [head, "-" * len(head)]
     for prior, s in results["summary"].items():
         lines.append(f"{prior:16s}" + "".join(
-            f"{fmt_mean_std(s.get(k, {}), scale=sc, digits=2 if sc == 100 else 3):>16s}"
+            f"{format_mean_std(s.get(k), scale=sc, digits=2 if sc == 100 else 3):>16s}"
             for k, sc, _ in cols))
     t = results["teacher"]
     lines.append(f"{'teacher':16s}{100 * t['accuracy']:>16.2f}{t['nll']:>16.3f}{100 * t['ece']:>16.2f}")
@@ -421,11 +425,10 @@ def format_table(results: dict) -> str:
 
 def add_cli(sub) -> None:
     """Add the ``compare-priors`` subcommand."""
-    cp = sys.modules[__name__]
     p = sub.add_parser("compare-priors", help="the same student under every prior (the main job)",
-                       description=cp.__doc__.split("\n\n")[0])
+                       description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default=None,
-                   help=f"one of {', '.join(cp.JOB_DATASETS)} (default mnist1d)")
+                   help=f"one of {', '.join(JOB_DATASETS)} (default mnist1d)")
     p.add_argument("--data", default=None, metavar="FILE.npz",
                    help="your own arrays: x_train, y_train, x_test, y_test (optional x_transfer)")
     p.add_argument("--teacher-logits", default=None, metavar="FILE",
@@ -434,8 +437,8 @@ def add_cli(sub) -> None:
     p.add_argument("--teacher-kind", default="auto",
                    help="what --teacher-logits holds: auto | logits | probs (default auto: "
                         "probabilities when every row is a distribution)")
-    p.add_argument("--student", default="mlp", help=f"one of {', '.join(cp.STUDENTS)}")
-    p.add_argument("--teacher", default="cnn", help=f"one of {', '.join(cp.TEACHERS)}")
+    p.add_argument("--student", default="mlp", help=f"one of {', '.join(STUDENTS)}")
+    p.add_argument("--teacher", default="cnn", help=f"one of {', '.join(TEACHERS)}")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: by size)")
     p.add_argument("--transfer-size", type=int, default=None,
                    help="generated unlabeled inputs for kd_transfer (default: 40000, smoke 1000)")
@@ -443,7 +446,7 @@ def add_cli(sub) -> None:
     p.add_argument("--temperature", type=float, default=4.0, help="KD temperature T > 0")
     p.add_argument("--alpha", type=float, default=0.9, help="KD weight in [0, 1]")
     p.add_argument("--priors", default=None,
-                   help=f"comma-separated subset of {','.join(cp.PRIORS)} (default: all)")
+                   help=f"comma-separated subset of {','.join(PRIORS)} (default: all)")
     p.add_argument("--data-dir", default=None, help="folder with MNIST/Fashion-MNIST/CIFAR-10 files")
     p.add_argument("--out", default="paper_figures/compare_priors", help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -455,18 +458,16 @@ def add_cli(sub) -> None:
 def _run_compare_priors(args) -> int:
     from bayeskd.io import check_out_dir
 
-    cp = sys.modules[__name__]
-
     if args.data is not None and args.dataset is not None:
         raise ValueError("--data: give either --data FILE.npz or --dataset NAME, not both")
     priors = (None if args.priors is None
               else tuple(p.strip() for p in args.priors.split(",") if p.strip()))
-    cfg = cp.ComparePriorsConfig(
+    cfg = ComparePriorsConfig(
         dataset=args.dataset or "mnist1d", student=args.student, teacher=args.teacher,
         size=args.size, seeds=args.seeds, transfer_size=args.transfer_size,
         temperature=args.temperature, alpha=args.alpha, priors=priors, data_dir=args.data_dir,
         data_file=args.data, teacher_logits=args.teacher_logits, teacher_kind=args.teacher_kind,
     )
     check_out_dir(args.out)
-    cp.run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)
+    run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)
     return 0

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from bayeskd.checkpoint import SweepStore
-from bayeskd.experiments.common import SIZES
+from bayeskd.experiments.common import SIZE_NAMES, string_keys
 from bayeskd.experiments.figures._base import Units
 from bayeskd.io import check_out_dir, locked_output, save_figure, write_csv, write_json, write_text
 from bayeskd.training.memory import check_fits_memory, estimate_fit_bytes
@@ -46,7 +46,7 @@ FIGURES = (
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")
 TIMING_FILE = "reproduce_all_timing.json"
-UNIT_FORMAT = 1  # bump when the figures' units change, so old checkpoints are not reused
+UNIT_FORMAT = 2  # bump when the figures' units change, so old checkpoints are not reused
 
 
 def figure_module(name: str) -> ModuleType:
@@ -58,7 +58,7 @@ def figure_module(name: str) -> ModuleType:
 def check_request(name: str, size: str, seeds: int | None) -> ModuleType:
     """Validate a request before any work; returns the figure's module."""
     module = figure_module(name)
-    check_choice(size, SIZES, name="--size")
+    check_choice(size, SIZE_NAMES, name="--size")
     check_seeds(seeds)
     return module
 
@@ -133,7 +133,7 @@ def reproduce(
         if store.active:
             log(f"[reproduce] {name}: {store.describe()}")
         report = module.run(module.SIZES[size], seeds=n_seeds, log=log, progress=progress,
-                            units=Units(store, log=log))
+                            units=Units(store))
         results = _write(out_dir, module.INFO, report, size=size, seeds=n_seeds,
                          runtime_s=time.perf_counter() - t0)
     log(f"[reproduce] {name}: {report.headline}")
@@ -156,7 +156,7 @@ def reproduce_all(*, size: str = "quick", seeds: int | None = None,
 
     Each figure checkpoints in its own folder, so a killed ``--all`` rerun reloads the figures
     and parts that had finished (``fresh=True``: start every figure over)."""
-    check_choice(size, SIZES, name="--size")
+    check_choice(size, SIZE_NAMES, name="--size")
     if seeds is not None:
         check_positive_int(seeds, name="--seeds")
     root = pathlib.Path(out) if out is not None else DEFAULT_ROOT
@@ -189,8 +189,8 @@ def _write(out_dir: pathlib.Path, info, report, *, size: str, seeds: int, runtim
         "seeds": seeds,
         "headline": report.headline,
         "comparisons": [c.__dict__ for c in report.comparisons],
-        "summary": report.summary,
-        "extra": report.extra,
+        "summary": string_keys(report.summary),
+        "extra": string_keys(report.extra),
         "notes": report.notes,
         "tables": report.tables,
         "rows": report.rows,
@@ -285,7 +285,8 @@ def list_figures() -> str:
     lines = []
     for name in FIGURES:
         m = figure_module(name)
-        sizes = ", ".join(f"{s} ({m.SIZES[s].seeds} seeds, {m.INFO.runtime[s]})" for s in SIZES)
+        sizes = ", ".join(f"{s} ({m.SIZES[s].seeds} seeds, {m.INFO.runtime[s]})"
+                          for s in SIZE_NAMES)
         lines.append(f"{name:24s} {m.INFO.title}\n{'':24s} {m.INFO.paper}\n{'':24s} sizes: {sizes}")
     return "\n".join(lines)
 
@@ -321,7 +322,7 @@ def _run_reproduce(args) -> int:
         raise ValueError(f"name: give one figure name or --all; known: {', '.join(FIGURES)}")
     progress = False if args.no_progress else None
     if args.all:
-        check_choice(args.size, SIZES, name="--size")
+        check_choice(args.size, SIZE_NAMES, name="--size")
         check_seeds(args.seeds)
         check_out_dir(args.out or DEFAULT_ROOT)
     else:

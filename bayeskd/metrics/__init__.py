@@ -1,7 +1,8 @@
 """Evaluation metrics: accuracy, likelihood, calibration, disagreement, uncertainty, robustness.
 
 All array metrics take probabilities (not logits) and are pure, jit-able JAX functions;
-:func:`classification_metrics` and :func:`mean_std` return plain Python floats for reporting.
+:func:`classification_metrics`, :func:`mean_std` and :func:`summarize` return plain Python floats for
+reporting.
 """
 
 from bayeskd.metrics.calibration import ReliabilityBins, ece, mce, reliability_bins
@@ -17,7 +18,13 @@ from bayeskd.metrics.classification import (
     total_variation,
 )
 from bayeskd.metrics.robustness import input_grad_norm, noise_accuracy
-from bayeskd.metrics.summary import classification_metrics, mean_std
+from bayeskd.metrics.summary import (
+    classification_metrics,
+    format_mean_std,
+    mean_std,
+    pct,
+    summarize,
+)
 
 __all__ = [
     "ReliabilityBins",
@@ -27,6 +34,7 @@ __all__ = [
     "classification_metrics",
     "ece",
     "entropy",
+    "format_mean_std",
     "input_grad_norm",
     "kl_divergence",
     "mce",
@@ -34,7 +42,9 @@ __all__ = [
     "mutual_information",
     "nll",
     "noise_accuracy",
+    "pct",
     "predictive_mean",
     "reliability_bins",
+    "summarize",
     "total_variation",
 ]

@@ -1,11 +1,15 @@
 """Host-side summaries: a dictionary of plain floats for logging, tables and JSON.
 
 These are the only functions in :mod:`bayeskd.metrics` that leave JAX: they call the jitted
-metrics and convert the results with ``float``.
+metrics and convert the results with ``float``; :func:`summarize` (mean and std over seeds, by
+group) and :func:`format_mean_std` are the one summariser and formatter every job and figure
+uses.
 """
 
 import functools
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -82,7 +86,7 @@ def classification_metrics(
     return {name: float(value) for name, value in arrays.items()}
 
 
-def mean_std(values: Sequence[float] | ArrayLike) -> dict[str, float]:
+def mean_std(values: Sequence[float] | ArrayLike) -> dict[str, float | int]:
     r"""Mean and sample standard deviation across runs (e.g. seeds).
 
     .. math::
@@ -96,17 +100,75 @@ def mean_std(values: Sequence[float] | ArrayLike) -> dict[str, float]:
       values: ``n >= 1`` scalars, shape ``[n]``.
 
     Returns:
-      ``{"mean": float, "std": float}``.
+      ``{"mean": float, "std": float, "n": int}``.
 
     Raises:
       ValueError: If ``values`` is empty.
 
     Examples:
       >>> mean_std([1.0, 2.0, 3.0])
-      {'mean': 2.0, 'std': 1.0}
+      {'mean': 2.0, 'std': 1.0, 'n': 3}
     """
     values_n = np.asarray(values, dtype=np.float64).reshape(-1)
     if values_n.size == 0:
-        raise ValueError("mean_std needs at least one value.")
+        raise ValueError("values: give at least one value, got none")
     std = float(np.std(values_n, ddof=1)) if values_n.size > 1 else 0.0
-    return {"mean": float(np.mean(values_n)), "std": std}
+    return {"mean": float(np.mean(values_n)), "std": std, "n": int(values_n.size)}
+
+
+def summarize(
+    rows: Iterable[Mapping[str, Any]], *, group: str | Sequence[str], metrics: Sequence[str]
+) -> dict[Any, dict[str, dict]]:
+    """:func:`mean_std` of every metric over the rows of each group, groups in order of appearance.
+
+    With one field name (``group="prior"``) a group's key is that field's value (``"kd"``); with
+    several (``group=("student", "arm")``) it is the tuple of their values
+    (``("mlp", "labels")``), so callers look groups up by value, never by a rebuilt string.
+    A metric is averaged over the group's rows that have it and left out when none has.
+
+    Args:
+      rows: dicts holding the ``group`` fields and (some of) the ``metrics``.
+      group: the field, or fields, whose values define a group.
+      metrics: the fields to summarise.
+
+    Returns:
+      ``{key: {metric: {"mean", "std", "n"}}}``.
+
+    Examples:
+      >>> rows = [{"arm": "a", "seed": 0, "acc": 0.5}, {"arm": "a", "seed": 1, "acc": 0.7},
+      ...         {"arm": "b", "seed": 0, "acc": 0.9}]
+      >>> summarize(rows, group="arm", metrics=["acc"])["b"]
+      {'acc': {'mean': 0.9, 'std': 0.0, 'n': 1}}
+      >>> list(summarize(rows, group=("arm", "seed"), metrics=["acc"]))
+      [('a', 0), ('a', 1), ('b', 0)]
+    """
+    fields = (group,) if isinstance(group, str) else tuple(group)
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        values = tuple(row[f] for f in fields)
+        groups.setdefault(values[0] if isinstance(group, str) else values, []).append(row)
+    return {key: {m: mean_std([r[m] for r in sel if m in r]) for m in metrics
+                  if any(m in r for r in sel)}
+            for key, sel in groups.items()}
+
+
+def format_mean_std(stats: Mapping[str, float] | None, *, scale: float = 1.0, digits: int = 3,
+                    unit: str = "") -> str:
+    """``"0.213 ± 0.010"`` from a :func:`mean_std` dict, each number times ``scale``.
+
+    ``unit`` is appended after a space (``scale=100, digits=1, unit="%"`` gives
+    ``"93.1 ± 0.4 %"``); a missing or non-finite mean gives ``"-"``.
+
+    Examples:
+      >>> format_mean_std({"mean": 0.931, "std": 0.004}, scale=100, digits=1, unit="%")
+      '93.1 ± 0.4 %'
+    """
+    if not stats or not math.isfinite(stats["mean"]):
+        return "-"
+    text = f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}"
+    return f"{text} {unit}" if unit else text
+
+
+def pct(stats: Mapping[str, float], digits: int = 1) -> str:
+    """A :func:`mean_std` dict of fractions as percent: ``"93.1 ± 0.4 %"``."""
+    return format_mean_std(stats, scale=100.0, digits=digits, unit="%")

@@ -41,8 +41,8 @@ def test_moons_smoke_writes_every_teacher_and_student(tmp_path):
     table = (out / "table.md").read_text()  # every number of the README table is from the results
     assert table.strip() == pz.markdown_table(res)
     summary = res["summary"]
-    assert f"{summary['laplace/teacher']['nll']['mean']:.4f}" in table
-    assert f"{summary['map/teacher']['kl_ref_grid']['mean']:.4f}" in table
+    assert f"{summary['laplace']['teacher']['nll']['mean']:.4f}" in table
+    assert f"{summary['map']['teacher']['kl_ref_grid']['mean']:.4f}" in table
 
 
 def test_digits_config_has_no_plane_and_no_gradient_free_samplers():
@@ -63,9 +63,10 @@ def test_checks_compare_map_ensemble_and_students():
     def g(**kw):
         return {k: {"mean": v, "std": 0.0, "n": 1} for k, v in kw.items()}
 
-    summary = {"map/teacher": g(kl_ref_grid=0.03, nll=0.30), "ensemble/teacher": g(kl_ref_grid=0.02,
-               nll=0.28), "map/student": g(kl_ref_grid=0.031, nll=0.31),
-               "ensemble/student": g(kl_ref_grid=0.005, nll=0.35)}
+    summary = {"map": {"teacher": g(kl_ref_grid=0.03, nll=0.30),
+                       "student": g(kl_ref_grid=0.031, nll=0.31)},
+               "ensemble": {"teacher": g(kl_ref_grid=0.02, nll=0.28),
+                            "student": g(kl_ref_grid=0.005, nll=0.35)}}
     checks = pz.checks(pz.PosteriorZooConfig(), summary)
     assert checks["map_over_best_student"] == pytest.approx(6.0)
     assert checks["map_over_best_student_gt_5"] and "ensemble_kl_below_map" not in checks

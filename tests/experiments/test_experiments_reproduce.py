@@ -42,6 +42,8 @@ def test_every_figure_has_info_sizes_and_a_script():
         script = REPO / "experiments" / f"{name}.py"
         text = script.read_text()
         assert f"bayeskd reproduce {name}" in text and "quick" in text and "Mirrors" in text
+        for field in ("Claim:", "Published:", "Ours:", "Command:"):  # a readable recipe
+            assert field in text, (name, field)
 
 
 def test_list(capsys):
@@ -185,7 +187,7 @@ def test_variance_reduction(smoke_root):
     ratios = r["summary"]["variance_ratio"]
     assert all(v > 1.5 for v in ratios.values())  # conditioning on x removes the label noise
     st = r["summary"]["students"]
-    assert st["n=20,target=p*"]["test_nll"]["mean"] < st["n=20,target=one-hot"]["test_nll"]["mean"] - 0.1
+    assert st["20 | p*"]["test_nll"]["mean"] < st["20 | one-hot"]["test_nll"]["mean"] - 0.1
     assert all(v["excess_nll"]["mean"] > -0.02 for v in st.values())  # none beats Bayes by much
 
 
@@ -204,8 +206,7 @@ def test_teacher_quality(smoke_root):
     t = r["summary"]["teachers"]
     assert t["cnn, barely trained"]["accuracy"] < t["cnn"]["accuracy"] - 0.2
     st = r["summary"]["students"]
-    assert st["student=cnn,arm=labels"]["accuracy"]["mean"] > \
-        st["student=mlp,arm=labels"]["accuracy"]["mean"] + 0.1
+    assert st["cnn | labels"]["accuracy"]["mean"] > st["mlp | labels"]["accuracy"]["mean"] + 0.1
 
 
 def test_prior_table(smoke_root):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bayeskd.metrics
-from bayeskd.metrics import classification_metrics, mean_std
+from bayeskd.metrics import classification_metrics, format_mean_std, mean_std, pct, summarize
 
 PROBS = jnp.array([[0.75, 0.25], [0.5, 0.5], [1.0, 0.0]])
 LABELS = jnp.array([0, 1, 0])
@@ -42,14 +42,45 @@ def test_classification_metrics_teacher_direction():
 
 
 def test_mean_std():
-    assert mean_std([1.0, 2.0, 3.0]) == {"mean": 2.0, "std": 1.0}  # ddof = 1
-    assert mean_std([0.7]) == {"mean": pytest.approx(0.7), "std": 0.0}
+    assert mean_std([1.0, 2.0, 3.0]) == {"mean": 2.0, "std": 1.0, "n": 3}  # ddof = 1
+    assert mean_std([0.7]) == {"mean": pytest.approx(0.7), "std": 0.0, "n": 1}
     values = np.array([0.1, 0.4, 0.35, 0.2])
     out = mean_std(jnp.asarray(values))
     assert out["std"] == pytest.approx(np.std(values, ddof=1), rel=1e-6)
-    assert all(type(v) is float for v in out.values())
-    with pytest.raises(ValueError):
+    assert type(out["mean"]) is float and type(out["std"]) is float and type(out["n"]) is int
+    with pytest.raises(ValueError, match="values"):
         mean_std([])
+
+
+ROWS = [{"student": "mlp", "arm": "labels", "acc": 0.5, "nll": 1.0},
+        {"student": "mlp", "arm": "labels", "acc": 0.7},
+        {"student": "cnn", "arm": "labels", "acc": 0.9, "nll": 0.25},
+        {"student": "mlp", "arm": "kd", "acc": 0.6}]
+
+
+def test_summarize_keys_are_values_or_tuples_of_values():
+    by_arm = summarize(ROWS, group="arm", metrics=["acc"])
+    assert list(by_arm) == ["labels", "kd"]  # order of first appearance
+    assert by_arm["labels"]["acc"] == {"mean": pytest.approx(0.7), "std": pytest.approx(0.2),
+                                       "n": 3}
+    both = summarize(ROWS, group=("student", "arm"), metrics=["acc", "nll"])
+    assert list(both) == [("mlp", "labels"), ("cnn", "labels"), ("mlp", "kd")]
+    assert both[("mlp", "labels")]["acc"] == {"mean": pytest.approx(0.6),
+                                              "std": pytest.approx(0.1414213562), "n": 2}
+
+
+def test_summarize_uses_only_the_rows_that_have_a_metric():
+    s = summarize(ROWS, group=("student", "arm"), metrics=["acc", "nll"])
+    assert s[("mlp", "labels")]["nll"] == {"mean": 1.0, "std": 0.0, "n": 1}
+    assert "nll" not in s[("mlp", "kd")]  # no row of the group has it
+
+
+def test_format_mean_std():
+    s = {"mean": 0.93125, "std": 0.0042, "n": 3}
+    assert format_mean_std(s) == "0.931 ± 0.004"
+    assert format_mean_std(s, scale=100, digits=1, unit="%") == "93.1 ± 0.4 %" == pct(s)
+    assert format_mean_std(s, digits=2) == "0.93 ± 0.00"
+    assert format_mean_std({}) == "-" and format_mean_std({"mean": math.nan, "std": 0.0}) == "-"
 
 
 def test_public_api_is_exported():

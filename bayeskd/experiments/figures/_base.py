@@ -2,8 +2,12 @@ r"""Pieces every paper figure shares: the report a figure returns, per-member te
 one-call training of several arms x several seeds.
 
 A figure module defines ``INFO`` (:class:`FigureInfo`), ``SIZES`` (``{"smoke"|"quick"|"full":
-size}``, each size with a ``seeds`` field) and ``run(size, *, seeds, log, progress) -> Report``.
-:mod:`bayeskd.experiments.registry` validates the command, calls ``run`` and writes the report.
+size}``, each size with a ``seeds`` field) and ``run(size, *, seeds, log, progress, units) ->
+Report``. :mod:`bayeskd.experiments.registry` validates the command, calls ``run`` and writes the
+report. Figures load data with :func:`bayeskd.experiments.common.load_job_dataset`, train teachers
+with :func:`bayeskd.experiments.common.train_teacher` (recipe :func:`teacher_config`), summarise
+seeds with :func:`bayeskd.metrics.summarize` (tuple keys) and compute every note they write from
+the numbers it describes.
 
 Training follows the MNIST-1D paper's recipe (Greydanus & Kobak 2024: Adam, learning rate 1e-2,
 batch 100); every arm of a comparison and every seed train together in one compiled, vmapped
@@ -22,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskd.data import Dataset
-from bayeskd.experiments.common import load_job_dataset, model_fn, train_teacher
+from bayeskd.data.mnist1d import generate_mnist1d
+from bayeskd.experiments.common import model_fn, robustness_fns
 from bayeskd.metrics import classification_metrics
 from bayeskd.priors import TeacherPrior, stack_priors
 from bayeskd.training import FitResult, TrainConfig, fit, predict_logits_members
@@ -74,7 +79,8 @@ class Report:
 
     Attributes:
       rows: one dict per (part, arm, seed) measurement, written to ``results.csv``.
-      summary: mean/std aggregates, ``{group: {metric: {"mean", "std", "n"}}}`` or any JSON.
+      summary: mean/std aggregates (:func:`bayeskd.metrics.summarize`, tuple keys allowed: the
+        registry writes them as strings) or any JSON.
       comparisons: the published-vs-ours lines of ``summary.md``.
       figures: ``{stem: matplotlib figure}``, each saved as ``stem.png`` and ``stem.pdf``.
       headline: our numbers at this size in one line, for the README table.
@@ -94,11 +100,6 @@ class Report:
 
 
 # --------------------------------------------------------------------------- teacher tables
-
-
-def indexed(data: dict) -> dict:
-    """``data`` itself: the trainer adds the row index a teacher table is read by."""
-    return dict(data)
 
 
 def table_prior(table: np.ndarray | None, *, n: int, k: int, alpha: float,
@@ -121,33 +122,18 @@ def repeat_each(items: Sequence[Any], times: int) -> list[Any]:
 class Units:
     """A figure's finished parts (units), stored once and reloaded when the run is repeated.
 
-    ``units(name, compute)`` returns the stored value of part ``name`` or, the first time,
-    stores ``compute()`` (dicts, lists, numbers, strings, numpy arrays) and returns it *as read
-    back*, so a first run and a resumed one continue from the same bytes (tuples come back as
-    lists). ``units.trainer(name)`` is the mid-training checkpoint of the part's ``fit`` run.
-    Without a store (``Units()``) every part is computed and nothing is written.
-
-    Args:
-      store: a :class:`bayeskd.checkpoint.SweepStore` (``bayeskd reproduce`` gives one in
-        ``<out>/.checkpoints``), or ``None``.
-      log: receives one line per reloaded part.
+    ``units(name, compute)`` is :meth:`bayeskd.checkpoint.SweepStore.cached` of the figure's
+    store (``bayeskd reproduce`` gives one in ``<out>/.checkpoints``): the stored value of part
+    ``name``, or ``compute()`` stored and read back. ``units.trainer(name)`` is the mid-training
+    checkpoint of the part's ``fit`` run. Without a store (``Units()``) every part is computed and
+    nothing is written.
     """
 
-    def __init__(self, store=None, *, log: Callable[[str], None] | None = None):
+    def __init__(self, store=None):
         self.store = store
-        self.log = log_fn(log)
-        self.reloaded: list[str] = []
 
     def __call__(self, name: str, compute: Callable[[], Any]) -> Any:
-        if self.store is None:
-            return compute()
-        value = self.store.get(name)
-        if value is not None:
-            self.reloaded.append(name)
-            self.log(f"[checkpoint] part {name}: reloaded")
-            return value
-        self.store.put(name, compute())
-        return self.store.get(name)
+        return compute() if self.store is None else self.store.cached(name, compute)
 
     def trainer(self, name: str):
         """The trainer checkpoint of part ``name`` for ``fit(checkpoint=...)`` (or ``None``)."""
@@ -172,11 +158,6 @@ def _chunk(steps: int) -> int:
     return steps
 
 
-def fast_model_fn(name: str, ds: Dataset, **kwargs) -> Callable[[jax.Array], Any]:
-    """``key -> module`` (see :func:`bayeskd.experiments.common.model_fn`)."""
-    return model_fn(name, ds, **kwargs)
-
-
 def train_members(
     model: str,
     ds: Dataset,
@@ -196,7 +177,7 @@ def train_members(
     member ``m`` trains under ``priors[m]`` from its own initialisation ``fold_in(key, m)``.
     ``checkpoint`` (e.g. ``units.trainer(name)``) saves the run after every chunk and resumes it.
     """
-    fn = fast_model_fn(model, ds, **(model_kwargs or {}))
+    fn = model_fn(model, ds, **(model_kwargs or {}))
     return fit(fn, data, prior=stack_priors(priors), prior_axis=0, config=train_config(steps),
                key=jax.random.key(key), num_members=len(priors), progress=progress, desc=desc,
                checkpoint=checkpoint)
@@ -233,91 +214,31 @@ def metric_rows(logp_MNK: np.ndarray, labels: np.ndarray, *, arms: Sequence[str]
 # --------------------------------------------------------------------------- data and teachers
 
 
-def mnist1d(transfer_size: int) -> Dataset:
-    """MNIST-1D (4,000 train / 1,000 test) with ``transfer_size`` generated unlabeled inputs."""
-    return load_job_dataset("mnist1d", transfer_size=transfer_size)
+def teacher_config(steps: int) -> TrainConfig:
+    """The figures' teacher recipe for :func:`bayeskd.experiments.common.train_teacher`: the
+    MNIST-1D recipe, one compiled chunk per 1,000 steps (the compare-priors teacher's, so both
+    share one cached teacher)."""
+    return train_config(steps, eval_every=min(steps, 1000))
 
 
 def transfer_labels(ds: Dataset) -> np.ndarray:
     """The true labels of an MNIST-1D transfer set (the generator knows them; KD never reads them)."""
-    from bayeskd.data.mnist1d import _cached_raw_samples, mnist1d_args
-
-    n = len(ds.x_transfer)
-    args = mnist1d_args(seed=ds.meta["transfer_seed"], num_samples=-(-n // 10) * 10)
-    xs, ys = _cached_raw_samples(args, None, True)
-    x = ((xs[:n] - ds.meta["mean"]) / ds.meta["std"]).astype(np.float32)
+    x, y = generate_mnist1d(len(ds.x_transfer), seed=ds.meta["transfer_seed"],
+                            mean=ds.meta["mean"], std=ds.meta["std"])
     if not np.allclose(x, ds.x_transfer, atol=1e-5):  # pragma: no cover - a generator change
         raise RuntimeError("transfer_labels: regenerated inputs differ from the transfer set")
-    return ys[:n].astype(np.int32)
+    return y
 
 
-def mnist1d_extra(num: int, *, seed: int, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """``num`` further labelled MNIST-1D examples from generator seed ``seed``, normalised like ``ds``."""
-    from bayeskd.data.mnist1d import _cached_raw_samples, mnist1d_args
-
-    xs, ys = _cached_raw_samples(mnist1d_args(seed=seed, num_samples=-(-num // 10) * 10), None, True)
-    x = ((xs[:num] - ds.meta["mean"]) / ds.meta["std"]).astype(np.float32)
-    return x, ys[:num].astype(np.int32)
-
-
-def teacher(ds: Dataset, *, model: str = "cnn", steps: int, seed: int = TEACHER_SEED,
-            members: int = 1, progress: bool | None = None) -> dict:
-    """A cached teacher (see :func:`bayeskd.experiments.common.train_teacher`)."""
-    cfg = TrainConfig(steps=steps, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
-                      eval_every=min(steps, 1000))
-    return train_teacher(ds, model=model, config=cfg, seed=seed, num_members=members,
-                         progress=progress)
-
-
-# --------------------------------------------------------------------------- numbers
-
-
-def mean_std(values) -> dict:
-    """``{"mean", "std", "n"}`` (std with ddof=1 when n > 1)."""
-    v = np.asarray(values, np.float64).reshape(-1)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "n": int(v.size)}
-
-
-def pct(s: dict, digits: int = 1) -> str:
-    """``"93.1 ± 0.4 %"`` from a mean/std dict of fractions."""
-    return f"{100 * s['mean']:.{digits}f} ± {100 * s['std']:.{digits}f} %"
-
-
-def num(s: dict, digits: int = 3) -> str:
-    """``"0.213 ± 0.010"`` from a mean/std dict."""
-    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
-
-
-def group_stats(rows: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> dict:
-    """``{"k1=v1,k2=v2": {metric: mean_std}}`` over rows grouped by ``keys``."""
-    out: dict[str, dict] = {}
-    for r in rows:
-        g = ",".join(f"{k}={r[k]}" for k in keys)
-        out.setdefault(g, {})
-    for g in out:
-        sel = [r for r in rows if ",".join(f"{k}={r[k]}" for k in keys) == g]
-        out[g] = {m: mean_std([r[m] for r in sel]) for m in metrics if all(m in r for r in sel)}
-    return out
-
-
-def member_robustness(res: FitResult, x: np.ndarray, y: np.ndarray, *, sigmas: Sequence[float],
-                      key: jax.Array, grad_examples: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy under Gaussian input noise ``[M, L]`` and mean input-gradient norm ``[M]`` of
-    every member, in one compiled call (members vmapped)."""
-    from bayeskd.metrics import input_grad_norm, noise_accuracy
-    from bayeskd.training import apply_model
-
-    xj, yj, xg = jnp.asarray(x), jnp.asarray(y), jnp.asarray(x[:grad_examples])
-
-    def one(params):
-        def apply_fn(inp):
-            return apply_model(res.graphdef, params, inp)
-
-        return (noise_accuracy(apply_fn, xj, yj, sigmas=sigmas, key=key),
-                input_grad_norm(apply_fn, xg))
-
-    acc, grad = jax.jit(jax.vmap(one))(res.params)
+def member_robustness(res: FitResult, x: np.ndarray, y: np.ndarray, *, key: jax.Array,
+                      grad_examples: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy under Gaussian input noise of each ``NOISE_SIGMAS`` ``[M, L]`` and mean
+    input-gradient norm ``[M]`` of every member (:func:`~bayeskd.experiments.common.
+    robustness_fns`, vmapped over members; every member sees the same noise draw)."""
+    noise_fn, grad_fn = robustness_fns(res.graphdef)
+    acc = jax.vmap(noise_fn, in_axes=(0, None, None, None))(res.params, jnp.asarray(x),
+                                                             jnp.asarray(y), key)
+    grad = jax.vmap(grad_fn, in_axes=(0, None))(res.params, jnp.asarray(x[:grad_examples]))
     return np.asarray(acc), np.asarray(grad)
 
 

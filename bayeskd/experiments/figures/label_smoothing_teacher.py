@@ -27,25 +27,20 @@ import jax
 import numpy as np
 from flax import nnx
 
+from bayeskd.experiments.common import load_job_dataset, member_param_count, model_fn
 from bayeskd.experiments.figures._base import (
     Comparison,
     FigureInfo,
     Report,
     Units,
-    fast_model_fn,
-    group_stats,
-    indexed,
     log_fn,
     member_logp,
-    mnist1d,
-    num,
-    pct,
     stack_priors,
     table_prior,
     train_config,
     train_members,
 )
-from bayeskd.metrics import classification_metrics
+from bayeskd.metrics import classification_metrics, format_mean_std, pct, summarize
 from bayeskd.priors import LabelSmoothing
 from bayeskd.training import fit
 
@@ -85,19 +80,20 @@ SIZES = {
 def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
     units = units or Units()
-    ds = mnist1d(0)
+    ds = load_job_dataset("mnist1d")
     k = ds.num_classes
     eps_m = [e for e in size.epsilons for _ in range(seeds)]
 
     def teachers():
         # Teachers: smoothing level x seed, one run (member e*S + s).
         prior = stack_priors([LabelSmoothing(epsilon=e) for e in eps_m])
-        res_t = fit(fast_model_fn("cnn", ds), {"x": ds.x_train, "y": ds.y_train}, prior=prior,
+        res_t = fit(model_fn("cnn", ds), {"x": ds.x_train, "y": ds.y_train}, prior=prior,
                     prior_axis=0, config=train_config(size.teacher_steps), key=jax.random.key(2000),
                     num_members=len(eps_m), progress=progress, desc="teachers",
                     checkpoint=units.trainer("teachers"))
         log(f"[label_smoothing_teacher] {len(eps_m)} CNN teachers: {res_t.runtime_s:.0f} s")
-        return {"logp_train": member_logp(res_t, ds.x_train),
+        return {"param_count": member_param_count(res_t.params),
+                "logp_train": member_logp(res_t, ds.x_train),
                 "logp_test": member_logp(res_t, ds.x_test),
                 # first and last ε, seed 0
                 "planes": _planes(res_t, ds, [0, (len(size.epsilons) - 1) * seeds])}
@@ -107,7 +103,8 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
     t_train, t_test, planes = part["logp_train"], part["logp_test"], part["planes"]
     rows: list[dict] = []
     for m, e in enumerate(eps_m):
-        rows.append({"part": "teacher", "epsilon": e, "seed": m % seeds, "temperature": 0.0}
+        rows.append({"part": "teacher", "epsilon": e, "seed": m % seeds, "temperature": 0.0,
+                     "confidence": float(np.mean(np.exp(t_test[m]).max(-1)))}
                     | classification_metrics(np.exp(t_test[m]), ds.y_test))
 
     # Students: one per (teacher, temperature), soft targets only, one run.
@@ -116,7 +113,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
     def students():
         priors = [table_prior(t_train[m], n=ds.num_train, k=k, alpha=1.0, temperature=T)
                   for m, T in members]
-        res_s = train_members("mlp", ds, indexed({"x": ds.x_train, "y": ds.y_train}), priors,
+        res_s = train_members("mlp", ds, {"x": ds.x_train, "y": ds.y_train}, priors,
                               steps=size.student_steps, key=2001, progress=progress,
                               desc="students", checkpoint=units.trainer("students"))
         log(f"[label_smoothing_teacher] {len(members)} MLP students: {res_s.runtime_s:.0f} s")
@@ -127,7 +124,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
         rows.append({"part": "student", "epsilon": eps_m[m], "seed": m % seeds, "temperature": T}
                     | classification_metrics(np.exp(s_test[i]), ds.y_test,
                                              teacher_probs=np.exp(t_test[m])))
-    return _report(rows, size, seeds, planes, [eps_m[0], eps_m[-1]])
+    return _report(rows, size, seeds, planes, [eps_m[0], eps_m[-1]], part["param_count"])
 
 
 def _planes(res, ds, members: list[int]) -> list[dict]:
@@ -148,32 +145,30 @@ def _planes(res, ds, members: list[int]) -> list[dict]:
     return out
 
 
-def _report(rows, size: Size, seeds: int, planes, plane_eps) -> Report:
+def _report(rows, size: Size, seeds: int, planes, plane_eps, param_count: int) -> Report:
     metrics = ["accuracy", "nll", "ece", "brier"]
-    teach = group_stats([r for r in rows if r["part"] == "teacher"], ["epsilon"], metrics)
-    stud = group_stats([r for r in rows if r["part"] == "student"], ["epsilon", "temperature"],
-                       metrics + ["agreement", "kl_teacher_student"])
+    teach = summarize([r for r in rows if r["part"] == "teacher"], group="epsilon",
+                      metrics=metrics + ["confidence"])
+    stud = summarize([r for r in rows if r["part"] == "student"], group=("epsilon", "temperature"),
+                     metrics=metrics + ["agreement", "kl_teacher_student"])
     best = {}
     for e in size.epsilons:
-        by_t = {T: stud[f"epsilon={e},temperature={T}"]["accuracy"] for T in size.temperatures}
+        by_t = {T: stud[(e, T)]["accuracy"] for T in size.temperatures}
         t_best = max(by_t, key=lambda T: by_t[T]["mean"])
         best[e] = {"temperature": t_best, "accuracy": by_t[t_best]}
     e0, emax = size.epsilons[0], size.epsilons[-1]
-    ece0, ecem = teach[f"epsilon={e0}"]["ece"], teach[f"epsilon={emax}"]["ece"]
+    ece0, ecem = teach[e0]["ece"], teach[emax]["ece"]
     acc0, accm = best[e0]["accuracy"], best[emax]["accuracy"]
-    every_t = all(stud[f"epsilon={emax},temperature={T}"]["accuracy"]["mean"]
-                  < stud[f"epsilon={e0},temperature={T}"]["accuracy"]["mean"]
+    every_t = all(stud[(emax, T)]["accuracy"]["mean"] < stud[(e0, T)]["accuracy"]["mean"]
                   for T in size.temperatures)
     comparisons = [
         Comparison("teacher ECE, no smoothing → most smoothing",
                    "lower with smoothing (§3: reliability diagrams and ECE of image classifiers)",
-                   f"{num(ece0)} (ε={e0:g}) → {num(ecem)} (ε={emax:g})",
+                   f"{format_mean_std(ece0)} (ε={e0:g}) → {format_mean_std(ecem)} (ε={emax:g})",
                    agrees=ecem["mean"] < ece0["mean"]),
         Comparison("teacher accuracy", "smoothing does not hurt the teacher",
-                   f"{pct(teach[f'epsilon={e0}']['accuracy'])} → "
-                   f"{pct(teach[f'epsilon={emax}']['accuracy'])}",
-                   agrees=teach[f"epsilon={emax}"]["accuracy"]["mean"]
-                   >= teach[f"epsilon={e0}"]["accuracy"]["mean"] - 0.005),
+                   f"{pct(teach[e0]['accuracy'])} → {pct(teach[emax]['accuracy'])}",
+                   agrees=teach[emax]["accuracy"]["mean"] >= teach[e0]["accuracy"]["mean"] - 0.005),
         Comparison("student accuracy, best over T", "worse from the smoothed teacher",
                    f"{pct(acc0)} (ε={e0:g}, T={best[e0]['temperature']:g}) → {pct(accm)} "
                    f"(ε={emax:g}, T={best[emax]['temperature']:g})",
@@ -182,42 +177,64 @@ def _report(rows, size: Size, seeds: int, planes, plane_eps) -> Report:
                    "yes" if every_t else "no", agrees=every_t),
     ]
     notes = [
-        f"Teachers: the MNIST-1D CNN, {size.teacher_steps} steps; students: the 100-100 MLP, "
-        f"{size.student_steps} steps, trained on the teacher's soft targets for the 4,000 "
-        "training inputs only (α = 1). The student number per ε is the best temperature of the "
-        "mean accuracy over seeds.",
+        f"Teachers: the MNIST-1D CNN ({param_count:,} parameters), {size.teacher_steps} steps; "
+        f"students: the 100-100 MLP, {size.student_steps} steps, trained on the teacher's soft "
+        "targets for the 4,000 training inputs only (α = 1). The student number per ε is the "
+        "best temperature of the mean accuracy over seeds.",
     ]
     if not comparisons[2].agrees:
+        gap = 100 * (teach[emax]["accuracy"]["mean"] - accm["mean"])
         notes.append(
             "Our student from the smoothed teacher is not worse. On MNIST-1D the MLP student sits "
-            "30 points below the CNN teacher, so it gains from any teacher that is better "
-            "calibrated and more accurate; the class-similarity information that smoothing "
-            "erases matters once the student can nearly match the teacher (the paper's AlexNet "
-            "student was within a few points of its ResNet-56 teacher).")
+            f"{gap:.1f} points below its CNN teacher; the class-similarity information that "
+            "smoothing erases matters once the student can nearly match the teacher (the paper's "
+            "AlexNet student was within a few points of its ResNet-56 teacher).")
     if not comparisons[0].agrees:
-        eces = ", ".join(f"ε={e:g}: {100 * teach[f'epsilon={e}']['ece']['mean']:.1f}%"
-                         for e in size.epsilons)
-        nlls = ", ".join(f"ε={e:g}: {teach[f'epsilon={e}']['nll']['mean']:.3f}"
-                         for e in size.epsilons)
-        notes.append(
-            f"Teacher ECE rises with smoothing ({eces}). The cause: the unsmoothed 5k-parameter "
-            "CNN is not over-parameterised and is already nearly calibrated on MNIST-1D, so "
-            "smoothing, which caps the confidence of every prediction, makes it under-confident. "
-            "Müller et al.'s networks were large and over-confident without smoothing. The "
-            f"teacher's NLL does improve with smoothing ({nlls}): its over-confident mistakes "
-            "are what smoothing removes.")
-    if not comparisons[3].agrees:
-        notes.append("The smoothed teachers' students are worse at the best temperature but not "
-                     "at every temperature: at T = 1 the differences between teachers are within "
-                     "about one seed standard deviation.")
+        notes.append(_calibration_note(teach, size.epsilons, param_count))
+    notes.append(_temperature_note(stud, size.temperatures, e0, emax))
     fig = _figure(teach, stud, size, planes, plane_eps)
     headline = (f"teacher ECE {100 * ece0['mean']:.1f}% → {100 * ecem['mean']:.1f}% "
                 f"(ε {e0:g} → {emax:g}); best student {100 * acc0['mean']:.1f}% → "
                 f"{100 * accm['mean']:.1f}%")
-    return Report(rows=rows, summary={"teachers": teach, "students": stud,
-                                      "best_over_t": {str(e): v for e, v in best.items()}},
+    return Report(rows=rows, summary={"teachers": teach, "students": stud, "best_over_t": best},
                   comparisons=comparisons, figures={"label_smoothing_teacher": fig},
                   headline=headline, notes=notes)
+
+
+def _calibration_note(teach, epsilons, param_count: int) -> str:
+    """Teacher ECE, confidence against accuracy, and NLL by smoothing level, from the numbers."""
+    def per_eps(metric, fmt):
+        return ", ".join(f"ε={e:g}: {fmt(teach[e][metric]['mean'])}" for e in epsilons)
+
+    e0, emax = epsilons[0], epsilons[-1]
+    conf, acc = teach[emax]["confidence"]["mean"], teach[emax]["accuracy"]["mean"]
+    nll_better = [e for e in epsilons[1:] if teach[e]["nll"]["mean"] < teach[e0]["nll"]["mean"]]
+    return (
+        f"Teacher ECE rises with smoothing ({per_eps('ece', lambda v: f'{100 * v:.1f}%')}). The "
+        f"unsmoothed {param_count:,}-parameter CNN has an ECE of "
+        f"{100 * teach[e0]['ece']['mean']:.1f}%; at ε={emax:g} its mean confidence is "
+        f"{100 * conf:.1f}% against {100 * acc:.1f}% accuracy, so smoothing leaves it "
+        + ("under-confident" if conf < acc else "over-confident")
+        + ". Müller et al.'s networks were large and over-confident without smoothing. Teacher "
+        f"NLL: {per_eps('nll', lambda v: f'{v:.3f}')}; {len(nll_better)} of "
+        f"{len(epsilons) - 1} smoothing levels lower it.")
+
+
+def _temperature_note(stud, temperatures, e0, emax) -> str:
+    """At each temperature: is the smoothed teacher's student worse by more than one seed std,
+    within one std, or better?"""
+    parts = []
+    for T in temperatures:
+        a, b = stud[(e0, T)]["accuracy"], stud[(emax, T)]["accuracy"]
+        diff = b["mean"] - a["mean"]
+        lower = "lower" if diff < 0 else "higher"
+        if abs(diff) <= max(a["std"], b["std"]):
+            verdict = f"{lower} mean, within one seed std"
+        else:
+            verdict = f"{lower} by more than one seed std"
+        parts.append(f"T = {T:g}: {100 * diff:+.1f} points ({verdict})")
+    return (f"Student accuracy from the ε={emax:g} teacher minus from the ε={e0:g} teacher, by "
+            "temperature: " + "; ".join(parts) + ".")
 
 
 def _figure(teach, stud, size, planes, plane_eps):
@@ -227,16 +244,16 @@ def _figure(teach, stud, size, planes, plane_eps):
     eps = np.array(size.epsilons)
     for ax, key, label in ((axes[0], "accuracy", "teacher accuracy (%)"),
                            (axes[1], "ece", "teacher ECE (%)")):
-        m = np.array([teach[f"epsilon={e}"][key]["mean"] for e in size.epsilons])
-        s = np.array([teach[f"epsilon={e}"][key]["std"] for e in size.epsilons])
+        m = np.array([teach[e][key]["mean"] for e in size.epsilons])
+        s = np.array([teach[e][key]["std"] for e in size.epsilons])
         ax.errorbar(eps, 100 * m, yerr=100 * s, marker="o", capsize=3, color="k")
         ax.set_xlabel("label smoothing ε")
         ax.set_ylabel(label)
     ax = axes[2]
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(size.epsilons)))
     for e, c in zip(size.epsilons, colors, strict=True):
-        m = np.array([stud[f"epsilon={e},temperature={T}"]["accuracy"]["mean"] for T in size.temperatures])
-        s = np.array([stud[f"epsilon={e},temperature={T}"]["accuracy"]["std"] for T in size.temperatures])
+        m = np.array([stud[(e, T)]["accuracy"]["mean"] for T in size.temperatures])
+        s = np.array([stud[(e, T)]["accuracy"]["std"] for T in size.temperatures])
         ax.errorbar(size.temperatures, 100 * m, yerr=100 * s, marker="o", capsize=3, color=c,
                     label=f"teacher ε={e:g}")
     ax.set_xscale("log")

@@ -1,6 +1,6 @@
-r"""``prior_table``: the source's regulariser table (MISSION.md C12), made quantitative.
+r"""``prior_table``: the regulariser table (every regulariser read as a prior), made quantitative.
 
-The source document's supplementary table reads every regulariser as a prior: weight decay is a
+The Bayesian reading of regularisers takes every one of them as a prior: weight decay is a
 Gaussian prior, dropout a variational approximation, label smoothing a weak (uniform) prior and KD
 a strong, data-driven prior centred on the teacher. Here the same student (the 100-100 MLP)
 trains under each, with the same seeds and the same metrics, on MNIST-1D and on the 8x8 digits:
@@ -33,37 +33,33 @@ import dataclasses
 import jax
 import numpy as np
 
-from bayeskd.experiments.common import NOISE_SIGMAS, load_job_dataset
+from bayeskd.experiments.common import NOISE_SIGMAS, load_job_dataset, model_fn, train_teacher
 from bayeskd.experiments.figures._base import (
     TEACHER_SEED,
     Comparison,
     FigureInfo,
     Report,
     Units,
-    fast_model_fn,
-    indexed,
     log_fn,
     member_logp,
     member_robustness,
-    mnist1d,
-    pct,
     table_prior,
-    teacher,
+    teacher_config,
     train_arms,
     train_config,
 )
 from bayeskd.losses import log_mean_probs
-from bayeskd.metrics import classification_metrics
+from bayeskd.metrics import classification_metrics, format_mean_std, pct, summarize
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, SumPrior
 from bayeskd.training import fit
 
 INFO = FigureInfo(
     name="prior_table",
-    title="every regulariser as a prior, one student, one table (source C12)",
-    paper="The source document's supplementary table (regularisers as priors); Hinton et al. 2015 "
+    title="every regulariser as a prior, one student, one table",
+    paper="Regularisers read as priors; Hinton et al. 2015 "
           "(KD), Müller et al. 2019 (label smoothing), Gal & Ghahramani 2016 (dropout), Maddox "
           "et al. 2019 (SWAG), Lakshminarayanan et al. 2017 (ensembles)",
-    mirrors="MISSION.md C12 / the source's 補足 table",
+    mirrors="the supplementary table of regularisers read as priors",
     claim="Weight decay, dropout and label smoothing are weak priors; KD is a strong data-driven "
           "prior that beats them, and a better posterior (ensemble, SWAG) makes a better teacher.",
     runtime={"smoke": "~20 s", "quick": "~3 min", "full": "~15 min"},
@@ -117,11 +113,16 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
     # "<dataset>-priors" (every prior x seed in one run) and "<dataset>-dropout"
     for d, dataset in enumerate(size.datasets):
         t_steps, s_steps = size.steps[dataset]
-        ds = mnist1d(size.transfer_total) if dataset == "mnist1d" else load_job_dataset(dataset)
+        ds = load_job_dataset(dataset, transfer_size=size.transfer_total if dataset == "mnist1d"
+                              else 0)
         n, k = ds.num_train, ds.num_classes
         tmodel = TEACHERS[dataset]
 
         def teachers(ds=ds, tmodel=tmodel, t_steps=t_steps, s_steps=s_steps):
+            def teacher(model, steps, seed, members=1):
+                return train_teacher(ds, model=model, config=teacher_config(steps), seed=seed,
+                                     num_members=members, progress=progress)
+
             tables, tinfo = {}, {}
             if size.swag and swag_available():  # the single teacher is SWAG's pretrained network
                 single, swag = _teacher_and_swag(ds, tmodel, t_steps, size, progress)
@@ -131,15 +132,14 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
                 tinfo["kd_swag"]["kl_to_start"] = float(np.mean(np.sum(
                     np.exp(swag["logp_test"]) * (swag["logp_test"] - single["logp_test"][0]), -1)))
             else:
-                single = teacher(ds, model=tmodel, steps=t_steps, progress=progress)
+                single = teacher(tmodel, t_steps, TEACHER_SEED)
             tables["kd"] = single["logp_train"][0]
             tinfo["kd"] = classification_metrics(np.exp(single["logp_test"][0]), ds.y_test)
-            ens = teacher(ds, model=tmodel, steps=t_steps, members=ENSEMBLE, seed=TEACHER_SEED + 1,
-                          progress=progress)
+            ens = teacher(tmodel, t_steps, TEACHER_SEED + 1, members=ENSEMBLE)
             tables["kd_ensemble"] = np.asarray(log_mean_probs(np.moveaxis(ens["logp_train"], 0, 1)))
             tinfo["kd_ensemble"] = classification_metrics(
                 np.exp(np.asarray(log_mean_probs(np.moveaxis(ens["logp_test"], 0, 1)))), ds.y_test)
-            own = teacher(ds, model="mlp", steps=s_steps, seed=TEACHER_SEED + 3, progress=progress)
+            own = teacher("mlp", s_steps, TEACHER_SEED + 3)
             tables["self_distillation"] = own["logp_train"][0]
             tinfo["self_distillation"] = classification_metrics(np.exp(own["logp_test"][0]),
                                                                 ds.y_test)
@@ -162,7 +162,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
         def priors_part(d=d, dataset=dataset, ds=ds, n=n, k=k, s_steps=s_steps, tables=tables,
                         arms=arms):
             priors = [_sum_prior(p, tables.get(p), n, k) for p in arms]
-            data = indexed({"x": ds.x_train, "y": ds.y_train})
+            data = {"x": ds.x_train, "y": ds.y_train}
             res = train_arms("mlp", ds, data, priors, seeds=seeds, steps=s_steps,
                              key=6000 + 10 * d, progress=progress, desc=f"{dataset} priors",
                              checkpoint=units.trainer(f"{dataset}-priors"))
@@ -173,7 +173,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
         rows += units(f"{dataset}-priors", priors_part)["rows"]
 
         def dropout_part(d=d, dataset=dataset, ds=ds, s_steps=s_steps):
-            res = fit(fast_model_fn("mlp", ds, dropout=DROPOUT), {"x": ds.x_train, "y": ds.y_train},
+            res = fit(model_fn("mlp", ds, dropout=DROPOUT), {"x": ds.x_train, "y": ds.y_train},
                       prior=NoPrior(), config=train_config(s_steps),
                       key=jax.random.key(6001 + 10 * d), num_members=seeds, progress=progress,
                       desc=f"{dataset} dropout", checkpoint=units.trainer(f"{dataset}-dropout"))
@@ -207,7 +207,7 @@ def _teacher_and_swag(ds, tmodel, t_steps, size, progress):
     from bayeskd.posteriors import fit_swag, teacher_log_probs
 
     data = {"x": ds.x_train, "y": ds.y_train}
-    fn = fast_model_fn(tmodel, ds)
+    fn = model_fn(tmodel, ds)
     pre = fit(fn, data, prior=NoPrior(), config=train_config(t_steps),
               key=jax.random.key(TEACHER_SEED), progress=progress, desc="teacher")
     single = {"logp_train": member_logp(pre, ds.x_train), "logp_test": member_logp(pre, ds.x_test)}
@@ -224,8 +224,7 @@ def _teacher_and_swag(ds, tmodel, t_steps, size, progress):
 
 def _evaluate(res, ds, arms, seeds, dataset) -> list[dict]:
     lp_test, lp_train = member_logp(res, ds.x_test), member_logp(res, ds.x_train)
-    noise, grad = member_robustness(res, ds.x_test, ds.y_test, sigmas=NOISE_SIGMAS,
-                                    key=jax.random.key(10_000))
+    noise, grad = member_robustness(res, ds.x_test, ds.y_test, key=jax.random.key(10_000))
     rows = []
     for m in range(lp_test.shape[0]):
         row = {"dataset": dataset, "prior": arms[m // seeds], "seed": m % seeds}
@@ -240,15 +239,9 @@ def _evaluate(res, ds, arms, seeds, dataset) -> list[dict]:
     return rows
 
 
-def _stats(rows, dataset):
-    from bayeskd.experiments.figures._base import group_stats
-
-    g = group_stats([r for r in rows if r["dataset"] == dataset], ["prior"], list(METRICS))
-    return {k.split("=", 1)[1]: v for k, v in g.items()}
-
-
 def _report(rows, size, seeds, info) -> Report:
-    summary = {d: _stats(rows, d) for d in info}
+    summary = {d: summarize([r for r in rows if r["dataset"] == d], group="prior", metrics=METRICS)
+               for d in info}
     comparisons, tables, notes = [], [], []
     for d, s in summary.items():
         weak = max(("none", "weight_decay", "dropout", "label_smoothing"),
@@ -285,25 +278,11 @@ def _report(rows, size, seeds, info) -> Report:
     for d, i in info.items():
         kd_lost = [c for c in comparisons if c.claim.startswith(f"{d}: KD vs") and not c.agrees]
         if kd_lost:
-            tv = i["teachers_on_train_inputs"]["kd"]
-            notes.append(
-                f"{d}: KD does not beat the weak priors here. On the {i['num_train']} training "
-                f"inputs, the only inputs this prior sees, the teacher agrees with the labels on "
-                f"{100 * tv['label_agreement']:.1f}% with mean confidence "
-                f"{100 * tv['confidence']:.1f}%, so its targets are nearly the labels, and "
-                "the student memorises them exactly as it memorises the labels (same train-test "
-                "gap, same over-confidence and test NLL as `none`). Only the weight-space priors "
-                "and label smoothing bound the student's confidence. KD becomes the strong prior "
-                "of the source's table when the teacher speaks on inputs beyond the training "
-                "set: see `hinton_kd` (b), where soft targets on 40,000 generated MNIST-1D "
-                "inputs lift the same MLP far above its labels-only accuracy, and "
-                "`compare-priors`' kd_transfer.")
+            notes.append(_kd_note(d, i, summary[d]))
     for c in comparisons:
         if c.agrees is False and "ensemble" in c.claim:
-            notes.append(f"{c.claim.split(':')[0]}: the ensemble teacher's student is not better "
-                         "than the single teacher's; the MLP student is far from either "
-                         "teacher, so a slightly better teacher does not show through its "
-                         "seed spread.")
+            d = c.claim.split(":")[0]
+            notes.append(_ensemble_note(d, info[d], summary[d]))
     fig = _figure(summary)
     m = summary["mnist1d"]
     headline = (f"MNIST-1D accuracy: none {100 * m['none']['accuracy']['mean']:.1f}%, wd "
@@ -321,6 +300,42 @@ def _report(rows, size, seeds, info) -> Report:
                   notes=notes, tables=tables)
 
 
+def _versus(a: dict, b: dict) -> str:
+    """``"higher"``, ``"lower"`` or ``"the same within one seed std"``: mean ``a`` against ``b``."""
+    if abs(a["mean"] - b["mean"]) <= max(a["std"], b["std"]):
+        return "the same within one seed std"
+    return "higher" if a["mean"] > b["mean"] else "lower"
+
+
+def _kd_note(d: str, i: dict, s: dict) -> str:
+    """Why KD on the training inputs alone can lose: how much the teacher says beyond the labels
+    there, and the student's gap, ECE and NLL against ``none``, compared with their spread."""
+    tv = i["teachers_on_train_inputs"]["kd"]
+    parts = ", ".join(f"{label} {format_mean_std(s['kd'][m], scale=sc, digits=dg)} vs "
+                      f"{format_mean_std(s['none'][m], scale=sc, digits=dg)} "
+                      f"({_versus(s['kd'][m], s['none'][m])})"
+                      for m, label, sc, dg in (("train_test_gap", "train-test gap (%)", 100, 1),
+                                               ("ece", "ECE (%)", 100, 1),
+                                               ("nll", "test NLL", 1, 3)))
+    return (f"{d}: KD does not beat the weak priors here. On the {i['num_train']} training "
+            f"inputs, the only inputs this prior sees, the teacher agrees with the labels on "
+            f"{100 * tv['label_agreement']:.1f}% with mean confidence {100 * tv['confidence']:.1f}%. "
+            f"KD against `none`: {parts}. `hinton_kd` (b) and `compare-priors`' kd_transfer "
+            "measure KD with the teacher speaking on inputs beyond the training set.")
+
+
+def _ensemble_note(d: str, i: dict, s: dict) -> str:
+    """The ensemble teacher's margin over the single teacher, against the students' spread."""
+    t = i["teachers"]
+    t_gain = 100 * (t["kd_ensemble"]["accuracy"] - t["kd"]["accuracy"])
+    s_ens, s_kd = s["kd_ensemble"]["accuracy"], s["kd"]["accuracy"]
+    below = 100 * (t["kd"]["accuracy"] - s_kd["mean"])
+    return (f"{d}: the ensemble teacher is {t_gain:+.1f} points from the single teacher, and "
+            f"its student {100 * (s_ens['mean'] - s_kd['mean']):+.1f} points from the single "
+            f"teacher's ({_versus(s_ens, s_kd)}); the single teacher's student sits {below:.1f} "
+            "points below its teacher.")
+
+
 def _markdown_table(dataset, s, info) -> str:
     cols = [("accuracy", 100, "acc %"), ("nll", 1, "NLL"), ("ece", 100, "ECE %"),
             ("brier", 1, "Brier"), ("train_test_gap", 100, "gap %"),
@@ -333,9 +348,7 @@ def _markdown_table(dataset, s, info) -> str:
             continue
         cells = []
         for key, scale, _ in cols:
-            v = s[p][key]
-            digits = 1 if scale == 100 else 3
-            cells.append(f"{scale * v['mean']:.{digits}f} ± {scale * v['std']:.{digits}f}")
+            cells.append(format_mean_std(s[p][key], scale=scale, digits=1 if scale == 100 else 3))
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -37,14 +37,8 @@ import optax
 from scipy.stats import spearmanr
 
 from bayeskd.data import make_gmm_problem
-from bayeskd.experiments.figures._base import (
-    Comparison,
-    FigureInfo,
-    Report,
-    Units,
-    group_stats,
-    log_fn,
-)
+from bayeskd.experiments.figures._base import Comparison, FigureInfo, Report, Units, log_fn
+from bayeskd.metrics import format_mean_std, summarize
 
 INFO = FigureInfo(
     name="variance_reduction",
@@ -222,67 +216,105 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
 def _report(rows, size, seeds, bayes_nll, true_risk, teacher_mse, teacher_bias) -> Report:
     names = arms()
     risk = {(r["n"], r["target"]): r for r in rows if r["part"] == "risk"}
-    stud = group_stats([r for r in rows if r["part"] == "student"], ["n", "target"],
-                       ["test_nll", "excess_nll", "accuracy"])
+    stud = summarize([r for r in rows if r["part"] == "student"], group=("n", "target"),
+                     metrics=["test_nll", "excess_nll", "accuracy"])
     ns = list(size.sizes)
     ratio = [risk[(n, "one-hot")]["variance"] / risk[(n, "p*")]["variance"] for n in ns]
     n0 = ns[0]
-    nll_oh = stud[f"n={n0},target=one-hot"]["test_nll"]
-    nll_ps = stud[f"n={n0},target=p*"]["test_nll"]
+    nll_oh = stud[(n0, "one-hot")]["test_nll"]
+    nll_ps = stud[(n0, "p*")]["test_nll"]
     rho = {}
     for n in ns:
         x = [teacher_bias[a] for a in names]
-        y = [stud[f"n={n},target={a}"]["excess_nll"]["mean"] for a in names]
+        y = [stud[(n, a)]["excess_nll"]["mean"] for a in names]
         rho[n] = float(spearmanr(x, y).statistic)
-    lower_all = all(stud[f"n={n},target=p*"]["test_nll"]["mean"]
-                    <= stud[f"n={n},target=one-hot"]["test_nll"]["mean"] for n in ns)
-    gap = {n: stud[f"n={n},target=one-hot"]["test_nll"]["mean"]
-           - stud[f"n={n},target=p*"]["test_nll"]["mean"] for n in ns}
+    lower_all = all(stud[(n, "p*")]["test_nll"]["mean"]
+                    <= stud[(n, "one-hot")]["test_nll"]["mean"] for n in ns)
+    gap = {n: stud[(n, "one-hot")]["test_nll"]["mean"]
+           - stud[(n, "p*")]["test_nll"]["mean"] for n in ns}
     comparisons = [
         Comparison("variance of the empirical risk, one-hot / p*", "> 1 at every N (Lemma 1)",
                    ", ".join(f"N={n}: {v:.2f}" for n, v in zip(ns, ratio, strict=True)),
                    agrees=all(v > 1 for v in ratio),
                    note=f"{size.risk_draws} draws per N"),
         Comparison(f"student test NLL at N={n0}", "p* better than one-hot",
-                   f"one-hot {nll_oh['mean']:.3f} ± {nll_oh['std']:.3f} vs p* "
-                   f"{nll_ps['mean']:.3f} ± {nll_ps['std']:.3f} (Bayes {bayes_nll:.3f})",
+                   f"one-hot {format_mean_std(nll_oh)} vs p* {format_mean_std(nll_ps)} "
+                   f"(Bayes {bayes_nll:.3f})",
                    agrees=nll_ps["mean"] < nll_oh["mean"]),
         Comparison("advantage of p* shrinks as N grows", "largest at small N",
                    ", ".join(f"N={n}: {gap[n]:+.3f}" for n in ns),
                    agrees=gap[ns[0]] > gap[ns[-1]] and lower_all),
-        Comparison("student excess NLL vs the teacher's bias to p* (Spearman ρ over the 6 "
-                   "targets)",
+        Comparison("student excess NLL vs the teacher's bias to p* (Spearman ρ over the "
+                   f"{len(names)} targets)",
                    "student risk tracks the teacher's squared error; its variance part fades "
                    "with N (Prop. 3)",
                    ", ".join(f"N={n}: {rho[n]:.2f}" for n in ns),
                    agrees=rho[ns[-1]] > 0.5),
     ]
-    notes = [
-        f"Risk of the fixed predictor: R(f) = {true_risk:.4f} (100,000 examples). Tempered "
-        "teachers are biased estimators of R(f) (see results.csv, `bias`), which is why their "
-        "students' excess risk grows with the teacher's squared error even at large N.",
-        f"{seeds} seeds per (N, target); students are quadratic logistic models, fit with "
-        f"{size.steps} full-batch Adam steps, prior variance {PRIOR_VARIANCE}.",
-    ]
-    notes.append(
-        "Teacher error, E‖p_t − p*‖² over test inputs: " + ", ".join(
-            f"{a} {teacher_mse[a]:.4f}" for a in names) + ". For one-hot labels all of it is "
-        "variance (their mean given x is p*), so at small N one-hot is the worst target and at "
-        "large N it is as good as p*; among tempered teachers, sharpened ones (τ < 1) cost the "
-        "student more NLL than flattened ones of the same squared error, so the ranking is "
-        "not perfectly monotone.")
+    notes = [_risk_note(risk, ns, names, true_risk, rho),
+             f"{seeds} seeds per (N, target); students are quadratic logistic models, fit with "
+             f"{size.steps} full-batch Adam steps, prior variance {PRIOR_VARIANCE}.",
+             _teacher_error_note(stud, ns, names, teacher_mse)]
     fig = _figure(risk, stud, ns, names, teacher_bias)
-    headline = (f"Var(one-hot)/Var(p*) = {ratio[0]:.1f}–{max(ratio):.1f}x; test NLL at N={n0}: "
+    n_lo, n_hi = ns[int(np.argmin(ratio))], ns[int(np.argmax(ratio))]
+    headline = (f"Var(one-hot)/Var(p*) = {min(ratio):.1f}x (N={n_lo}) to {max(ratio):.1f}x "
+                f"(N={n_hi}); test NLL at N={n0}: "
                 f"one-hot {nll_oh['mean']:.3f} vs p* {nll_ps['mean']:.3f}; Spearman ρ(student "
                 f"excess NLL, teacher bias) = {rho[ns[-1]]:.2f} at N={ns[-1]}")
-    return Report(rows=rows, summary={"students": stud, "variance_ratio": dict(zip(map(str, ns), ratio,
-                                                                                   strict=True)),
-                                      "spearman": {str(k): v for k, v in rho.items()},
+    return Report(rows=rows, summary={"students": stud,
+                                      "variance_ratio": dict(zip(ns, ratio, strict=True)),
+                                      "spearman": rho,
                                       "bayes_nll": bayes_nll, "true_risk": true_risk,
                                       "teacher_mse_to_bayes": teacher_mse,
                                       "teacher_bias_to_bayes": teacher_bias},
                   comparisons=comparisons, figures={"variance_reduction": fig},
                   headline=headline, notes=notes)
+
+
+def _risk_note(risk, ns, names, true_risk, rho) -> str:
+    """R(f), and how biased each tempered target's risk estimate is at the largest N."""
+    n = ns[-1]
+    tempered_ = [a for a in names if a not in ("one-hot", "p*")]
+    biases = ", ".join(f"{a} {risk[(n, a)]['bias']:+.4f}" for a in tempered_)
+    unbiased = ", ".join(f"{a} {risk[(n, a)]['bias']:+.4f}" for a in ("one-hot", "p*"))
+    return (f"Risk of the fixed predictor: R(f) = {true_risk:.4f} (100,000 examples). Bias of the "
+            f"risk estimate at N={n}: {biases} for the tempered teachers, against {unbiased} for "
+            f"the two unbiased targets; Spearman ρ between the students' excess NLL and the "
+            f"teachers' bias is {rho[n]:.2f} at N={n}.")
+
+
+def _teacher_error_note(stud, ns, names, teacher_mse) -> str:
+    """Where one-hot labels rank among the targets at the smallest and largest N, and whether a
+    sharpened teacher costs more than a flattened one of similar squared error."""
+    def excess(n, a):
+        return stud[(n, a)]["excess_nll"]
+
+    def rank(n):  # 1 = the lowest excess NLL
+        order = sorted(names, key=lambda a: excess(n, a)["mean"])
+        return order.index("one-hot") + 1
+
+    lo, hi = ns[0], ns[-1]
+    oh, ps = excess(hi, "one-hot"), excess(hi, "p*")
+    diff = oh["mean"] - ps["mean"]
+    within = abs(diff) <= max(oh["std"], ps["std"])
+    text = ("Teacher error, E‖p_t − p*‖² over test inputs: "
+            + ", ".join(f"{a} {teacher_mse[a]:.4f}" for a in names)
+            + ". For one-hot labels all of it is variance (their mean given x is p*). One-hot "
+            f"ranks {rank(lo)} of {len(names)} targets by student excess NLL at N={lo} and "
+            f"{rank(hi)} at N={hi}, where it is {diff:+.4f} from p* ("
+            + ("within" if within else "outside") + " one seed std).")
+    sharp = [a for a, t in zip(names[1:], TAUS, strict=True) if t < 1]
+    flat = [a for a, t in zip(names[1:], TAUS, strict=True) if t > 1]
+    if sharp and flat:  # the flattened teacher nearest in squared error to the mildest sharpened one
+        s_ = sharp[-1]
+        f_ = min(flat, key=lambda a: abs(teacher_mse[a] - teacher_mse[s_]))
+        more = excess(hi, s_)["mean"] > excess(hi, f_)["mean"]
+        text += (f" At N={hi} the sharpened {s_} (error {teacher_mse[s_]:.4f}) costs the student "
+                 f"{excess(hi, s_)['mean']:.4f} excess NLL and the flattened {f_} (error "
+                 f"{teacher_mse[f_]:.4f}) {excess(hi, f_)['mean']:.4f}: "
+                 + ("sharpening costs more than flattening at a similar squared error."
+                    if more else "flattening costs at least as much as sharpening."))
+    return text
 
 
 def _figure(risk, stud, ns, names, teacher_bias):
@@ -303,8 +335,8 @@ def _figure(risk, stud, ns, names, teacher_bias):
     ax.legend(fontsize=7)
     ax = axes[1]
     for a in names:
-        m = np.array([stud[f"n={n},target={a}"]["excess_nll"]["mean"] for n in ns])
-        s = np.array([stud[f"n={n},target={a}"]["excess_nll"]["std"] for n in ns])
+        m = np.array([stud[(n, a)]["excess_nll"]["mean"] for n in ns])
+        s = np.array([stud[(n, a)]["excess_nll"]["std"] for n in ns])
         ax.errorbar(ns, m, yerr=s, marker="o", capsize=2, color=colors[a], label=a)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -315,7 +347,7 @@ def _figure(risk, stud, ns, names, teacher_bias):
     ax = axes[2]
     for n, c in zip(ns, plt.cm.viridis(np.linspace(0, 0.9, len(ns))), strict=True):
         x = np.array([teacher_bias[a] for a in names])
-        y = np.array([stud[f"n={n},target={a}"]["excess_nll"]["mean"] for a in names])
+        y = np.array([stud[(n, a)]["excess_nll"]["mean"] for a in names])
         tempered_ = np.array([a not in ("one-hot",) for a in names])
         order = np.argsort(x[tempered_])
         ax.plot(x[tempered_][order], y[tempered_][order], marker="o", color=c, label=f"N={n}")

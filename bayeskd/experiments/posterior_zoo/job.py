@@ -13,9 +13,8 @@ import numpy as np
 
 from bayeskd.checkpoint import SweepStore
 from bayeskd.data import grid_2d
-from bayeskd.experiments.common import summarize
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
-from bayeskd.metrics import agreement, entropy, kl_divergence
+from bayeskd.metrics import agreement, entropy, kl_divergence, summarize
 from bayeskd.posteriors import (
     ParamSamples,
     distill,
@@ -24,6 +23,7 @@ from bayeskd.posteriors import (
     predictive_metrics,
     reference_distances,
 )
+from bayeskd.provenance import provenance
 from bayeskd.training import TrainConfig, init_members
 
 from .fitters import FITTERS, STUDENT_FITS, FitFn, Problem, fits_for, mlp_fn, nuts_reference
@@ -274,10 +274,11 @@ def run(cfg: PosteriorZooConfig, *, out, progress: bool | None = None, log=print
             rows += seed_rows
             if seed == 0:
                 maps = seed_maps
-        for r in rows:
-            r["group"] = f"{r['method']}/{r['role']}"
-        summary = summarize([{k: v for k, v in r.items() if v is not None} for r in rows],
-                            group="group", metrics=METRICS)
+        by_pair = summarize([{k: v for k, v in r.items() if v is not None} for r in rows],
+                            group=("method", "role"), metrics=METRICS)
+        summary: dict[str, dict] = {}  # {method: {role: {metric: mean/std/n}}}
+        for (method, role), stats in by_pair.items():
+            summary.setdefault(method, {})[role] = stats
         results = {
             "experiment": "posterior_zoo", "dataset": cfg.dataset, "size": cfg.size,
             "config": dataclasses.asdict(cfg) | {"seeds": cfg.num_seeds},
@@ -297,6 +298,7 @@ def run(cfg: PosteriorZooConfig, *, out, progress: bool | None = None, log=print
             plt.close(fig)
         timing["total_s"] = time.perf_counter() - t_start
         results["timing"] = timing
+        results["provenance"] = provenance()
         write_json(out_dir / "results.json", results)
         (out_dir / "table.md").write_text(markdown_table(results) + "\n")
         log(format_table(results))

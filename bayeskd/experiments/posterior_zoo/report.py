@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 
-def _mean(summary, group, metric):
-    v = summary.get(group, {}).get(metric)
+def _mean(summary, method, role, metric):
+    """The seed mean of ``metric`` for ``method``'s ``role`` (``summary[method][role]``), or None."""
+    v = summary.get(method, {}).get(role, {}).get(metric)
     return None if v is None else v["mean"]
 
 
@@ -19,9 +20,8 @@ def checks(cfg, summary) -> dict:
     NLL."""
     out: dict[str, Any] = {}
     if cfg.two_d:
-        kl_map = _mean(summary, "map/teacher", "kl_ref_grid")
-        students = {g.split("/")[0]: _mean(summary, g, "kl_ref_grid") for g in summary
-                    if g.endswith("/student")}
+        kl_map = _mean(summary, "map", "teacher", "kl_ref_grid")
+        students = {m: _mean(summary, m, "student", "kl_ref_grid") for m in summary}
         students = {k: v for k, v in students.items() if v is not None}
         if kl_map is not None and students:
             best = min(students, key=students.get)
@@ -29,16 +29,15 @@ def checks(cfg, summary) -> dict:
             out["kl_grid_best_student"] = {"method": best, "kl": students[best]}
             out["map_over_best_student"] = kl_map / max(students[best], 1e-12)
             out["map_over_best_student_gt_5"] = bool(kl_map > 5 * students[best])
-    nll_map = _mean(summary, "map/teacher", "nll")
+    nll_map = _mean(summary, "map", "teacher", "nll")
     for m in ("swag", "ensemble", "sgld"):
-        v = _mean(summary, f"{m}/teacher", "nll")
+        v = _mean(summary, m, "teacher", "nll")
         if v is not None and nll_map is not None:
             out[f"{m}_nll_below_map"] = bool(v < nll_map)
     ratios = {}
-    for g in summary:
-        m, role = g.split("/")
-        t, st = _mean(summary, f"{m}/teacher", "nll"), _mean(summary, g, "nll")
-        if role == "student" and t is not None and st is not None:
+    for m in summary:
+        t, st = _mean(summary, m, "teacher", "nll"), _mean(summary, m, "student", "nll")
+        if t is not None and st is not None:
             ratios[m] = st / t
     if ratios:
         out["student_over_teacher_nll"] = ratios
@@ -85,11 +84,11 @@ def format_table(results: dict) -> str:
             ("kl_teacher", 1, "KL(t||s)"), ("rhat_max", 1, "Rhat")]
     head = f"{'method':12s}{'role':9s}" + "".join(f"{c[2]:>10s}" for c in cols)
     lines = [head, "-" * len(head)]
-    for g, s in results["summary"].items():
-        m, role = g.split("/")
-        cells = "".join(f"{s[k]['mean'] * sc:>10.4f}" if k in s else f"{'-':>10s}"
-                        for k, sc, _ in cols)
-        lines.append(f"{m:12s}{role:9s}{cells}")
+    for m, roles in results["summary"].items():
+        for role, s in roles.items():
+            cells = "".join(f"{s[k]['mean'] * sc:>10.4f}" if k in s else f"{'-':>10s}"
+                            for k, sc, _ in cols)
+            lines.append(f"{m:12s}{role:9s}{cells}")
     if results.get("published"):
         p = results["published"]
         lines.append(f"published ({p['source']}): SGD {p['sgd']}, SGLD {p['sgld']}, distilled "
@@ -112,12 +111,12 @@ def markdown_table(results: dict) -> str:
     Means over seeds; chains / walkers as run."""
     summary = results["summary"]
     ref = results.get("reference") is not None
-    present = {g.split("/")[0] for g in summary}
+    present = set(summary)
     methods = [m for m in _NAMES if m in present] + sorted(present - set(_NAMES))
     chains = {r["method"]: r["chains"] for r in results["rows"] if r.get("chains")}
 
     def cell(method, role, metric, scale=1.0, digits=4):
-        v = _mean(summary, f"{method}/{role}", metric)
+        v = _mean(summary, method, role, metric)
         return "-" if v is None else f"{scale * v:.{digits}f}"
 
     head = ["method", "test NLL teacher / student", "ECE % teacher / student",

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from bayeskd.data import load_digits, load_gmm, load_moons, mixup_inputs, noised
-from bayeskd.experiments.common import SIZES
+from bayeskd.experiments.common import SIZE_NAMES
 from bayeskd.validate import check_choice, check_positive_int
 
 DATASETS = ("moons", "gmm", "digits")
@@ -197,7 +197,7 @@ class PosteriorZooConfig:
 
     def __post_init__(self):
         check_choice(self.dataset, DATASETS, name="dataset")
-        check_choice(self.size, SIZES, name="size")
+        check_choice(self.size, SIZE_NAMES, name="size")
         if self.seeds is not None:
             check_positive_int(self.seeds, name="seeds")
         if not self.methods:
