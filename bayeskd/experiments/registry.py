@@ -30,6 +30,7 @@ from bayeskd.checkpoint import SweepStore
 from bayeskd.experiments.common import SIZE_NAMES, string_keys
 from bayeskd.experiments.figures._base import Units
 from bayeskd.io import check_out_dir, locked_output, save_figure, write_csv, write_json, write_text
+from bayeskd.provenance import provenance
 from bayeskd.training.memory import check_fits_memory, estimate_fit_bytes
 from bayeskd.validate import check_choice, check_positive_int
 
@@ -196,6 +197,7 @@ def _write(out_dir: pathlib.Path, info, report, *, size: str, seeds: int, runtim
         "rows": report.rows,
         "figures": sorted(report.figures),
         "timing": {"runtime_s": runtime_s},
+        "provenance": provenance(),
     }
     write_json(out_dir / "results.json", results)
     write_csv(out_dir / "results.csv", report.rows)
