@@ -21,6 +21,22 @@ name                data                    transformation
                                             the example itself dominant (:class:`Mixup`)
 ==================  ======================  =====================================================
 
+Function matching from Python, with any teacher (an NNX module, a
+:class:`bayeskd.priors.ModelTeacher` or any callable ``x -> logits``)::
+
+    import jax
+    from bayeskd import ModelFactory, TeacherPrior, TrainConfig, fit, load_dataset
+    from bayeskd.data import ShiftScaleNoise
+
+    ds = load_dataset("mnist1d")
+    res = fit(ModelFactory("mlp", (40,), 10), {"x": ds.x_train, "y": ds.y_train},
+              prior=TeacherPrior(alpha=1.0, temperature=1.0, teacher=my_teacher),
+              augment=ShiftScaleNoise(), key=jax.random.key(0),
+              config=TrainConfig(steps=6000, learning_rate=1e-2))
+
+``TeacherPrior(..., view="independent")`` shows the teacher a second, independent view instead
+(inconsistent teaching); ``prior=NoPrior()`` with the same ``augment`` is the teacher-free control.
+
 :func:`make_augmentation` builds one by name (the registry :data:`AUGMENTATIONS`;
 :func:`parse_augmentation` reads the CLI's ``NAME:SETTING=VALUE`` form);
 :func:`default_augmentation` picks the one that fits a dataset.
