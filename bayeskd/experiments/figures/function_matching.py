@@ -35,26 +35,23 @@ import jax
 import numpy as np
 
 from bayeskd.data import ShiftScaleNoise, augmented_copies
-from bayeskd.experiments.common import teacher_modules, train_teacher
+from bayeskd.experiments.common import load_job_dataset, model_fn, teacher_modules, train_teacher
 from bayeskd.experiments.figures._base import (
     BATCH_SIZE,
-    LEARNING_RATE,
     TEACHER_SEED,
     Comparison,
     FigureInfo,
     Report,
     Units,
-    fast_model_fn,
-    group_stats,
     log_fn,
     member_logp,
     metric_rows,
-    mnist1d,
-    pct,
+    teacher_config,
     train_config,
 )
+from bayeskd.metrics import classification_metrics, pct, summarize
 from bayeskd.priors import NoPrior, TeacherPrior
-from bayeskd.training import TrainConfig, fit
+from bayeskd.training import fit
 
 INFO = FigureInfo(
     name="function_matching",
@@ -94,15 +91,13 @@ SIZES = {
 def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     log = log_fn(log)
     units = units or Units()
-    ds = mnist1d(0)
+    ds = load_job_dataset("mnist1d")
     augment = ShiftScaleNoise()
-    tcfg = TrainConfig(steps=size.teacher_steps, batch_size=BATCH_SIZE,
-                       learning_rate=LEARNING_RATE, eval_every=min(size.teacher_steps, 1000))
-    trained = train_teacher(ds, model="cnn", config=tcfg, seed=TEACHER_SEED, progress=progress,
-                            with_params=True)
+    trained = train_teacher(ds, model="cnn", config=teacher_config(size.teacher_steps),
+                            seed=TEACHER_SEED, progress=progress, with_params=True)
     teacher = jax.tree.map(lambda a: a[0], teacher_modules(trained, "cnn", ds))
     t_probs = np.exp(trained["logp_test"][0])
-    fn = fast_model_fn("mlp", ds)
+    fn = model_fn("mlp", ds)
     train = {"x": ds.x_train, "y": ds.y_train}
 
     def student(arm: str, steps: int) -> dict:
@@ -144,21 +139,20 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             else units("patience-augment", lambda: student("augment", longest)))
     rows += metric_rows(np.asarray(part["logp_test"]), ds.y_test, arms=["augment"], seeds=seeds,
                         teacher_probs=t_probs, extra={"part": "control", "steps": longest})
-    from bayeskd.metrics import classification_metrics
-
     teacher_row = classification_metrics(t_probs, ds.y_test)
     return _report(rows, size, seeds, teacher_row)
 
 
 def _report(rows: list[dict], size: Size, seeds: int, teacher_row: dict) -> Report:
     metrics = ["accuracy", "nll", "ece", "agreement"]
-    modes = group_stats([r for r in rows if r["part"] == "modes"], ["arm"], metrics)
-    patience = group_stats([r for r in rows if r["part"] == "patience"], ["steps"], metrics)
-    m = {arm: modes[f"arm={arm}"] for arm in ARMS}
+    modes = summarize([r for r in rows if r["part"] == "modes"], group="arm", metrics=metrics)
+    patience = summarize([r for r in rows if r["part"] == "patience"], group="steps",
+                         metrics=metrics)
+    m = {arm: modes[arm] for arm in ARMS}
     acc = {arm: m[arm]["accuracy"]["mean"] for arm in ARMS}
-    curve = [patience[f"steps={s}"]["accuracy"] for s in size.patience]
-    control = group_stats([r for r in rows if r["part"] == "control"], ["arm"], metrics)
-    long_aug = control["arm=augment"]
+    curve = [patience[s]["accuracy"] for s in size.patience]
+    long_aug = summarize([r for r in rows if r["part"] == "control"], group="arm",
+                         metrics=metrics)["augment"]
     comparisons = [
         Comparison("consistent online teaching vs a fixed teacher table (same steps)",
                    "consistent beats the fixed table",
@@ -178,7 +172,7 @@ def _report(rows: list[dict], size: Size, seeds: int, teacher_row: dict) -> Repo
                    "distillation keeps improving with longer schedules; training on labels "
                    "alone does not",
                    f"{size.patience[-1]} steps: consistent {pct(curve[-1])}, NLL "
-                   f"{patience[f'steps={size.patience[-1]}']['nll']['mean']:.3f}; augment "
+                   f"{patience[size.patience[-1]]['nll']['mean']:.3f}; augment "
                    f"{pct(long_aug['accuracy'])}, NLL {long_aug['nll']['mean']:.3f}",
                    agrees=curve[-1]["mean"] > long_aug["accuracy"]["mean"]),
         Comparison("what the teacher adds to the augmentation (descriptive)",
@@ -245,8 +239,8 @@ def _figure(m: dict, patience: dict, size: Size, teacher_row: dict, long_aug: di
     axes[0].set_title(f"(a) modes at {size.steps} steps", fontsize=10)
     ax = axes[2]
     steps = list(size.patience)
-    mean = [100 * patience[f"steps={s}"]["accuracy"]["mean"] for s in steps]
-    std = [100 * patience[f"steps={s}"]["accuracy"]["std"] for s in steps]
+    mean = [100 * patience[s]["accuracy"]["mean"] for s in steps]
+    std = [100 * patience[s]["accuracy"]["std"] for s in steps]
     ax.errorbar(steps, mean, yerr=std, marker="o", capsize=3, color="tab:blue",
                 label="consistent")
     ax.errorbar([size.steps, size.patience[-1]],
