@@ -4,7 +4,7 @@ Mirrors: Fig. 3 (fixed teacher table vs independent views vs consistent teaching
 patience curves (accuracy against schedule length), on MNIST-1D with its own augmentations.
 
 Command:   bayeskd reproduce function_matching --size quick        (or: python experiments/function_matching.py --size quick)
-Sizes:     smoke ~1 min (the tests), quick ~4 min, full ~20 min — wall time on 2 CPU cores.
+Sizes:     smoke ~40 s (the tests), quick ~7 min, full ~30 min — wall time on 2 CPU cores.
 Output:    paper_figures/function_matching/ (results.json, results.csv, function_matching.png/.pdf, summary.md)
 
 The configuration (sizes, seeds, steps) and the code are in
