@@ -1,7 +1,16 @@
 """function_matching: Beyer et al. 2022, "Knowledge distillation: a good teacher is patient and consistent".
 
-Mirrors: Fig. 3 (fixed teacher table vs independent views vs consistent teaching) and the
-patience curves (accuracy against schedule length), on MNIST-1D with its own augmentations.
+Claim:     the teacher evaluated inside the training step on the student's own fresh augmented
+           view (consistent) beats a fixed table of teacher outputs and inconsistent views, and
+           longer schedules keep improving.
+Published: consistent teaching beats a fixed teacher and independent noise; a ResNet-50 reaches 82.8%
+           ImageNet top-1 from a BiT teacher with very long schedules.
+Ours:      consistent 81.2% vs fixed table (40k precomputed views) 78.2% vs inconsistent 76.8%;
+           augmentation alone 80.9%, labels alone 66.2%; patience 1,500 → 24,000 steps:
+           72.7% → 86.9% (augmentation alone at 24,000 steps: 85.3%). (quick size, 3 seeds;
+           paper_figures/function_matching/summary.md has the current numbers.)
+Mirrors:   the fixed-teacher / independent-noise / consistent-teaching comparison and the patience
+           curves (accuracy against schedule length), on MNIST-1D with its own augmentations.
 
 Command:   bayeskd reproduce function_matching --size quick        (or: python experiments/function_matching.py --size quick)
 Sizes:     smoke ~40 s (the tests), quick ~7 min, full ~30 min — wall time on 2 CPU cores.
