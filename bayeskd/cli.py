@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_cli(sub)
+    from bayeskd.distributed import add_cli_flags
+
+    for command in sub.choices.values():  # the same device and process flags on every job
+        add_cli_flags(command)
     return parser
 
 
@@ -77,9 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bayeskd.provenance import record_command
 
     record_command(list(sys.argv[1:] if argv is None else argv))
+    from bayeskd.distributed import DistributedInitError, setup_from_args, use_mesh
+
     try:
-        with _one_line_warnings():
+        with _one_line_warnings(), use_mesh(setup_from_args(args)):
             return args.func(args)
+    except DistributedInitError as e:  # the processes could not meet: a runtime failure
+        sys.stderr.write(f"bayeskd: error: {e}\n")
+        return 1
     except (ValueError, FileNotFoundError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         sys.stderr.write(f"bayeskd: error: {msg}\n")

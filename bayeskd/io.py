@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pathlib
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -75,13 +76,26 @@ def _umask() -> int:
     return mask
 
 
+def _writes_here() -> bool:
+    """False on processes other than 0 of a multi-process JAX run (JAX is not imported for this)."""
+    jax = sys.modules.get("jax")
+    if jax is None or not jax.distributed.is_initialized():
+        return True
+    from bayeskd.distributed import is_main_process
+
+    return is_main_process()
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
 
     The file gets the mode an ordinary ``open(path, "w")`` would give, ``0o666 & ~umask``
     (``mkstemp`` alone makes it ``0o600``). A failing write (a full disk, a read-only folder)
-    removes the temporary file and raises ``OSError`` naming ``path``.
+    removes the temporary file and raises ``OSError`` naming ``path``. In a multi-process run
+    only process 0 writes (:func:`bayeskd.distributed.is_main_process`); the others skip it.
     """
+    if not _writes_here():
+        return
     path = pathlib.Path(path)
     tmp = None
     try:

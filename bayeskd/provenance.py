@@ -2,17 +2,21 @@
 
 Every ``results.json`` that a bayeskd job writes carries a ``"provenance"`` section
 (:func:`provenance`): the bayeskd version, the git commit of the code that ran (when the package
-runs from a git checkout) and whether its code differed from that commit (``git_dirty``), the
+runs from a git checkout) and whether its code differed from that commit (``git_dirty``), a
+SHA-256 of every bayeskd module the job had loaded (``modules``: the code that actually ran), the
 command, the JAX, jaxlib and Python versions, and the machine. Only the code decides
 ``git_dirty``: the package folder and ``pyproject.toml``, not the results being written.
 
 :func:`check_results` answers "did these committed results come from the code I have now?": a
-result is *current* when its commit is known and the package's code is unchanged between that
-commit and the working tree (``bayeskd check-results``).
+result is *current* when every module it ran is byte-identical in the working tree (a change to a
+module the job never loaded, such as a new figure, leaves it current); without module digests,
+when the package's code is unchanged between its commit and the working tree
+(``bayeskd check-results``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
@@ -70,6 +74,26 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def module_digests() -> dict[str, str]:
+    """``{path relative to the repository: sha256[:16]}`` of every loaded bayeskd module."""
+    root = repo_root()
+    out = {}
+    for name, mod in sorted(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if not f or not (name == "bayeskd" or name.startswith("bayeskd.")):
+            continue
+        path = pathlib.Path(f).resolve()
+        try:
+            out[path.relative_to(root).as_posix()] = _file_digest(path)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _file_digest(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def provenance(command: list[str] | None = None) -> dict[str, Any]:
     """The provenance section of a ``results.json`` (plain JSON values)."""
     import jax
@@ -86,6 +110,7 @@ def provenance(command: list[str] | None = None) -> dict[str, Any]:
         "git_commit": commit,
         "git_dirty": dirty,
         "command": shlex.join(str(c) for c in cmd),
+        "modules": module_digests(),
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "python": platform.python_version(),
@@ -114,6 +139,15 @@ def check_results(paths: list[pathlib.Path], *, root: pathlib.Path | None = None
             out.append({"file": str(f), "verdict": "unknown", "why": f"unreadable: {e}"})
             continue
         commit = prov.get("git_commit")
+        modules = prov.get("modules")
+        if modules:
+            changed = [m for m, d in sorted(modules.items())
+                       if not (root / m).is_file() or _file_digest(root / m) != d]
+            verdict = "stale" if changed else "current"
+            why = (f"{len(changed)} of the {len(modules)} modules it ran changed since, e.g. "
+                   f"{changed[0]}" if changed else f"the {len(modules)} modules it ran are unchanged")
+            out.append({"file": str(f), "verdict": verdict, "commit": commit, "why": why})
+            continue
         if not commit:
             out.append({"file": str(f), "verdict": "unknown", "why": "no git commit recorded"})
             continue

@@ -26,6 +26,7 @@ from bayeskd.data import Dataset
 from bayeskd.experiments.common import load_job_dataset, train_teacher
 from bayeskd.models import ModelFactory
 from bayeskd.priors import TeacherPrior
+from bayeskd.provenance import cpu_model
 from bayeskd.training import TrainConfig, TrainState
 
 BENCH_SIZES = ("smoke", "full")
@@ -54,18 +55,6 @@ def load_average() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:  # pragma: no cover - not on Linux/macOS
         return []
-
-
-def cpu_model() -> str:
-    """The CPU model name from ``/proc/cpuinfo`` (Linux), else ``platform.processor()``."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_info() -> dict[str, Any]:

@@ -23,7 +23,7 @@ from bayeskd.data.mnist1d import cache_root
 from bayeskd.metrics import classification_metrics, input_grad_norm, noise_accuracy
 from bayeskd.models import MODELS, ModelFactory
 from bayeskd.priors import NoPrior
-from bayeskd.training import TrainConfig, fit, predict_logits
+from bayeskd.training import TrainConfig, apply_model, fit, predict_logits
 from bayeskd.validate import check_choice
 
 SIZE_NAMES = ("smoke", "quick", "full")  # every job's ``SIZES`` maps these to its run lengths
@@ -173,31 +173,27 @@ def evaluate_member(
     row["train_accuracy"] = float(jnp.mean(jnp.argmax(train_logits, -1) == ds.y_train))
     row["train_test_gap"] = row["train_accuracy"] - row["accuracy"]
 
-    noise_fn, grad_fn = robustness_fns(graphdef)
-    sigma_acc = noise_fn(params, jnp.asarray(ds.x_test), jnp.asarray(ds.y_test), key)
+    sigma_acc = noise_accuracy_of(params, jnp.asarray(ds.x_test), jnp.asarray(ds.y_test), key,
+                                  graphdef=graphdef)
     row["noise_accuracy_by_sigma"] = {str(s): float(a) for s, a in zip(NOISE_SIGMAS, sigma_acc, strict=True)}
     row["noise_accuracy"] = float(jnp.mean(sigma_acc))
-    row["input_grad_norm"] = float(grad_fn(params, jnp.asarray(ds.x_test[:grad_examples])))
+    row["input_grad_norm"] = float(input_grad_norm_of(params, jnp.asarray(ds.x_test[:grad_examples]),
+                                                      graphdef=graphdef))
     return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in row.items()}
 
 
-@functools.cache
-def robustness_fns(graphdef):
-    """Jitted ``noise_fn(params, x, y, key) -> [L]`` (accuracy under Gaussian input noise of each
-    ``NOISE_SIGMAS``) and ``grad_fn(params, x) -> []`` (mean input-gradient norm) for one
-    architecture; ``jax.vmap`` them over stacked members."""
-    from bayeskd.training import apply_model
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def noise_accuracy_of(params, x, y, key, *, graphdef) -> jax.Array:
+    """Accuracy ``[L]`` of the model ``(graphdef, params)`` under Gaussian input noise of each
+    ``NOISE_SIGMAS``; ``jax.vmap`` it over stacked members."""
+    return noise_accuracy(lambda xx: apply_model(graphdef, params, xx), x, y,
+                          sigmas=NOISE_SIGMAS, key=key)
 
-    @jax.jit
-    def noise_fn(params, x, y, key):
-        return noise_accuracy(lambda xx: apply_model(graphdef, params, xx), x, y,
-                              sigmas=NOISE_SIGMAS, key=key)
 
-    @jax.jit
-    def grad_fn(params, x):
-        return input_grad_norm(lambda xx: apply_model(graphdef, params, xx), x)
-
-    return noise_fn, grad_fn
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def input_grad_norm_of(params, x, *, graphdef) -> jax.Array:
+    """Mean input-gradient norm ``[]`` of the model ``(graphdef, params)`` on ``x``."""
+    return input_grad_norm(lambda xx: apply_model(graphdef, params, xx), x)
 
 
 def string_keys(obj: Any) -> Any:

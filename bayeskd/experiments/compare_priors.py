@@ -75,6 +75,7 @@ from bayeskd.metrics import (
     summarize,
 )
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
+from bayeskd.provenance import provenance
 from bayeskd.training import TrainConfig, fit, out_of_fold_logits, predict_logits
 from bayeskd.training.crossfit import check_folds
 from bayeskd.training.memory import check_fits_memory, estimate_fit_bytes
@@ -407,6 +408,7 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
             "student": {"model": cfg.student, "param_count": rows[0]["param_count"]},
             "rows": rows,
             "summary": summary,
+            "provenance": provenance(),
         }
         _write_outputs(out_dir, results, reliab, log=log)
         write_json(out_dir / "results.json", results)  # byte-reproducible: no wall times

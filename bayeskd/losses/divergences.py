@@ -75,10 +75,32 @@ def soft_cross_entropy(
 
 
 class DivergenceParams(NamedTuple):
-    """Hyperparameters some divergences read: ``beta`` (JSD) and ``lam`` (skew KLs)."""
+    """Hyperparameters some divergences read: ``beta`` (JSD) and ``lam`` (skew KLs).
+
+    ``axis_name`` names a mesh axis over which the classes are split (inside ``shard_map``):
+    every sum over classes is then completed with ``psum`` over it (:func:`class_sum`).
+    """
 
     beta: float | Array = 0.5
     lam: float | Array = 0.1
+    axis_name: str | None = None
+
+
+def class_sum(x: Array, axis_name: str | None = None, *, keepdims: bool = False) -> Array:
+    r""":math:`\sum_k x_k` over the last axis; with ``axis_name`` the classes are split over that
+    mesh axis and the partial sums are added with ``psum``."""
+    s = jnp.sum(x, axis=-1, keepdims=keepdims)
+    return s if axis_name is None else jax.lax.psum(s, axis_name)
+
+
+def log_softmax(z: Array, axis_name: str | None = None) -> Array:
+    r"""``log softmax(z)`` over the last axis; with ``axis_name`` the classes are split over that
+    mesh axis: :math:`z - m - \log \sum_k e^{z_k - m}` with the global maximum ``m`` (``pmax``)
+    and the global sum (``psum``)."""
+    if axis_name is None:
+        return jax.nn.log_softmax(z, axis=-1)
+    m = jax.lax.stop_gradient(jax.lax.pmax(jnp.max(z, axis=-1, keepdims=True), axis_name))
+    return z - m - jnp.log(class_sum(jnp.exp(z - m), axis_name, keepdims=True))
 
 
 class DivergenceEntry(NamedTuple):
@@ -98,11 +120,11 @@ class DivergenceEntry(NamedTuple):
     t2: bool
 
 
-def _kl(logp_a: Array, logp_b: Array) -> Array:
+def _kl(logp_a: Array, logp_b: Array, axis_name: str | None = None) -> Array:
     r""":math:`\mathrm{KL}(a\|b) = \sum_k a_k (\log a_k - \log b_k)`; classes with :math:`a_k = 0`
     contribute zero, never ``0 * inf``."""
     p_a = jnp.exp(logp_a)
-    return jnp.sum(jnp.where(p_a > 0, p_a * (logp_a - logp_b), 0.0), axis=-1)
+    return class_sum(jnp.where(p_a > 0, p_a * (logp_a - logp_b), 0.0), axis_name)
 
 
 def _log_mix(logp_a: Array, logp_b: Array, w) -> Array:
@@ -110,10 +132,10 @@ def _log_mix(logp_a: Array, logp_b: Array, w) -> Array:
     return jnp.logaddexp(jnp.log(w) + logp_a, jnp.log1p(-w) + logp_b)
 
 
-def _through_softmax(p: Array, g: Array) -> Array:
+def _through_softmax(p: Array, g: Array, axis_name: str | None = None) -> Array:
     r"""Chain rule through :math:`p = \mathrm{softmax}(s)`: :math:`p \odot (g - \sum_k p_k g_k)`
     for :math:`g = \partial f / \partial p`."""
-    return p * (g - jnp.sum(p * g, axis=-1, keepdims=True))
+    return p * (g - class_sum(p * g, axis_name, keepdims=True))
 
 
 def _forward_kl_grad(logp_t, logp_s, params):
@@ -122,25 +144,26 @@ def _forward_kl_grad(logp_t, logp_s, params):
 
 
 def _reverse_kl_grad(logp_t, logp_s, params):
-    del params
-    return _through_softmax(jnp.exp(logp_s), logp_s - logp_t)  # p (a - KL(p||q)), a = log p/q
+    # p (a - KL(p||q)), a = log p/q
+    return _through_softmax(jnp.exp(logp_s), logp_s - logp_t, params.axis_name)
 
 
 def _jsd_value(logp_t, logp_s, params):
     beta = params.beta
     logm = _log_mix(logp_t, logp_s, beta)
-    return beta * _kl(logp_t, logm) + (1.0 - beta) * _kl(logp_s, logm)
+    ax = params.axis_name
+    return beta * _kl(logp_t, logm, ax) + (1.0 - beta) * _kl(logp_s, logm, ax)
 
 
 def _jsd_grad(logp_t, logp_s, params):
     # d/dp [beta KL(q||m) + (1-beta) KL(p||m)] = (1-beta) (log p - log m) + const.
     beta = params.beta
     logm = _log_mix(logp_t, logp_s, beta)
-    return (1.0 - beta) * _through_softmax(jnp.exp(logp_s), logp_s - logm)
+    return (1.0 - beta) * _through_softmax(jnp.exp(logp_s), logp_s - logm, params.axis_name)
 
 
 def _skew_kl_value(logp_t, logp_s, params):
-    return _kl(logp_t, _log_mix(logp_t, logp_s, params.lam))
+    return _kl(logp_t, _log_mix(logp_t, logp_s, params.lam), params.axis_name)
 
 
 def _skew_kl_grad(logp_t, logp_s, params):
@@ -148,35 +171,34 @@ def _skew_kl_grad(logp_t, logp_s, params):
     # r = p q / m formed in log space (bounded by q / (1-lam), so no 0 * inf where p underflows).
     lam = params.lam
     r = jnp.exp(logp_s + logp_t - _log_mix(logp_t, logp_s, lam))
-    return (1.0 - lam) * (jnp.exp(logp_s) * jnp.sum(r, axis=-1, keepdims=True) - r)
+    return (1.0 - lam) * (jnp.exp(logp_s) * class_sum(r, params.axis_name, keepdims=True) - r)
 
 
 def _skew_reverse_kl_value(logp_t, logp_s, params):
-    return _kl(logp_s, _log_mix(logp_s, logp_t, params.lam))
+    return _kl(logp_s, _log_mix(logp_s, logp_t, params.lam), params.axis_name)
 
 
 def _skew_reverse_kl_grad(logp_t, logp_s, params):
     # d/dp_k KL(p||m) = log p_k - log m_k - lam p_k / m_k + 1, m = lam p + (1-lam) q.
     lam = params.lam
     logm = _log_mix(logp_s, logp_t, lam)
-    return _through_softmax(jnp.exp(logp_s), logp_s - logm - lam * jnp.exp(logp_s - logm))
+    return _through_softmax(jnp.exp(logp_s), logp_s - logm - lam * jnp.exp(logp_s - logm),
+                            params.axis_name)
 
 
-def _tvd_value(logp_t, logp_s, params):
-    del params
-    return 0.5 * jnp.sum(jnp.abs(jnp.exp(logp_s) - jnp.exp(logp_t)), axis=-1)  # same p - q as grad
+def _tvd_value(logp_t, logp_s, params):  # the same p - q as the gradient
+    return 0.5 * class_sum(jnp.abs(jnp.exp(logp_s) - jnp.exp(logp_t)), params.axis_name)
 
 
 def _tvd_grad(logp_t, logp_s, params):
-    del params
     p = jnp.exp(logp_s)
-    return _through_softmax(p, 0.5 * jnp.sign(p - jnp.exp(logp_t)))
+    return _through_softmax(p, 0.5 * jnp.sign(p - jnp.exp(logp_t)), params.axis_name)
 
 
 #: name -> (value, closed-form gradient w.r.t. the tempered student logits, T^2-scaled?).
 TABLE: dict[str, DivergenceEntry] = {
-    "forward_kl": DivergenceEntry(lambda lt, ls, _: _kl(lt, ls), _forward_kl_grad, True),
-    "reverse_kl": DivergenceEntry(lambda lt, ls, _: _kl(ls, lt), _reverse_kl_grad, True),
+    "forward_kl": DivergenceEntry(lambda lt, ls, p: _kl(lt, ls, p.axis_name), _forward_kl_grad, True),
+    "reverse_kl": DivergenceEntry(lambda lt, ls, p: _kl(ls, lt, p.axis_name), _reverse_kl_grad, True),
     "jsd": DivergenceEntry(_jsd_value, _jsd_grad, True),
     "skew_kl": DivergenceEntry(_skew_kl_value, _skew_kl_grad, True),
     "tvd": DivergenceEntry(_tvd_value, _tvd_grad, False),
@@ -195,9 +217,10 @@ def _checked(name, teacher_logits, student_logits, temperature, beta, lam) -> No
     _check_pair(teacher_logits, student_logits)
 
 
-def _tempered(teacher_logits, student_logits, temperature) -> tuple[Array, Array]:
-    logp_t = jax.nn.log_softmax(as_float(teacher_logits) / temperature, axis=-1)
-    logp_s = jax.nn.log_softmax(as_float(student_logits) / temperature, axis=-1)
+def _tempered(teacher_logits, student_logits, temperature,
+              axis_name: str | None = None) -> tuple[Array, Array]:
+    logp_t = log_softmax(as_float(teacher_logits) / temperature, axis_name)
+    logp_s = log_softmax(as_float(student_logits) / temperature, axis_name)
     return logp_t, logp_s
 
 
@@ -277,6 +300,7 @@ def divergence_value_and_grad(
     temperature: float = 1.0,
     beta: float = 0.5,
     lam: float = 0.1,
+    axis_name: str | None = None,
 ) -> tuple[Float[Array, "*batch"], Float[Array, "*batch classes"]]:
     r""":func:`divergence` and its closed-form gradient with respect to ``student_logits``.
 
@@ -289,7 +313,8 @@ def divergence_value_and_grad(
     e.g. :math:`T (p - q)` for forward KL. The gradient is written out, not taken by autodiff, so
     a caller can form it in the forward pass (the chunked kernel does); it equals
     ``jax.grad`` of :func:`divergence` summed over examples. Arguments and checks as in
-    :func:`divergence`.
+    :func:`divergence`; ``axis_name`` (inside ``shard_map``) says the classes are split over that
+    mesh axis: the value is then complete on every device and the gradient is the local slice.
 
     Returns:
       ``(value [...], d value / d student_logits [..., K])``.
@@ -301,8 +326,8 @@ def divergence_value_and_grad(
       True
     """
     _checked(name, teacher_logits, student_logits, temperature, beta, lam)
-    logp_t, logp_s = _tempered(teacher_logits, student_logits, temperature)
-    entry, params = TABLE[name], DivergenceParams(beta, lam)
+    logp_t, logp_s = _tempered(teacher_logits, student_logits, temperature, axis_name)
+    entry, params = TABLE[name], DivergenceParams(beta, lam, axis_name)
     value = jnp.maximum(entry.value(logp_t, logp_s, params), 0.0)
     scale = temperature**2 if entry.t2 else 1.0
     return scale * value, (scale / temperature) * entry.grad(logp_t, logp_s, params)

@@ -34,8 +34,10 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from bayeskd.losses.divergences import (
     DIVERGENCES,
+    class_sum,
     divergence,
     divergence_value_and_grad,
+    log_softmax,
     softmax_cross_entropy,
 )
 from bayeskd.validate import (
@@ -61,6 +63,7 @@ class _Config(NamedTuple):
     label_weight: float
     chunk_size: int
     reduction: str
+    axis_name: str | None = None  # the mesh axis the vocabulary is split over (inside shard_map)
 
 
 # --------------------------------------------------------------------------------------
@@ -148,6 +151,8 @@ def _loss_and_dlogits(
     autodiff: the naive path differentiates exactly this.
     """
     kw = dict(name=cfg.divergence, temperature=cfg.temperature, beta=cfg.beta, lam=cfg.lam)
+    if cfg.axis_name is not None:  # a vocabulary slice: sums over classes completed by psum
+        return _sliced_loss_and_dlogits(zs_BV, zt_BV, labels_B, cfg, kw)
     if with_grad:
         div_B, ddiv_BV = divergence_value_and_grad(zt_BV, zs_BV, **kw)
     else:
@@ -160,6 +165,26 @@ def _loss_and_dlogits(
         if with_grad:
             onehot_BV = jax.nn.one_hot(labels_B, zs_BV.shape[-1], dtype=jnp.float32)
             dz_BV = dz_BV + w * (jnp.exp(jax.nn.log_softmax(zs_BV, axis=-1)) - onehot_BV)
+    return loss_B, dz_BV
+
+
+def _sliced_loss_and_dlogits(zs_BV, zt_BV, labels_B, cfg: _Config, kw: dict):
+    r""":func:`_loss_and_dlogits` on this device's slice of the vocabulary (always with the gradient).
+
+    The logits are ``[B, V / D]`` columns ``[i V/D, (i+1) V/D)`` of device ``i`` on mesh axis
+    ``cfg.axis_name``; the log-sum-exp and every class sum are completed across the axis, so the
+    loss is the full one on every device and the gradient is this slice's columns.
+    """
+    ax = cfg.axis_name
+    div_B, ddiv_BV = divergence_value_and_grad(zt_BV, zs_BV, axis_name=ax, **kw)
+    w = cfg.label_weight
+    loss_B, dz_BV = (1.0 - w) * div_B, (1.0 - w) * ddiv_BV
+    if w > 0.0:
+        logp_BV = log_softmax(zs_BV, ax)
+        first = lax.axis_index(ax) * zs_BV.shape[-1]
+        onehot_BV = jax.nn.one_hot(labels_B - first, zs_BV.shape[-1], dtype=jnp.float32)
+        loss_B = loss_B - w * class_sum(onehot_BV * logp_BV, ax)
+        dz_BV = dz_BV + w * (jnp.exp(logp_BV) - onehot_BV)
     return loss_B, dz_BV
 
 

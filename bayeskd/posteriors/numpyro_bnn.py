@@ -40,7 +40,12 @@ from numpyro.infer.autoguide import AutoNormal
 
 from bayeskd.posteriors.base import ParamSamples, Posterior
 from bayeskd.training import split_params
-from bayeskd.validate import check_num_samples, check_positive_float, check_positive_int
+from bayeskd.validate import (
+    check_choice,
+    check_num_samples,
+    check_positive_float,
+    check_positive_int,
+)
 
 __all__ = [
     "BayesianNet",
@@ -124,13 +129,14 @@ class BayesianNet:
 
 
 class MCMCRun(NamedTuple):
-    """Samples ``{site: [C, D, ...]}`` grouped by chain, divergences and wall time."""
+    """Samples ``{site: [C, D, ...]}`` grouped by chain, divergences, wall time, chain method."""
 
     samples: dict
     num_chains: int
     num_divergent: int
     num_transitions: int
     runtime_s: float
+    chain_method: str = "vectorized"
 
 
 def _check_counts(num_warmup, num_samples, num_chains):
@@ -161,29 +167,37 @@ def run_nuts(
     step_size: float | None = None,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
+    chain_method: str | None = None,
     **kwargs,
 ) -> MCMCRun:
-    """NUTS on ``model(*args, **kwargs)`` with ``num_chains`` vectorized chains.
+    """NUTS on ``model(*args, **kwargs)`` with ``num_chains`` chains, across devices when they allow.
 
     Args:
       step_size: ``None`` adapts the step size during warm-up (the default); a number > 0 fixes it.
+      chain_method: NumPyro's ``"parallel"`` (one chain per device), ``"vectorized"`` (all chains
+        in one program on one device) or ``"sequential"``; ``None`` picks ``"parallel"`` when
+        there are at least ``num_chains > 1`` local devices, else ``"vectorized"``.
 
     Raises:
       ValueError: bad counts or step size, or every transition diverged (the count of divergent
         transitions is reported in :class:`MCMCRun` otherwise).
     """
     _check_counts(num_warmup, num_samples, num_chains)
+    if chain_method is None:
+        parallel = 1 < num_chains <= jax.local_device_count()
+        chain_method = "parallel" if parallel else "vectorized"
+    check_choice(chain_method, ("parallel", "vectorized", "sequential"), name="chain_method")
     kernel_kw: dict[str, Any] = {"target_accept_prob": target_accept_prob,
                                  "max_tree_depth": max_tree_depth}
     if step_size is not None:
         kernel_kw |= {"step_size": check_positive_float(step_size), "adapt_step_size": False}
     t0 = time.perf_counter()
     mcmc = MCMC(NUTS(model, **kernel_kw), num_warmup=num_warmup, num_samples=num_samples,
-                num_chains=num_chains, chain_method="vectorized", progress_bar=False)
+                num_chains=num_chains, chain_method=chain_method, progress_bar=False)
     mcmc.run(key, *args, extra_fields=("diverging",), **kwargs)
     div, total = check_divergences(mcmc.get_extra_fields()["diverging"], step_size=step_size)
     return MCMCRun(mcmc.get_samples(group_by_chain=True), num_chains, div, total,
-                   time.perf_counter() - t0)
+                   time.perf_counter() - t0, chain_method)
 
 
 def run_ensemble_sampler(

@@ -34,6 +34,7 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from bayeskd import distributed
 from bayeskd.losses.divergences import softmax_cross_entropy
 from bayeskd.priors.priors import objective
 
@@ -297,6 +298,58 @@ def _init_state(key: jax.Array, *, model_fn: Callable, tx: optax.GradientTransfo
                       jnp.zeros((num_members,), jnp.int32))
 
 
+def _axis(mesh, name: str) -> str | None:
+    """``name`` if the mesh has that axis with more than one device, else ``None`` (replicated)."""
+    return name if mesh.shape.get(name, 1) > 1 else None
+
+
+def _resolve_mesh(mesh, num_members: int, batch_size: int):
+    """The mesh a run uses: an explicit one (checked), else the default where it divides the run.
+
+    An explicit mesh must divide ``M`` over ``members`` and the batch over ``data``; the default
+    mesh of :func:`bayeskd.distributed.use_mesh` is skipped (``None``: one device) where it does
+    not, so a job whose runs differ in size still runs them all.
+    """
+    strict = mesh is not None
+    mesh = mesh if strict else distributed.default_mesh()
+    if mesh is None:
+        return None
+    unknown = [a for a in mesh.axis_names if a not in distributed.AXES]
+    if unknown:
+        raise ValueError(f"mesh: axes must be named among {distributed.AXES}, got {unknown}")
+    m_size, d_size = mesh.shape.get("members", 1), mesh.shape.get("data", 1)
+    if num_members % m_size:
+        if strict:
+            raise ValueError(f"mesh: its members axis ({m_size} devices) must divide "
+                             f"num_members, got num_members={num_members}")
+        return None
+    if batch_size % d_size:
+        if strict:
+            raise ValueError(f"mesh: its data axis ({d_size} devices) must divide the batch, "
+                             f"got batch_size={batch_size}")
+        return None
+    return mesh
+
+
+def _prior_sharding(mesh, shape: tuple, n: int, prior_axis: int | None, rows: str | None):
+    """A prior leaf's placement: stacked ``[M, ...]`` over members; per-example rows over data."""
+    lead: tuple = ()
+    if prior_axis is not None:
+        lead, shape = (_axis(mesh, "members"),), shape[1:]
+    row = (rows,) if rows is not None and len(shape) >= 1 and shape[0] == n else ()
+    spec = (*lead, *row) if row else lead
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
+
+
+@functools.partial(jax.jit, static_argnames=("tx",),
+                   compiler_options={"xla_backend_optimization_level": 0})
+def _state_from_params(params_M: Any, key: jax.Array, *, tx: optax.GradientTransformation):
+    # One compiled program (not a dozen eagerly dispatched ones); it runs once, so compile fast.
+    m = jax.tree.leaves(params_M)[0].shape[0]
+    keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i))[1])(jnp.arange(m))
+    return TrainState(params_M, jax.vmap(tx.init)(params_M), keys, jnp.zeros((m,), jnp.int32))
+
+
 class CompiledRun:
     """The programs :func:`fit` runs, built once: a member initialiser and chunks of steps.
 
@@ -315,20 +368,25 @@ class CompiledRun:
       augment: ``(key, x [B, ...]) -> x' [B, ...]``, a hashable augmentation
         (:mod:`bayeskd.data.augment`) applied to every minibatch inside the step with its own
         key; a second independent view goes to ``batch["x_alt"]``.
+      mesh: a :class:`jax.sharding.Mesh` with axes ``members`` and ``data``
+        (:func:`bayeskd.distributed.make_mesh`), or ``None`` (one device, or the default mesh of
+        :func:`bayeskd.distributed.use_mesh` where it divides ``M`` and the batch).
 
     Attributes:
-      graphdef, num_classes, stochastic (dropout present), data (device arrays), tx.
+      graphdef, num_classes, stochastic (dropout present), data (device arrays), tx, mesh (the
+      mesh in use, or ``None``).
     """
 
     def __init__(self, model_fn: Callable[[jax.Array], nnx.Module], data: dict, *, prior,
                  config: TrainConfig, optimizer: optax.GradientTransformation | None = None,
-                 num_members: int = 1, prior_axis: int | None = None,
+                 num_members: int = 1, prior_axis: int | None = None, mesh=None,
                  augment: Callable | None = None):
         data = dict(data)
         n = _check_train_data(data)
         _check_augment(augment, data)
         if not isinstance(num_members, int | np.integer) or num_members < 1:
             raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
+        self.mesh = _resolve_mesh(mesh, int(num_members), config.batch_size)
         if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
             raise ValueError(f"optimizer: must be an optax.GradientTransformation, got "
                              f"{type(optimizer).__name__}")
@@ -345,8 +403,25 @@ class CompiledRun:
                      input_shape=tuple(np.shape(data["x"])[1:]))
         data.setdefault("label_mask", np.ones((n,), np.float32))
         data["index"] = np.arange(n, dtype=np.int32)
-        self.data = {k: jnp.asarray(v) for k, v in data.items()}
         self.stochastic = _has_dropout(nnx.merge(self.graphdef, abstract))
+        if self.mesh is None:
+            self.data = {k: jnp.asarray(v) for k, v in data.items()}
+            return
+        # Rows over `data` (when they divide), members over `members`; jit propagates the rest.
+        rows = _axis(self.mesh, "data") if n % self.mesh.shape.get("data", 1) == 0 else None
+        self.data = distributed.put_global(data, distributed.leading_sharding(self.mesh, rows))
+        leaves, treedef = jax.tree.flatten(prior)
+        specs = [_prior_sharding(self.mesh, np.shape(a), n, prior_axis, rows) for a in leaves]
+        self.prior = jax.tree.unflatten(treedef, [  # replicated leaves stay as given
+            a if s.is_fully_replicated else distributed.put_global(a, s)
+            for a, s in zip(leaves, specs, strict=True)])
+
+    def place(self, state: TrainState) -> TrainState:
+        """``state`` with its member axis over the mesh's ``members`` axis (as is without a mesh)."""
+        if self.mesh is None:
+            return state
+        sharding = distributed.leading_sharding(self.mesh, _axis(self.mesh, "members"))
+        return distributed.put_global(state, sharding)
 
     def init_state(self, key: jax.Array) -> TrainState:
         """Fresh parameters, optimiser state and keys of the ``M`` members (one compiled program).
@@ -354,7 +429,8 @@ class CompiledRun:
         Member ``m`` initialises from ``split(fold_in(key, m))[0]`` and draws its minibatches
         from the other half of that split.
         """
-        return _init_state(key, model_fn=self.model_fn, tx=self.tx, num_members=self.num_members)
+        return self.place(_init_state(key, model_fn=self.model_fn, tx=self.tx,
+                                      num_members=self.num_members))
 
     def state_from_params(self, params_M: Any, key: jax.Array) -> TrainState:
         """A fresh state that starts from given stacked parameters ``[M, ...]`` (e.g. a MAP).
@@ -366,10 +442,8 @@ class CompiledRun:
         if m != self.num_members:
             raise ValueError(f"init_params: has {m} members along its leading axis, expected "
                              f"num_members = {self.num_members}")
-        keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i))[1])(jnp.arange(m))
-        params_M = jax.tree.map(jnp.asarray, params_M)
-        return TrainState(params_M, jax.vmap(self.tx.init)(params_M), keys,
-                          jnp.zeros((m,), jnp.int32))
+        return self.place(_state_from_params(jax.tree.map(jnp.asarray, params_M), key,
+                                             tx=self.tx))
 
     def _static(self, length: int) -> dict:
         return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
@@ -448,7 +522,7 @@ def run_chunks(
       ``(state, steps_run)``: the final state and the optimiser steps this call executed.
     """
     config = run.config
-    start = int(np.asarray(state.step).reshape(-1)[0])
+    start = int(distributed.to_host(state.step).reshape(-1)[0])
     bar = tqdm(total=config.steps, initial=min(start, config.steps), desc=desc,
                delay=0 if progress else 3.0, disable=progress is False, leave=False,
                dynamic_ncols=True)
@@ -457,13 +531,15 @@ def run_chunks(
         while done < config.steps:
             length = min(config.eval_every, config.steps - done)
             state, losses = run(state, length)
-            losses = np.asarray(losses)  # [M, length]
+            losses = distributed.to_host(losses)  # [M, length], gathered from every process
             last_finite = _check_finite(losses, done, last_finite, run.prior, checkpoint)
             done += length
             history["step"].append(done)
             history["loss"].append(losses.mean(axis=1).tolist())
             if eval_data is not None:
-                acc = evaluate_accuracy(run.graphdef, state.params, *eval_data)
+                params = state.params if jax.process_count() == 1 else distributed.to_host(
+                    state.params)
+                acc = evaluate_accuracy(run.graphdef, params, *eval_data)
                 history["test_accuracy"].append(acc.tolist())
                 bar.set_postfix(loss=f"{last_finite:.4f}", test_acc=f"{acc.mean():.4f}")
             else:
@@ -472,7 +548,8 @@ def run_chunks(
             if on_chunk is not None:
                 on_chunk(done, state)
             if checkpoint is not None:
-                checkpoint.save(done, state, history=history, last_loss=last_finite)
+                saved = state if jax.process_count() == 1 else distributed.to_host(state)
+                checkpoint.save(done, saved, history=history, last_loss=last_finite)
     finally:
         bar.close()
     return state, max(done - start, 0)
@@ -514,6 +591,7 @@ def fit(
     init_params: Any = None,
     initial_state: TrainState | None = None,
     checkpoint=None,
+    mesh=None,
     augment: Callable | None = None,
 ) -> FitResult:
     """Train ``num_members`` independent models under ``prior`` in one compiled, vmapped run.
@@ -541,6 +619,14 @@ def fit(
       checkpoint: a :class:`bayeskd.checkpoint.TrainCheckpointer`: the run resumes from its
         latest checkpoint if there is one (bit-identical to an uninterrupted run, history
         included) and saves one after every chunk; on divergence the last good one is kept.
+      mesh: a :class:`jax.sharding.Mesh` with axes ``members``, ``data`` (and ``vocab``) from
+        :func:`bayeskd.distributed.make_mesh`: the state's member axis is split over
+        ``members``, the data rows (and per-example teacher tables) over ``data``; the result
+        equals the one-device result up to float reassociation. ``members`` must divide
+        ``num_members`` and ``data`` the batch size. ``None``: one device (or the default mesh
+        of :func:`bayeskd.distributed.use_mesh`, where it divides the run). With several
+        processes the result's arrays are global: read them with
+        :func:`bayeskd.distributed.to_host`.
       augment: an augmentation ``(key, x) -> x`` (:mod:`bayeskd.data.augment`; hashable, as it
         is part of the compiled program): every minibatch is replaced by a fresh view drawn with
         its own key inside the step (an invariance prior), and an independent second view is
@@ -559,11 +645,12 @@ def fit(
     """
     t0 = time.perf_counter()
     run = CompiledRun(model_fn, data, prior=prior, config=config, optimizer=optimizer,
-                      num_members=num_members, prior_axis=prior_axis, augment=augment)
+                      num_members=num_members, prior_axis=prior_axis, mesh=mesh,
+                      augment=augment)
     if initial_state is not None and init_params is not None:
         raise ValueError("init_params: give init_params or initial_state, not both")
     if initial_state is not None:
-        state = initial_state
+        state = run.place(initial_state)
     elif init_params is not None:
         state = run.state_from_params(init_params, key)
     else:
@@ -571,9 +658,11 @@ def fit(
     history: dict[str, list] = {"step": [], "loss": [], "test_accuracy": []}
     last_finite = float("nan")
     if checkpoint is not None:
-        restored = checkpoint.restore(state)
+        restored = checkpoint.restore(state if jax.process_count() == 1
+                                      else distributed.to_host(state))
         if restored is not None:
             state, history, last_finite = restored.state, restored.history, restored.last_loss
+            state = run.place(state)
     state, steps_run = run_chunks(run, state, history=history, last_finite=last_finite,
                                   eval_data=eval_data, progress=progress, desc=desc,
                                   on_chunk=on_chunk, checkpoint=checkpoint)

@@ -49,12 +49,14 @@ def test_smoke_numbers_point_the_right_way(smoke_run):
     assert s["kd"]["agreement"]["mean"] >= s["none"]["agreement"]["mean"] - 0.02
 
 
-def test_same_command_same_results(tmp_path):
+def test_same_command_same_results(tmp_path, monkeypatch):
     args = ["compare-priors", "--size", "smoke", "--priors", "none,kd", "--seeds", "1",
-            "--no-progress"]
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert main([*args, "--out", str(a)]) == 0
-    assert main([*args, "--out", str(b)]) == 0
+            "--no-progress", "--out", "out"]
+    for run in ("a", "b"):  # the same command line (provenance records it) in two folders
+        (tmp_path / run).mkdir()
+        monkeypatch.chdir(tmp_path / run)
+        assert main(args) == 0
+    a, b = tmp_path / "a" / "out", tmp_path / "b" / "out"
     assert (a / "results.json").read_bytes() == (b / "results.json").read_bytes()
     assert (a / "results.csv").read_bytes() == (b / "results.csv").read_bytes()
     assert (a / "compare_priors.png").read_bytes() == (b / "compare_priors.png").read_bytes()

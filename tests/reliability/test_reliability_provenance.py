@@ -64,3 +64,28 @@ def test_check_results_cli_bad_path(tmp_path, capsys):
     assert main(["check-results", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "paths" in err[0]
+
+
+def test_module_digests_decide_what_is_current(repo):
+    """A result is current while the modules it ran are unchanged; other modules may change."""
+    commit, _ = pv.git_state(repo)
+    (repo / "bayeskd" / "b.py").write_text("y = 1\n")
+    f = repo / "paper_figures" / "a" / "results.json"
+    f.parent.mkdir(parents=True)
+    digest = pv._file_digest(repo / "bayeskd" / "a.py")
+    f.write_text(json.dumps({"provenance": {"git_commit": commit, "git_dirty": True,
+                                            "modules": {"bayeskd/a.py": digest}}}))
+    assert pv.check_results([f], root=repo)[0]["verdict"] == "current"
+    (repo / "bayeskd" / "b.py").write_text("y = 2\n")  # a module the job never loaded
+    assert pv.check_results([f], root=repo)[0]["verdict"] == "current"
+    (repo / "bayeskd" / "a.py").write_text("x = 3\n")  # a module it ran
+    v = pv.check_results([f], root=repo)[0]
+    assert v["verdict"] == "stale" and "bayeskd/a.py" in v["why"]
+
+
+def test_this_process_records_the_modules_it_loaded():
+    import bayeskd.training  # noqa: F401
+
+    mods = pv.module_digests()
+    assert "bayeskd/training/trainer.py" in mods and "bayeskd/provenance.py" in mods
+    assert all(len(d) == 16 for d in mods.values())

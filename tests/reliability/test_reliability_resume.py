@@ -19,8 +19,11 @@ OUTPUTS = ("results.json", "results.csv", "compare_priors.png", "reliability.png
 
 
 def _results(out):
+    """results.json without the command line (the runs differ only in ``--out``)."""
     assert json.loads((out / "timing.json").read_text())["runtime_s"] > 0
-    return (out / "results.json").read_text()
+    r = json.loads((out / "results.json").read_text())
+    assert r["provenance"].pop("command").startswith("bayeskd compare-priors")
+    return json.dumps(r, sort_keys=True)
 
 
 def _kill_when(proc, ready, log_path, *, timeout=300.0):

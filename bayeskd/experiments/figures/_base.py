@@ -18,6 +18,7 @@ batch 100); every arm of a comparison and every seed train together in one compi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from bayeskd.data import Dataset
 from bayeskd.data.mnist1d import generate_mnist1d
-from bayeskd.experiments.common import model_fn, robustness_fns
+from bayeskd.experiments.common import input_grad_norm_of, model_fn, noise_accuracy_of
 from bayeskd.metrics import classification_metrics
 from bayeskd.priors import TeacherPrior, stack_priors
 from bayeskd.training import FitResult, TrainConfig, fit, predict_logits_members
@@ -234,8 +235,9 @@ def member_robustness(res: FitResult, x: np.ndarray, y: np.ndarray, *, key: jax.
                       grad_examples: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy under Gaussian input noise of each ``NOISE_SIGMAS`` ``[M, L]`` and mean
     input-gradient norm ``[M]`` of every member (:func:`~bayeskd.experiments.common.
-    robustness_fns`, vmapped over members; every member sees the same noise draw)."""
-    noise_fn, grad_fn = robustness_fns(res.graphdef)
+    noise_accuracy_of`, vmapped over members; every member sees the same noise draw)."""
+    noise_fn = functools.partial(noise_accuracy_of, graphdef=res.graphdef)
+    grad_fn = functools.partial(input_grad_norm_of, graphdef=res.graphdef)
     acc = jax.vmap(noise_fn, in_axes=(0, None, None, None))(res.params, jnp.asarray(x),
                                                              jnp.asarray(y), key)
     grad = jax.vmap(grad_fn, in_axes=(0, None))(res.params, jnp.asarray(x[:grad_examples]))

@@ -1,0 +1,355 @@
+r"""Scale-out on JAX's own runtime: one device mesh with named axes, and many processes.
+
+**The mesh.** Every sharded computation of bayeskd runs on one :class:`jax.sharding.Mesh` whose
+axes have fixed names:
+
+=============  ==================================================================================
+``members``    the member axis of :func:`bayeskd.training.fit` (seeds, ensemble members, sweep
+               configurations, SWAG/SGLD chains): independent programs, no communication
+``data``       the rows of the training arrays (and the teacher tables read with them)
+``vocab``      the classes of a large output head (:func:`bayeskd.losses.vocab_sharded_distillation`)
+=============  ==================================================================================
+
+:func:`make_mesh` builds it from a device count and the sizes of ``data`` and ``vocab`` (the rest
+goes to ``members``); ``fit(..., mesh=mesh)`` places the training state with its member axis
+over ``members`` and the data rows over ``data``, and ``jax.jit`` propagates the placement
+through the compiled chunk, so the numbers are those of one device up to float reassociation.
+
+**Many processes.** :func:`initialize` calls :func:`jax.distributed.initialize` from explicit
+arguments or the environment (``BAYESKD_COORDINATOR``, ``BAYESKD_NUM_PROCESSES``,
+``BAYESKD_PROCESS_ID``; on SLURM, ``SLURM_*`` variables are detected by JAX itself), with CPU
+collectives through gloo, so the devices of every process form one mesh. Arrays are made global
+with :func:`put_global` (every process holds the same host value) and read back with
+:func:`to_host`. Only process 0 writes outputs (:func:`is_main_process`, used by
+:mod:`bayeskd.io`).
+
+**From the command line** every job takes ``--devices N`` (default: all devices), ``--mesh
+data=D,vocab=V`` and ``--coordinator HOST:PORT --num-processes P --process-id I``
+(:func:`add_cli_flags`, :func:`setup_from_args`). Bad input (more devices than exist, a mesh
+that does not divide the devices, a process id outside ``[0, P)``) is one ``ValueError`` line;
+an unreachable coordinator is a :class:`DistributedInitError` after ``--init-timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from bayeskd.validate import check_positive_int
+
+AXES = ("members", "data", "vocab")
+
+__all__ = ["AXES", "DistributedInitError", "default_mesh", "initialize", "is_main_process",
+           "make_mesh", "parse_mesh", "put_global", "to_host", "use_mesh"]
+
+
+class DistributedInitError(RuntimeError):
+    """The processes could not form one runtime (coordinator unreachable, timeout)."""
+
+
+def make_mesh(devices: int | None = None, *, data: int = 1, vocab: int = 1) -> Mesh:
+    """A mesh ``(members, data, vocab)`` over the first ``devices`` devices of all processes.
+
+    ``members = devices / (data * vocab)``. Devices are taken in :func:`jax.devices` order, so
+    in a multi-process run every process builds the same mesh.
+
+    Args:
+      devices: how many devices (default: all of them, every process's).
+      data: size of the ``data`` axis (rows of the training arrays).
+      vocab: size of the ``vocab`` axis (classes of a large head).
+
+    Raises:
+      ValueError: ``devices`` larger than the devices available, or ``data * vocab`` not
+        dividing it.
+
+    Example:
+      >>> mesh = make_mesh(1)
+      >>> dict(mesh.shape)
+      {'members': 1, 'data': 1, 'vocab': 1}
+    """
+    available = jax.devices()
+    n = len(available) if devices is None else check_positive_int(devices, name="devices")
+    data = check_positive_int(data, name="data")
+    vocab = check_positive_int(vocab, name="vocab")
+    if n > len(available):
+        raise ValueError(f"devices: at most {len(available)} {available[0].platform.upper()} "
+                         f"device(s) are available, got {n}")
+    if n % (data * vocab):
+        raise ValueError(f"mesh: data * vocab = {data * vocab} must divide the {n} devices, "
+                         f"got data={data}, vocab={vocab}")
+    grid = np.asarray(available[:n], dtype=object).reshape(n // (data * vocab), data, vocab)
+    return Mesh(grid, AXES)
+
+
+def parse_mesh(text: str | None) -> dict[str, int]:
+    """``"data=2,vocab=4"`` -> ``{"data": 2, "vocab": 4}`` (the ``--mesh`` flag; members is the rest).
+
+    Example:
+      >>> parse_mesh("data=2")
+      {'data': 2}
+    """
+    if not text:
+        return {}
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        name, _, size = part.partition("=")
+        name = name.strip()
+        if name not in ("data", "vocab") or not size.strip().isdigit() or int(size) < 1:
+            raise ValueError(f"--mesh: must look like data=D,vocab=V with positive integers "
+                             f"(members take the remaining devices), got {text!r}")
+        out[name] = int(size)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The default mesh (set by the command line), and placement of host values on a mesh.
+# --------------------------------------------------------------------------------------------
+
+_DEFAULT: list[Mesh | None] = [None]
+
+
+def default_mesh() -> Mesh | None:
+    """The mesh set by :func:`use_mesh` (the CLI's ``--devices``), or ``None``."""
+    return _DEFAULT[0]
+
+
+@contextlib.contextmanager
+def use_mesh(mesh: Mesh | None) -> Iterator[Mesh | None]:
+    """Make ``mesh`` the default of ``fit(..., mesh=None)`` inside the block.
+
+    ``fit`` applies the default mesh to the runs it divides (members and batch) and runs the
+    others on one device; an explicit ``fit(..., mesh=...)`` is checked strictly instead.
+    """
+    saved = _DEFAULT[0]
+    _DEFAULT[0] = mesh
+    try:
+        yield mesh
+    finally:
+        _DEFAULT[0] = saved
+
+
+def put_global(tree: Any, shardings: Any) -> Any:
+    """``tree``'s host values placed with ``shardings`` (a matching tree, or one sharding).
+
+    Works on one process and on many: every process must hold the same values (they are read
+    with ``np.asarray``); each device receives only its slice. PRNG key arrays keep their type.
+    """
+    if isinstance(shardings, jax.sharding.Sharding):
+        shardings = jax.tree.map(lambda _: shardings, tree)
+
+    def place(x, sharding):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            impl = jax.random.key_impl(x)
+            return jax.random.wrap_key_data(place(jax.random.key_data(x), sharding), impl=impl)
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+    return jax.tree.map(place, tree, shardings)
+
+
+def to_host(tree: Any) -> Any:
+    """Every leaf as a full host ``np.ndarray`` (keys stay keys), gathered across processes."""
+
+    def gather(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            # Keys stay keys (on this process's default device), with their data gathered.
+            return jax.random.wrap_key_data(gather(jax.random.key_data(x)),
+                                            impl=jax.random.key_impl(x))
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree.map(gather, tree)
+
+
+def leading_sharding(mesh: Mesh, axis: str | None) -> NamedSharding:
+    """Leading array axis split over mesh axis ``axis`` (``None``: replicated), the rest whole."""
+    return NamedSharding(mesh, PartitionSpec() if axis is None else PartitionSpec(axis))
+
+
+def is_main_process() -> bool:
+    """Whether this process writes outputs: process 0, or the only one."""
+    return jax.process_index() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Many processes: jax.distributed from arguments or the environment.
+# --------------------------------------------------------------------------------------------
+
+ENV = {"coordinator": "BAYESKD_COORDINATOR", "num_processes": "BAYESKD_NUM_PROCESSES",
+       "process_id": "BAYESKD_PROCESS_ID"}
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(ENV[name])
+    if raw is None or raw == "":
+        return None
+    if not raw.strip().isdigit():
+        raise ValueError(f"{ENV[name]}: must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+def process_settings(coordinator: str | None = None, num_processes: int | None = None,
+                     process_id: int | None = None, *,
+                     env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The checked ``(coordinator, num_processes, process_id)`` of a run, or ``None`` for one process.
+
+    Arguments win over ``BAYESKD_*`` variables. ``None`` also when nothing is given and a SLURM
+    job of more than one task is not detected; for SLURM (``SLURM_NTASKS > 1``) the settings are
+    left to JAX's own cluster detection (``{"cluster": "slurm"}``).
+
+    Raises:
+      ValueError: a partial set (a count without a coordinator, ...), ``num_processes < 1``, a
+        ``process_id`` outside ``[0, num_processes)``, or a coordinator without ``:PORT``.
+    """
+    env = os.environ if env is None else env
+    coordinator = coordinator or env.get(ENV["coordinator"]) or None
+    num_processes = num_processes if num_processes is not None else _env_int(env, "num_processes")
+    process_id = process_id if process_id is not None else _env_int(env, "process_id")
+    given = {"coordinator": coordinator, "num_processes": num_processes, "process_id": process_id}
+    if all(v is None for v in given.values()):
+        if int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_STEP_NODELIST" in env:
+            return {"cluster": "slurm"}
+        return None
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise ValueError(f"--{missing[0].replace('_', '-')}: a multi-process run needs "
+                         "--coordinator, --num-processes and --process-id together (or "
+                         f"{', '.join(ENV.values())})")
+    num_processes = check_positive_int(num_processes, name="num_processes")
+    if not (isinstance(process_id, int) and 0 <= process_id < num_processes):
+        raise ValueError(f"--process-id: must lie in [0, {num_processes}) for --num-processes "
+                         f"{num_processes}, got {process_id!r}")
+    host, _, port = str(coordinator).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--coordinator: must be HOST:PORT with a port in 1..65535, got "
+                         f"{coordinator!r}")
+    return given
+
+
+def initialize(coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, *, local_devices: int | None = None,
+               timeout_s: int = 60, env: Mapping[str, str] | None = None) -> bool:
+    """Join this process to a multi-process JAX runtime; ``False`` when it runs alone.
+
+    Must run before anything touches a device. CPU collectives go through gloo, so CPU
+    processes can form one mesh (on GPU and TPU the platform's own collectives are used).
+
+    Args:
+      coordinator: ``HOST:PORT`` of process 0 (``BAYESKD_COORDINATOR``).
+      num_processes: how many processes (``BAYESKD_NUM_PROCESSES``).
+      process_id: this process's index in ``[0, num_processes)`` (``BAYESKD_PROCESS_ID``).
+      local_devices: for CPU runs, how many CPU devices this process has (sets
+        ``jax_num_cpu_devices``; ``None`` leaves it).
+      timeout_s: seconds to wait for all processes to connect.
+
+    Raises:
+      ValueError: inconsistent settings (see :func:`process_settings`).
+      DistributedInitError: the coordinator could not be reached or the processes did not all
+        connect within ``timeout_s``.
+    """
+    settings = process_settings(coordinator, num_processes, process_id, env=env)
+    timeout_s = check_positive_int(timeout_s, name="init_timeout")
+    if local_devices is not None:
+        jax.config.update("jax_num_cpu_devices", check_positive_int(local_devices,
+                                                                    name="local_devices"))
+    if settings is None:
+        return False
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    kwargs: dict[str, Any] = {"initialization_timeout": timeout_s}
+    if "cluster" in settings:
+        kwargs["cluster_detection_method"] = settings["cluster"]
+    else:
+        kwargs.update(coordinator_address=settings["coordinator"],
+                      num_processes=settings["num_processes"], process_id=settings["process_id"])
+    if "coordinator" in settings:
+        _preflight(settings["coordinator"], settings["process_id"], timeout_s)
+    try:
+        jax.distributed.initialize(**kwargs)
+    except Exception as e:  # noqa: BLE001 - the runtime raises XlaRuntimeError and others
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        where = settings.get("coordinator", "the SLURM coordinator")
+        raise DistributedInitError(f"coordinator {where}: could not form the runtime within "
+                                   f"{timeout_s} s ({first[:200]})") from None
+    return True
+
+
+def _preflight(coordinator: str, process_id: int, timeout_s: int) -> None:
+    """Fail with one line, not an abort, when the coordinator cannot be bound or reached.
+
+    JAX's runtime terminates the process (no Python exception) when its connection times out,
+    so process 0 first checks that it can listen on the address, and the others that something
+    listens there within ``timeout_s`` (retrying, since process 0 may start later). Once
+    connected, JAX's own ``initialization_timeout`` bounds the wait for the remaining processes.
+    """
+    host, _, port = coordinator.rpartition(":")
+    host = host.strip("[]")
+    if process_id == 0:
+        try:
+            with socket.create_server((host, int(port)), reuse_port=False):
+                return
+        except OSError as e:
+            raise DistributedInitError(f"coordinator {coordinator}: process 0 cannot listen "
+                                       f"there ({e.strerror or e})") from None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2.0):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise DistributedInitError(
+                    f"coordinator {coordinator}: unreachable after {timeout_s} s "
+                    f"({e.strerror or e}); is process 0 running there?") from None
+            time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# The command line: the same flags on every job.
+# --------------------------------------------------------------------------------------------
+
+
+def add_cli_flags(parser) -> None:
+    """Add ``--devices``, ``--mesh``, ``--coordinator``, ``--num-processes``, ``--process-id``."""
+    g = parser.add_argument_group("devices and processes")
+    g.add_argument("--devices", type=int, default=None,
+                   help="devices to use (default: all, across processes)")
+    g.add_argument("--mesh", default=None, metavar="data=D,vocab=V",
+                   help="mesh axes besides members (members take the remaining devices)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="address of process 0 of a multi-process run (env BAYESKD_COORDINATOR)")
+    g.add_argument("--num-processes", type=int, default=None,
+                   help="processes in the run (env BAYESKD_NUM_PROCESSES)")
+    g.add_argument("--process-id", type=int, default=None,
+                   help="this process's index (env BAYESKD_PROCESS_ID)")
+    g.add_argument("--init-timeout", type=int, default=60,
+                   help="seconds to wait for the coordinator and every process (default 60)")
+
+
+def setup_from_args(args) -> Mesh | None:
+    """Start the processes and build the default mesh the flags of :func:`add_cli_flags` ask for.
+
+    Returns ``None`` (no mesh: single-device behaviour) when one device is used and no mesh
+    axes are asked for.
+    """
+    axes = parse_mesh(getattr(args, "mesh", None))
+    devices = getattr(args, "devices", None)
+    if devices is not None:
+        check_positive_int(devices, name="--devices")
+    initialize(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
+               getattr(args, "process_id", None), timeout_s=getattr(args, "init_timeout", 60))
+    try:
+        mesh = make_mesh(devices, **axes)
+    except ValueError as e:
+        raise ValueError(f"--{e}") from None
+    return None if mesh.devices.size == 1 else mesh
