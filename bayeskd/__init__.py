@@ -3,7 +3,8 @@
 The public API, by idea:
 
 - data: :func:`load_dataset`, :class:`Dataset`, your own files with :func:`load_npz` and
-  :func:`load_teacher_outputs` (``bayeskd.data``)
+  :func:`load_teacher_outputs`, input augmentations with explicit keys
+  (:func:`make_augmentation`; ``bayeskd.data.augment``) (``bayeskd.data``)
 - models: :func:`make_model`, :func:`param_count` (``bayeskd.models``)
 - losses: the divergence table behind :func:`divergence` (:data:`DIVERGENCES`: forward and
   reverse KL, JSD, skew KLs, TVD), :func:`kl_divergence`, :func:`reverse_kl_divergence`, the
@@ -11,7 +12,9 @@ The public API, by idea:
 - priors: :class:`NoPrior`, :class:`GaussianPrior`, :class:`LabelSmoothing`,
   :class:`TeacherPrior` (a table or a callable teacher; :meth:`TeacherPrior.from_members` for
   ensembles), :class:`SumPrior` (``bayeskd.priors``)
-- training: :func:`fit`, :class:`TrainConfig`, :func:`predict_logits` (``bayeskd.training``)
+- training: :func:`fit` (``augment=`` draws fresh views inside the step; with a callable
+  :class:`TeacherPrior` that is function matching), :class:`TrainConfig`, :func:`predict_logits`,
+  out-of-fold teachers :func:`out_of_fold_logits` (``bayeskd.training``)
 - metrics: :func:`classification_metrics` and friends (``bayeskd.metrics``)
 - posterior teachers: ensembles, SWAG, MC dropout, Laplace, SGLD, NumPyro NUTS/SVI behind one
   predictive interface, and :func:`distill` (``bayeskd.posteriors``)
@@ -20,7 +23,13 @@ The public API, by idea:
 
 from bayeskd import checkpoint, data, losses, metrics, models, posteriors, priors, training
 from bayeskd.checkpoint import SweepStore, TrainCheckpointer
-from bayeskd.data import Dataset, load_dataset, load_npz, load_teacher_outputs
+from bayeskd.data import (
+    Dataset,
+    load_dataset,
+    load_npz,
+    load_teacher_outputs,
+    make_augmentation,
+)
 from bayeskd.losses import (
     DIVERGENCES,
     divergence,
@@ -47,6 +56,7 @@ from bayeskd.training import (
     TrainConfig,
     TrainingDiverged,
     fit,
+    out_of_fold_logits,
     predict_logits,
 )
 
@@ -78,6 +88,8 @@ __all__ = [
     "kl_divergence",
     "load_dataset",
     "load_npz",
+    "make_augmentation",
+    "out_of_fold_logits",
     "load_teacher_outputs",
     "losses",
     "make_model",

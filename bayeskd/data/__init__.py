@@ -12,6 +12,16 @@ from __future__ import annotations
 import os
 import pathlib
 
+from bayeskd.data.augment import (
+    AUGMENTATIONS,
+    CropFlip,
+    Mixup,
+    ShiftScaleNoise,
+    augmented_copies,
+    default_augmentation,
+    make_augmentation,
+    parse_augmentation,
+)
 from bayeskd.data.dataset import Dataset
 from bayeskd.data.digits import load_digits
 from bayeskd.data.files import load_cifar10, load_mnist, parse_idx, read_idx
@@ -29,7 +39,14 @@ from bayeskd.data.synthetic import (
 from bayeskd.data.transfer import mixup_inputs, noised
 
 __all__ = [
+    "AUGMENTATIONS",
+    "CropFlip",
     "DATASETS",
+    "Mixup",
+    "ShiftScaleNoise",
+    "augmented_copies",
+    "default_augmentation",
+    "make_augmentation",
     "Dataset",
     "GaussianMixture",
     "cache_root",
@@ -48,6 +65,7 @@ __all__ = [
     "make_gmm_problem",
     "mixup_inputs",
     "noised",
+    "parse_augmentation",
     "parse_idx",
     "read_idx",
     "spirals",

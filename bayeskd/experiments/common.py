@@ -74,6 +74,7 @@ def train_teacher(
     num_members: int = 1,
     progress: bool | None = None,
     checkpoint=None,
+    with_params: bool = False,
 ) -> dict[str, Any]:
     """Train a teacher (or an ensemble of ``num_members``), cached on disk by its whole config.
 
@@ -83,7 +84,10 @@ def train_teacher(
     Returns a dict with log-probabilities ``logp_train [M, N, K]``, ``logp_test``,
     ``logp_transfer`` (if the dataset has transfer inputs), ``param_count``, ``runtime_s``,
     ``cached`` and ``steps_run`` (optimiser steps trained by this call: fewer than
-    ``config.steps`` after resuming from ``checkpoint``, 0 from the cache).
+    ``config.steps`` after resuming from ``checkpoint``, 0 from the cache), and the trained
+    weights as ``param_<i>`` arrays ``[M, ...]`` (the leaves of ``nnx.Param`` state in tree
+    order; :func:`teacher_modules` rebuilds callable teachers from them). A cached teacher
+    stored without its weights counts as missing when ``with_params`` is set.
     The cache (``$BAYESKD_CACHE/teachers``) keys on the dataset's arrays, the model, the training
     config, the seed and the member count, so a changed setting never reuses a stale teacher.
     """
@@ -96,7 +100,7 @@ def train_teacher(
     path = cache_root() / "teachers" / f"{model}-{config_hash(key_cfg)}.npz"
     if cache:
         found = read_npz_verified(path)
-        if found.arrays is not None:
+        if found.arrays is not None and (not with_params or "param_0" in found.arrays):
             return found.arrays | {"cached": True, "steps_run": 0}
         if found.problem is not None:
             warn_cache_problem(path, found.problem, action=f"training the {model} teacher again")
@@ -112,9 +116,29 @@ def train_teacher(
             for m in range(num_members)
         ])
     out["param_count"] = np.int64(member_param_count(res.params))
+    out |= {f"param_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(res.params))}
     if cache:
         write_npz_verified(path, out)
     return out | {"cached": False, "steps_run": res.steps_run}
+
+
+def teacher_modules(trained: dict, model: str, ds: Dataset):
+    """The members of a :func:`train_teacher` result (with its ``param_<i>`` weights) as one
+    stacked :class:`bayeskd.priors.ModelTeacher` ``[M, ...]``, callable ``x -> logits`` inside a
+    compiled step (index member ``m`` with ``jax.tree.map(lambda a: a[m], teacher)``)."""
+    from flax import nnx
+
+    from bayeskd.priors import ModelTeacher
+    from bayeskd.training import split_params
+
+    graphdef, abstract = split_params(nnx.eval_shape(lambda: model_fn(model, ds)(jax.random.key(0))))
+    leaves, treedef = jax.tree.flatten(abstract)
+    if f"param_{len(leaves) - 1}" not in trained:
+        raise ValueError("trained: has no teacher weights; call train_teacher(..., "
+                         "with_params=True)")
+    params = jax.tree.unflatten(treedef, [jnp.asarray(trained[f"param_{i}"])
+                                          for i in range(len(leaves))])
+    return ModelTeacher(graphdef, params)
 
 
 def member_param_count(params_M) -> int:

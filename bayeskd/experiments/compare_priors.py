@@ -10,13 +10,24 @@ The regulariser table (every regulariser read as a prior) as one run: a teacher 
 ``dropout``         Bernoulli variational posterior over hidden units
 ``kd``              teacher-centred Dirichlet prior on the training inputs
 ``kd_transfer``     the teacher's predictive on generated, unlabeled inputs only
+``augment``         invariance prior: hard labels on a fresh augmented view every step
+``kd_augment``      function matching: KL to the teacher evaluated inside the step on the
+                    same fresh view (α = 1, T = 1; Beyer et al. 2022)
+``kd_crossfit``     teacher-centred prior whose teacher never saw the example: out-of-fold
+                    teachers (``--folds``) label the training inputs (on request)
 ==================  =================================================================
+
+On the training inputs the teacher is all but one-hot, so ``kd`` says little that the labels
+did not; on fresh augmented views (``--augment``, default by dataset:
+:func:`bayeskd.data.default_augmentation`) it does, and ``augment`` is the fair control that
+uses the same views without a teacher. ``kd_crossfit`` trains ``--folds`` extra teachers and is
+run only when named in ``--priors``.
 
 Every prior's student trains with all its seeds in one vmapped, compiled run. Training follows
 the MNIST-1D paper's recipe (Greydanus & Kobak 2024: Adam, learning rate 1e-2, batch 100,
 6,000 steps) at the ``quick`` size, which is the default.
 
-Command: ``bayeskd compare-priors`` (quick, 3 seeds, about 3 minutes on 2 cores).
+Command: ``bayeskd compare-priors`` (quick, 5 seeds, about 4 minutes on 2 cores).
 
 Your own data and teacher: ``--data FILE.npz`` replaces the built-in dataset and
 ``--teacher-logits FILE.npy|FILE.npz`` replaces the trained teacher by outputs computed elsewhere
@@ -37,7 +48,14 @@ import jax
 import numpy as np
 
 from bayeskd.checkpoint import SweepStore
-from bayeskd.data import DATASETS, Dataset, load_npz, load_teacher_outputs
+from bayeskd.data import (
+    DATASETS,
+    Dataset,
+    default_augmentation,
+    load_npz,
+    load_teacher_outputs,
+    parse_augmentation,
+)
 from bayeskd.data.own import TEACHER_OUTPUT_KINDS, check_file, npz_num_classes, npz_shapes
 from bayeskd.experiments.common import (
     SIZE_NAMES,
@@ -45,6 +63,7 @@ from bayeskd.experiments.common import (
     load_job_dataset,
     member_param_count,
     model_fn,
+    teacher_modules,
     train_teacher,
 )
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
@@ -57,7 +76,8 @@ from bayeskd.metrics import (
 )
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
 from bayeskd.provenance import provenance
-from bayeskd.training import TrainConfig, fit, predict_logits
+from bayeskd.training import TrainConfig, fit, out_of_fold_logits, predict_logits
+from bayeskd.training.crossfit import check_folds
 from bayeskd.training.memory import check_fits_memory, estimate_fit_bytes
 from bayeskd.validate import (
     check_choice,
@@ -66,7 +86,14 @@ from bayeskd.validate import (
     check_unit_interval,
 )
 
-PRIORS = ("none", "weight_decay", "label_smoothing", "dropout", "kd", "kd_transfer")
+PRIORS = ("none", "weight_decay", "label_smoothing", "dropout", "kd", "kd_transfer", "augment",
+          "kd_augment", "kd_crossfit")
+#: Run when ``--priors`` is not given (``kd_crossfit`` trains ``folds`` more teachers: on request).
+DEFAULT_PRIORS = tuple(p for p in PRIORS if p != "kd_crossfit")
+#: Priors that need the teacher network itself (not only its outputs on fixed inputs).
+NETWORK_PRIORS = ("kd_augment", "kd_crossfit")
+#: Function matching's objective (Beyer et al. 2022): KL to the teacher alone at T = 1.
+FM_ALPHA, FM_TEMPERATURE = 1.0, 1.0
 STUDENTS = ("mlp", "mlp-small", "mlp-large")
 TEACHERS = ("cnn", "mlp-large")
 JOB_DATASETS = ("mnist1d", "digits", "gmm", "mnist", "fashion_mnist", "cifar10")
@@ -91,7 +118,7 @@ class Size:
 
 SIZES = {
     "smoke": Size(teacher_steps=400, student_steps=300, seeds=2, transfer_size=1000, eval_every=100),
-    "quick": Size(teacher_steps=6000, student_steps=6000, seeds=3, transfer_size=40000, eval_every=1000),
+    "quick": Size(teacher_steps=6000, student_steps=6000, seeds=5, transfer_size=40000, eval_every=1000),
     "full": Size(teacher_steps=10000, student_steps=10000, seeds=5, transfer_size=40000, eval_every=1000),
 }
 
@@ -119,6 +146,8 @@ class ComparePriorsConfig:
     data_file: str | None = None
     teacher_logits: str | None = None
     teacher_kind: str = "auto"
+    augment: str | None = None
+    folds: int = 4
 
     def __post_init__(self):
         check_choice(self.dataset, [d for d in JOB_DATASETS if d in DATASETS], name="dataset")
@@ -146,6 +175,10 @@ class ComparePriorsConfig:
         if self.teacher_logits is not None:
             check_file(self.teacher_logits, name="--teacher-logits", suffixes=(".npy", ".npz"))
         check_choice(self.teacher_kind, TEACHER_OUTPUT_KINDS, name="teacher_kind")
+        if self.augment is not None:
+            parse_augmentation(self.augment)
+        if check_positive_int(self.folds, name="folds") < 2:
+            raise ValueError(f"folds: out-of-fold teachers need at least 2 folds, got {self.folds!r}")
         TrainConfig(steps=1, batch_size=self.batch_size, learning_rate=self.learning_rate)
         self.check_memory()
 
@@ -180,14 +213,25 @@ class ComparePriorsConfig:
         return self.transfer_size if self.transfer_size is not None else self.sizes.transfer_size
 
     def prior_names(self, ds: Dataset | None = None) -> tuple[str, ...]:
-        """The priors run: as given, else all of them, leaving ``kd_transfer`` out when an
-        external teacher cannot have outputs on transfer inputs (``ds`` without ``x_transfer``;
+        """The priors run: as given, else :data:`DEFAULT_PRIORS`. An external teacher
+        (``--teacher-logits``) has no network, so ``kd_augment`` is left out; and ``kd_transfer``
+        too when it cannot have outputs on transfer inputs (``ds`` without ``x_transfer``;
         :func:`load_inputs` also leaves it out when the teacher file has none)."""
         if self.priors is not None:
             return tuple(self.priors)
-        if self.teacher_logits is not None and (ds is None or ds.x_transfer is None):
-            return tuple(p for p in PRIORS if p != "kd_transfer")
-        return PRIORS
+        if self.teacher_logits is None:
+            return DEFAULT_PRIORS
+        out = tuple(p for p in DEFAULT_PRIORS if p not in NETWORK_PRIORS)
+        if ds is None or ds.x_transfer is None:
+            out = tuple(p for p in out if p != "kd_transfer")
+        return out
+
+    def augmentation(self, ds: Dataset):
+        """The augmentation of ``augment`` and ``kd_augment``: ``--augment`` or the dataset's
+        default (:func:`bayeskd.data.default_augmentation`)."""
+        if self.augment is not None:
+            return parse_augmentation(self.augment)
+        return default_augmentation(ds.name, tuple(ds.x_train.shape[1:]))
 
 
 def load_inputs(cfg: ComparePriorsConfig) -> tuple[Dataset, dict | None, tuple[str, ...]]:
@@ -211,20 +255,29 @@ def load_inputs(cfg: ComparePriorsConfig) -> tuple[Dataset, dict | None, tuple[s
 
         ds = dataclasses.replace(ds, x_transfer=mixup_inputs(ds.x_train, num=cfg.num_transfer,
                                                               alpha=1.0, seed=cfg.seed))
+    if "kd_crossfit" in priors:
+        check_folds(cfg.folds, ds.num_train)
     external = None
     if cfg.teacher_logits is not None:
+        network = [p for p in priors if p in NETWORK_PRIORS]
+        if network:
+            raise ValueError(f"priors: {network[0]} needs a teacher network that bayeskd trains "
+                             "(--teacher), not outputs from --teacher-logits")
         external = load_teacher_outputs(cfg.teacher_logits, ds, kind=cfg.teacher_kind)
         if need_transfer and external["logp_transfer"].shape[1] == 0 and cfg.priors is None:
             priors = tuple(p for p in priors if p != "kd_transfer")
         elif need_transfer and external["logp_transfer"].shape[1] == 0:
             raise ValueError("priors: kd_transfer needs transfer inputs (x_transfer in --data) "
                              "and the teacher's outputs on them (--teacher-logits); leave it out "
-                             "with --priors " + ",".join(p for p in PRIORS if p != "kd_transfer"))
+                             "with --priors " + ",".join(p for p in DEFAULT_PRIORS
+                                                        if p not in ("kd_transfer", *NETWORK_PRIORS)))
     return ds, external, priors
 
 
-def _prior_setup(name: str, cfg: ComparePriorsConfig, teacher: dict) -> tuple[Any, dict]:
-    """``(prior, model kwargs)`` for prior ``name``; ``teacher`` holds the teacher's tables."""
+def _prior_setup(name: str, cfg: ComparePriorsConfig, teacher: dict,
+                 ds: Dataset) -> tuple[Any, dict]:
+    """``(prior, model kwargs)`` for prior ``name``; ``teacher`` holds the teacher's tables (and
+    its weights ``param_<i>`` for ``kd_augment``, the out-of-fold table for ``kd_crossfit``)."""
     if name == "weight_decay":
         return GaussianPrior(weight_decay=cfg.weight_decay), {}
     if name == "label_smoothing":
@@ -237,6 +290,12 @@ def _prior_setup(name: str, cfg: ComparePriorsConfig, teacher: dict) -> tuple[An
     if name == "kd_transfer":
         return TeacherPrior(alpha=1.0, temperature=cfg.temperature,
                             table=teacher["logp_transfer"][0]), {}
+    if name == "kd_augment":
+        net = jax.tree.map(lambda a: a[0], teacher_modules(teacher, cfg.teacher, ds))
+        return TeacherPrior(alpha=FM_ALPHA, temperature=FM_TEMPERATURE, teacher=net), {}
+    if name == "kd_crossfit":
+        return TeacherPrior(alpha=cfg.alpha, temperature=cfg.temperature,
+                            table=teacher["logp_crossfit"]), {}
     return NoPrior(), {}
 
 
@@ -288,11 +347,12 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
         def trained_teacher():
             nonlocal source
             trained = train_teacher(ds, model=cfg.teacher, config=teacher_cfg, seed=cfg.seed + 1000,
-                                    progress=progress, checkpoint=store.trainer("teacher"))
+                                    progress=progress, checkpoint=store.trainer("teacher"),
+                                    with_params="kd_augment" in priors)
             source = (" (cached)" if trained["cached"]
                       else f" ({trained['steps_run']} of {size.teacher_steps} steps trained here)")
-            return {k: trained[k] for k in ("logp_train", "logp_test", "logp_transfer",
-                                            "param_count")}
+            keep = ("logp_train", "logp_test", "logp_transfer", "param_count")
+            return {k: v for k, v in trained.items() if k in keep or k.startswith("param_")}
 
         if external is not None:
             teacher = {k: external[k] for k in ("logp_train", "logp_test", "logp_transfer")}
@@ -300,6 +360,10 @@ def run(cfg: ComparePriorsConfig, *, out, progress: bool | None = None, log=prin
             source = f" ({external['kind']} from {pathlib.Path(external['source']).name})"
         else:
             teacher = store.cached("teacher", trained_teacher)
+            if "kd_crossfit" in priors:
+                # unit teacher-crossfit: the out-of-fold table, one teacher per fold
+                teacher = teacher | store.cached("teacher-crossfit", lambda: _crossfit_table(
+                    cfg, ds, teacher_cfg, progress=progress))
         t_probs_test = np.exp(teacher["logp_test"][0])
         teacher_row = classification_metrics(t_probs_test, ds.y_test)
         teacher_row["param_count"] = (int(teacher["param_count"]) if teacher["param_count"] >= 0
@@ -360,7 +424,8 @@ def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_pr
                     student_cfg: TrainConfig, *, progress, checkpoint) -> tuple[dict, int]:
     """Train every seed's student under prior ``name``; returns the unit (rows, reliability bins)
     and the optimiser steps this call ran (fewer than ``student_cfg.steps`` when it resumed)."""
-    prior, model_kwargs = _prior_setup(name, cfg, teacher)
+    prior, model_kwargs = _prior_setup(name, cfg, teacher, ds)
+    augment = cfg.augmentation(ds) if name in ("augment", "kd_augment") else None
     if name == "kd_transfer":
         data = {"x": ds.x_transfer, "y": np.zeros(len(ds.x_transfer), np.int32),
                 "label_mask": np.zeros(len(ds.x_transfer), np.float32)}
@@ -369,7 +434,7 @@ def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_pr
     fn = model_fn(cfg.student, ds, **model_kwargs)
     res = fit(fn, data, prior=prior, config=student_cfg, key=jax.random.key(cfg.seed),
               num_members=cfg.num_seeds, progress=progress, desc=f"student {name}",
-              checkpoint=checkpoint)
+              checkpoint=checkpoint, augment=augment)
     rows = []
     bins = None
     for s in range(cfg.num_seeds):
@@ -384,6 +449,17 @@ def _train_students(name: str, cfg: ComparePriorsConfig, ds, teacher: dict, t_pr
             bins = reliability_bins(probs, ds.y_test)
     return ({"rows": rows, "reliability": {k: np.asarray(v) for k, v in bins._asdict().items()}},
             res.steps_run)
+
+
+def _crossfit_table(cfg: ComparePriorsConfig, ds: Dataset, teacher_cfg: TrainConfig, *,
+                    progress) -> dict:
+    """``{"logp_crossfit": [N, K]}``: each training row labelled by the teacher trained without
+    its fold (:func:`bayeskd.training.out_of_fold_logits`)."""
+    logits, fold = out_of_fold_logits(model_fn(cfg.teacher, ds), {"x": ds.x_train, "y": ds.y_train},
+                                      folds=cfg.folds, config=teacher_cfg,
+                                      key=jax.random.key(cfg.seed + 1000), seed=cfg.seed,
+                                      progress=progress)
+    return {"logp_crossfit": np.asarray(jax.nn.log_softmax(logits, axis=-1)), "fold": fold}
 
 
 def _write_outputs(out_dir, results: dict, reliab: list, *, log) -> None:
@@ -448,7 +524,13 @@ def add_cli(sub) -> None:
     p.add_argument("--temperature", type=float, default=4.0, help="KD temperature T > 0")
     p.add_argument("--alpha", type=float, default=0.9, help="KD weight in [0, 1]")
     p.add_argument("--priors", default=None,
-                   help=f"comma-separated subset of {','.join(PRIORS)} (default: all)")
+                   help=f"comma-separated subset of {','.join(PRIORS)} (default: all but "
+                        "kd_crossfit)")
+    p.add_argument("--augment", default=None, metavar="NAME[:SETTING=VALUE,...]",
+                   help="the views of augment and kd_augment: mnist1d (max_shift, scale, noise), "
+                        "crop_flip (pad, flip) or mixup (alpha); default by dataset")
+    p.add_argument("--folds", type=int, default=4,
+                   help="out-of-fold teachers of kd_crossfit (2 <= folds <= training examples)")
     p.add_argument("--data-dir", default=None, help="folder with MNIST/Fashion-MNIST/CIFAR-10 files")
     p.add_argument("--out", default="paper_figures/compare_priors", help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -469,6 +551,7 @@ def _run_compare_priors(args) -> int:
         size=args.size, seeds=args.seeds, transfer_size=args.transfer_size,
         temperature=args.temperature, alpha=args.alpha, priors=priors, data_dir=args.data_dir,
         data_file=args.data, teacher_logits=args.teacher_logits, teacher_kind=args.teacher_kind,
+        augment=args.augment, folds=args.folds,
     )
     check_out_dir(args.out)
     run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)

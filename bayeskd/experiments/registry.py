@@ -42,6 +42,7 @@ FIGURES = (
     "fidelity",
     "teacher_quality",
     "prior_table",
+    "function_matching",
     "bayesian_dark_knowledge",
     "ensemble_distribution_distillation",
     "kd_as_map",

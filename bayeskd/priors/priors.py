@@ -26,7 +26,16 @@ prior                  term :math:`R(\theta, z, B)`                            B
                                                                                predictive teacher
 (dropout)              a model option, no term                                 Bernoulli variational
                                                                                posterior (Gal 2016)
+(augmentation)         a trainer option (``fit(augment=...)``), no term:       invariance prior: the
+                       the likelihood of fresh views :math:`g(x)`              class does not change
+                                                                               under :math:`g`
+``TeacherPrior``       the teacher evaluated inside the step on the same view  teacher-centred prior
+with ``teacher=``      (function matching, Beyer et al. 2022)                  where the data says
+                                                                               nothing: on new views
 =====================  ======================================================  ==========================
+
+A teacher table may also come from teachers that never saw the row they label
+(:func:`bayeskd.training.out_of_fold_logits`): an estimate of the leave-one-fold-out predictive.
 
 Priors are JAX pytrees (their hyperparameters are leaves, so a sweep can ``vmap`` over them) with
 ``__call__(params, logits, batch) -> scalar`` and ``likelihood_weight``; the trainer never asks
@@ -210,7 +219,7 @@ jax.tree_util.register_pytree_node_class(_StaticTeacher)
 
 @functools.partial(jax.tree_util.register_dataclass,
                    data_fields=["alpha", "temperature", "beta", "lam", "table", "teacher"],
-                   meta_fields=["divergence"])
+                   meta_fields=["divergence", "view"])
 @dataclasses.dataclass(frozen=True)
 class TeacherPrior:
     r"""Knowledge distillation: a data-driven Dirichlet prior centred on the teacher.
@@ -227,10 +236,14 @@ class TeacherPrior:
       row index ``batch["index"]`` that :func:`bayeskd.training.fit` adds to every batch (computed
       once before training; an ensemble or posterior teacher is averaged in probability space
       once, by :meth:`from_members`);
-    - ``teacher``: a callable ``x -> logits`` evaluated inside the compiled step on the student's
-      own batch ``batch["x"]`` (function matching, online distillation). A :class:`ModelTeacher`
-      (or an NNX module, wrapped into one) keeps the weights as arguments of the program; any
-      other callable is static.
+    - ``teacher``: a callable ``x -> logits`` evaluated inside the compiled step (function
+      matching, online distillation; Beyer et al. 2022). A :class:`ModelTeacher` (or an NNX
+      module, wrapped into one) keeps the weights as arguments of the program; any other callable
+      is static. ``view`` chooses what the teacher reads: ``"same"`` (default), the student's own
+      batch ``batch["x"]`` (with ``fit(..., augment=...)``, the same fresh augmented view:
+      *consistent* teaching); ``"independent"``, the second view ``batch["x_alt"]`` that an
+      augmenting trainer draws with its own key (*inconsistent* teaching, the control of Beyer
+      et al.).
 
     At :math:`T = 1` with forward KL, the gradient of
     :math:`(1-\alpha)\mathrm{CE}(y) + \alpha\mathrm{KL}(p_t\|p_\theta)` in the logits equals that of
@@ -249,6 +262,7 @@ class TeacherPrior:
     table: Any = None
     teacher: Any = None
     divergence: str = "forward_kl"
+    view: str = "same"
 
     def __post_init__(self):
         if not _concrete(self.alpha, self.temperature):
@@ -256,6 +270,10 @@ class TeacherPrior:
         check_unit_interval(self.alpha, name="alpha")
         check_temperature(self.temperature)
         check_choice(self.divergence, DIVERGENCES, name="divergence")
+        check_choice(self.view, VIEWS, name="view")
+        if self.view != "same" and self.table is not None:
+            raise ValueError(f"view: a teacher table is read by row, so only view='same' "
+                             f"applies; got {self.view!r} (give teacher= to show another view)")
         if (self.table is None) == (self.teacher is None):
             raise ValueError("teacher: give exactly one of table= (log-probabilities [N, K]) or "
                              "teacher= (a callable x -> logits)")
@@ -291,8 +309,16 @@ class TeacherPrior:
     def likelihood_weight(self) -> float:
         return 1.0 - self.alpha
 
-    def check_data(self, *, num_examples: int, num_classes: int, stacked: bool = False) -> None:
-        """A table must have one row per training example and the student's classes (before work)."""
+    def check_data(self, *, num_examples: int, num_classes: int, stacked: bool = False,
+                   augmented: bool = False, input_shape: tuple[int, ...] | None = None) -> None:
+        """Before work: a table must have one row per training example and the student's
+        classes; a callable teacher must give ``num_classes`` outputs on inputs of
+        ``input_shape``; ``view="independent"`` needs an augmenting trainer (``augmented``)."""
+        if self.view == "independent" and not augmented:
+            raise ValueError("view: 'independent' shows the teacher a second augmented view, "
+                             "which needs fit(..., augment=...)")
+        if self.teacher is not None and input_shape is not None:
+            _check_teacher_outputs(self.teacher, input_shape, num_classes, stacked=stacked)
         if self.table is None:
             return
         shape = tuple(np.shape(self.table))
@@ -311,7 +337,8 @@ class TeacherPrior:
         """The teacher's logits (or log-probabilities) ``[B, K]`` on this batch."""
         if self.table is not None:
             return jnp.asarray(self.table)[batch["index"]]
-        return jax.lax.stop_gradient(self.teacher(batch["x"]))
+        x = batch["x_alt"] if self.view == "independent" else batch["x"]
+        return jax.lax.stop_gradient(self.teacher(x))
 
     def __call__(self, params: Any, logits: jax.Array, batch: Batch) -> jax.Array:
         teacher = self.teacher_logits(batch)
@@ -321,6 +348,24 @@ class TeacherPrior:
         d = divergence(teacher, logits, name=self.divergence, temperature=self.temperature,
                        beta=self.beta, lam=self.lam)
         return self.alpha * jnp.mean(d)
+
+
+VIEWS = ("same", "independent")
+
+
+def _check_teacher_outputs(teacher, input_shape: tuple[int, ...], num_classes: int, *,
+                           stacked: bool) -> None:
+    """A callable teacher must map ``[B, *input_shape]`` to logits ``[B, num_classes]``."""
+    x = jax.ShapeDtypeStruct((2, *input_shape), jnp.float32)
+    if stacked and jax.tree.leaves(teacher):
+        out = jax.eval_shape(lambda t: jax.vmap(lambda tt: tt(x))(t), teacher)
+        shape = tuple(out.shape[1:])
+    else:
+        shape = tuple(jax.eval_shape(teacher, x).shape)
+    if shape != (2, num_classes):
+        raise ValueError(f"teacher: must return logits [B, {num_classes}] (the student's "
+                         f"classes) for inputs [B, {', '.join(map(str, input_shape))}], got "
+                         f"shape {shape} for B = 2")
 
 
 def _concrete(*values) -> bool:

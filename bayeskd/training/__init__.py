@@ -1,5 +1,6 @@
 """The compiled trainer: objective = likelihood + priors, whole runs inside ``lax.scan``."""
 
+from bayeskd.training.crossfit import fold_assignment, fold_splits, out_of_fold_logits
 from bayeskd.training.trainer import (
     CompiledRun,
     FitResult,
@@ -28,7 +29,10 @@ __all__ = [
     "apply_model",
     "evaluate_accuracy",
     "fit",
+    "fold_assignment",
+    "fold_splits",
     "init_members",
+    "out_of_fold_logits",
     "predict_logits",
     "predict_logits_members",
     "run_chunk",

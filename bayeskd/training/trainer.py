@@ -202,16 +202,44 @@ def _check_classes(data: dict, num_classes: int) -> None:
                          f"{num_classes} classes; found {int(labelled.min())}..{int(labelled.max())}")
 
 
-def _check_prior(prior, n: int, num_classes: int, prior_axis: int | None) -> None:
-    """Priors that read per-example tables check them against ``N`` rows and ``K`` classes."""
+def _check_prior(prior, n: int, num_classes: int, prior_axis: int | None, *,
+                 augmented: bool = False, input_shape: tuple[int, ...] | None = None) -> None:
+    """Priors that read per-example tables check them against ``N`` rows and ``K`` classes; a
+    teacher that reads a second view needs ``augment``."""
     check = getattr(prior, "check_data", None)
     if check is not None:
-        check(num_examples=n, num_classes=num_classes, stacked=prior_axis is not None)
+        check(num_examples=n, num_classes=num_classes, stacked=prior_axis is not None,
+              augmented=augmented, input_shape=input_shape)
+
+
+def _check_augment(augment, data: dict) -> None:
+    """``augment`` must be a hashable callable that keeps the shape and dtype of a batch."""
+    if augment is None:
+        return
+    if not callable(augment):
+        raise ValueError(f"augment: must be a callable (key, x) -> x, got {type(augment).__name__}")
+    try:
+        hash(augment)
+    except TypeError:
+        raise ValueError(f"augment: must be hashable (it is part of the compiled program), got "
+                         f"{type(augment).__name__}") from None
+    x = jax.ShapeDtypeStruct((2, *np.shape(data["x"])[1:]), jnp.float32)
+    out = jax.eval_shape(augment, jax.random.key(0), x)
+    if getattr(out, "shape", None) != x.shape or getattr(out, "dtype", None) != x.dtype:
+        raise ValueError(f"augment: must return views of the batch's shape {x.shape} and dtype "
+                         f"float32, got {getattr(out, 'shape', out)} "
+                         f"{getattr(out, 'dtype', '')}")
 
 
 def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
-              stochastic: bool) -> Callable:
-    """``(state, data, prior) -> (state, losses [length])``: ``length`` steps of one member."""
+              stochastic: bool, augment: Callable | None = None) -> Callable:
+    """``(state, data, prior) -> (state, losses [length])``: ``length`` steps of one member.
+
+    With ``augment``, the step's inputs are replaced by ``augment(k1, x)`` and a second,
+    independent view ``augment(k2, x)`` goes to ``batch["x_alt"]`` (a teacher may read it; XLA
+    drops it when nothing does), with ``k1, k2 = split(fold_in(k_batch, 1))``: the key that drew
+    the minibatch, so runs without augmentation draw exactly the keys they always did.
+    """
 
     def loss_fn(params, batch, prior, key):
         logits = apply_model(graphdef, params, batch["x"], key=key if stochastic else None)
@@ -224,6 +252,10 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
         n = jax.tree.leaves(data)[0].shape[0]
         idx = jax.random.randint(k_batch, (batch_size,), 0, n)
         batch = jax.tree.map(lambda a: a[idx], data)
+        if augment is not None:
+            k_view, k_alt = jax.random.split(jax.random.fold_in(k_batch, 1))
+            x = batch["x"]
+            batch["x"], batch["x_alt"] = augment(k_view, x), augment(k_alt, x)
         loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, prior, k_drop)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -237,18 +269,20 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "tx", "batch_size", "length",
-                                             "stochastic", "prior_axis"))
+                                             "stochastic", "prior_axis", "augment"))
 def run_chunk(state: TrainState, data: dict, prior, *, graphdef, tx: optax.GradientTransformation,
               batch_size: int, length: int, stochastic: bool,
-              prior_axis: int | None) -> tuple[TrainState, jax.Array]:
+              prior_axis: int | None, augment: Callable | None = None) -> tuple[TrainState, jax.Array]:
     """``length`` optimiser steps of every member: the compiled program of :func:`fit`.
 
     Members are vmapped (``state`` leaves ``[M, ...]``); the prior is shared
     (``prior_axis=None``) or stacked ``[M]`` (``prior_axis=0``). The prior is an argument, not a
     constant, so one compilation serves every hyperparameter value of the same structure.
+    ``augment`` (static, hashable) draws fresh views of every minibatch inside the step.
     Returns the new state and the losses ``[M, length]``.
     """
-    chunk = _chunk_fn(graphdef, tx, batch_size=batch_size, length=length, stochastic=stochastic)
+    chunk = _chunk_fn(graphdef, tx, batch_size=batch_size, length=length, stochastic=stochastic,
+                      augment=augment)
     return jax.vmap(chunk, in_axes=(0, None, prior_axis))(state, data, prior)
 
 
@@ -331,6 +365,9 @@ class CompiledRun:
       optimizer: any ``optax.GradientTransformation`` (``config.make_optimizer()`` if ``None``).
       config: steps, batch size and chunk length (``eval_every``).
       num_members: ``M``.
+      augment: ``(key, x [B, ...]) -> x' [B, ...]``, a hashable augmentation
+        (:mod:`bayeskd.data.augment`) applied to every minibatch inside the step with its own
+        key; a second independent view goes to ``batch["x_alt"]``.
       mesh: a :class:`jax.sharding.Mesh` with axes ``members`` and ``data``
         (:func:`bayeskd.distributed.make_mesh`), or ``None`` (one device, or the default mesh of
         :func:`bayeskd.distributed.use_mesh` where it divides ``M`` and the batch).
@@ -342,9 +379,11 @@ class CompiledRun:
 
     def __init__(self, model_fn: Callable[[jax.Array], nnx.Module], data: dict, *, prior,
                  config: TrainConfig, optimizer: optax.GradientTransformation | None = None,
-                 num_members: int = 1, prior_axis: int | None = None, mesh=None):
+                 num_members: int = 1, prior_axis: int | None = None, mesh=None,
+                 augment: Callable | None = None):
         data = dict(data)
         n = _check_train_data(data)
+        _check_augment(augment, data)
         if not isinstance(num_members, int | np.integer) or num_members < 1:
             raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
         self.mesh = _resolve_mesh(mesh, int(num_members), config.batch_size)
@@ -352,6 +391,7 @@ class CompiledRun:
             raise ValueError(f"optimizer: must be an optax.GradientTransformation, got "
                              f"{type(optimizer).__name__}")
         self.model_fn, self.config, self.prior, self.prior_axis = model_fn, config, prior, prior_axis
+        self.augment = augment
         self.num_members = int(num_members)
         self.tx = optimizer if optimizer is not None else config.make_optimizer()
         self.graphdef, abstract = split_params(nnx.eval_shape(lambda: model_fn(jax.random.key(0))))
@@ -359,7 +399,8 @@ class CompiledRun:
         self.num_classes = int(jax.eval_shape(
             lambda p, x: apply_model(self.graphdef, p, x), abstract, x0).shape[-1])
         _check_classes(data, self.num_classes)
-        _check_prior(prior, n, self.num_classes, prior_axis)
+        _check_prior(prior, n, self.num_classes, prior_axis, augmented=augment is not None,
+                     input_shape=tuple(np.shape(data["x"])[1:]))
         data.setdefault("label_mask", np.ones((n,), np.float32))
         data["index"] = np.arange(n, dtype=np.int32)
         self.stochastic = _has_dropout(nnx.merge(self.graphdef, abstract))
@@ -406,7 +447,8 @@ class CompiledRun:
 
     def _static(self, length: int) -> dict:
         return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
-                "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis}
+                "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis,
+                "augment": self.augment}
 
     def lower(self, state: TrainState, length: int | None = None, prior=None):
         """The lowered chunk program (``.compile()`` it to time compilation alone)."""
@@ -550,6 +592,7 @@ def fit(
     initial_state: TrainState | None = None,
     checkpoint=None,
     mesh=None,
+    augment: Callable | None = None,
 ) -> FitResult:
     """Train ``num_members`` independent models under ``prior`` in one compiled, vmapped run.
 
@@ -584,6 +627,11 @@ def fit(
         of :func:`bayeskd.distributed.use_mesh`, where it divides the run). With several
         processes the result's arrays are global: read them with
         :func:`bayeskd.distributed.to_host`.
+      augment: an augmentation ``(key, x) -> x`` (:mod:`bayeskd.data.augment`; hashable, as it
+        is part of the compiled program): every minibatch is replaced by a fresh view drawn with
+        its own key inside the step (an invariance prior), and an independent second view is
+        ``batch["x_alt"]`` (what a :class:`bayeskd.priors.TeacherPrior` with
+        ``view="independent"`` shows its teacher).
 
     Returns:
       :class:`FitResult` with stacked params ``[M, ...]``, a ``history`` dict of per-chunk
@@ -597,7 +645,8 @@ def fit(
     """
     t0 = time.perf_counter()
     run = CompiledRun(model_fn, data, prior=prior, config=config, optimizer=optimizer,
-                      num_members=num_members, prior_axis=prior_axis, mesh=mesh)
+                      num_members=num_members, prior_axis=prior_axis, mesh=mesh,
+                      augment=augment)
     if initial_state is not None and init_params is not None:
         raise ValueError("init_params: give init_params or initial_state, not both")
     if initial_state is not None:

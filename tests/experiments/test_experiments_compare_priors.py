@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bayeskd.cli import main
-from bayeskd.experiments.compare_priors import PRIORS
+from bayeskd.experiments.compare_priors import DEFAULT_PRIORS as PRIORS
 
 
 @pytest.fixture(scope="module")

@@ -82,12 +82,17 @@ def test_probabilities_and_logits_files_give_identical_runs(files, own_run, tmp_
 def test_default_priors_drop_kd_transfer_without_transfer_outputs(files, tmp_path):
     d, probs, _ = files
     np.savez(tmp_path / "t.npz", train=probs["train"], test=probs["test"])
-    from bayeskd.experiments.compare_priors import PRIORS, ComparePriorsConfig, load_inputs
+    from bayeskd.experiments.compare_priors import (
+        DEFAULT_PRIORS,
+        NETWORK_PRIORS,
+        ComparePriorsConfig,
+        load_inputs,
+    )
 
     cfg = ComparePriorsConfig(size="smoke", data_file=str(d / "mine.npz"),
                               teacher_logits=str(tmp_path / "t.npz"))
     _, external, priors = load_inputs(cfg)
-    assert priors == tuple(p for p in PRIORS if p != "kd_transfer")
+    assert priors == tuple(p for p in DEFAULT_PRIORS if p not in ("kd_transfer", *NETWORK_PRIORS))
     assert external["logp_transfer"].shape == (1, 0, 3)
 
 

@@ -93,6 +93,7 @@ def test_all_outputs(smoke_root):
         r = json.loads((d / "results.json").read_text())
         assert r["figure"] == name and r["size"] == "smoke" and r["seeds"] >= 2
         assert r["timing"]["runtime_s"] > 0
+        assert {"git_commit", "git_dirty", "command", "jax"} <= set(r["provenance"])
         assert r["comparisons"] and all({"claim", "published", "ours", "agrees"} <= set(c)
                                         for c in r["comparisons"])
         assert r["rows"] and r["headline"]
