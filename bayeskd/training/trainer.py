@@ -164,10 +164,10 @@ def apply_members(graphdef, params_M, x: jax.Array) -> jax.Array:
     return jax.vmap(lambda p: apply_model(graphdef, p, x))(params_M)
 
 
-def _check_train_data(data: dict) -> int:
-    """Check names, row counts and finiteness of the training arrays; returns ``N``."""
-    if "x" not in data or "y" not in data:
-        raise ValueError("data: needs arrays 'x' and 'y' (and optionally 'label_mask')")
+def _check_rows(data: dict) -> int:
+    """``x`` present, ``index`` free, every array with the same number ``N > 0`` of rows."""
+    if "x" not in data:
+        raise ValueError("data: needs an array 'x'")
     if "index" in data:
         raise ValueError("data['index']: is reserved; the trainer adds each example's row index")
     n = int(np.shape(data["x"])[0])
@@ -176,6 +176,14 @@ def _check_train_data(data: dict) -> int:
     for k, v in data.items():
         if np.shape(v)[0] != n:
             raise ValueError(f"data[{k!r}]: has {np.shape(v)[0]} rows, expected {n} like data['x']")
+    return n
+
+
+def _check_train_data(data: dict) -> int:
+    """Check names, row counts and finiteness of the training arrays; returns ``N``."""
+    if "x" not in data or "y" not in data:
+        raise ValueError("data: needs arrays 'x' and 'y' (and optionally 'label_mask')")
+    n = _check_rows(data)
     x = np.asarray(data["x"])
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         row = int(np.argwhere(~np.isfinite(x))[0][0])
@@ -208,14 +216,26 @@ def _check_prior(prior, n: int, num_classes: int, prior_axis: int | None) -> Non
         check(num_examples=n, num_classes=num_classes, stacked=prior_axis is not None)
 
 
+def classification_objective(graphdef, params, batch: dict, prior, key: jax.Array | None):
+    """The default objective of :func:`fit`: labels' NLL plus the prior (:func:`priors.objective`).
+
+    Any ``objective=`` of :func:`fit` has this signature, ``(graphdef, params, batch, prior, key)
+    -> scalar``; ``key`` is ``None`` for a model without dropout.
+    """
+    logits = apply_model(graphdef, params, batch["x"], key=key)
+    nll = softmax_cross_entropy(logits, batch["y"])
+    return objective(nll, prior, params, logits, batch)
+
+
 def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
-              stochastic: bool) -> Callable:
+              stochastic: bool, objective_fn: Callable | None = None) -> Callable:
     """``(state, data, prior) -> (state, losses [length])``: ``length`` steps of one member."""
 
     def loss_fn(params, batch, prior, key):
-        logits = apply_model(graphdef, params, batch["x"], key=key if stochastic else None)
-        nll = softmax_cross_entropy(logits, batch["y"])
-        return objective(nll, prior, params, logits, batch)
+        if objective_fn is None:
+            return classification_objective(graphdef, params, batch, prior,
+                                            key if stochastic else None)
+        return objective_fn(graphdef, params, batch, prior, key)
 
     def step(carry, _):
         state, data, prior = carry
@@ -236,18 +256,21 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "tx", "batch_size", "length",
-                                             "stochastic", "prior_axis"))
+                                             "stochastic", "prior_axis", "objective"))
 def run_chunk(state: TrainState, data: dict, prior, *, graphdef, tx: optax.GradientTransformation,
-              batch_size: int, length: int, stochastic: bool,
-              prior_axis: int | None) -> tuple[TrainState, jax.Array]:
+              batch_size: int, length: int, stochastic: bool, prior_axis: int | None,
+              objective: Callable | None = None) -> tuple[TrainState, jax.Array]:
     """``length`` optimiser steps of every member: the compiled program of :func:`fit`.
 
     Members are vmapped (``state`` leaves ``[M, ...]``); the prior is shared
     (``prior_axis=None``) or stacked ``[M]`` (``prior_axis=0``). The prior is an argument, not a
     constant, so one compilation serves every hyperparameter value of the same structure.
-    Returns the new state and the losses ``[M, length]``.
+    ``objective`` (static, hashable; ``None`` for :func:`classification_objective`) is the loss
+    of one step, ``(graphdef, params, batch, prior, key) -> scalar``, with a fresh ``key`` each
+    step. Returns the new state and the losses ``[M, length]``.
     """
-    chunk = _chunk_fn(graphdef, tx, batch_size=batch_size, length=length, stochastic=stochastic)
+    chunk = _chunk_fn(graphdef, tx, batch_size=batch_size, length=length, stochastic=stochastic,
+                      objective_fn=objective)
     return jax.vmap(chunk, in_axes=(0, None, prior_axis))(state, data, prior)
 
 
@@ -278,30 +301,40 @@ class CompiledRun:
       optimizer: any ``optax.GradientTransformation`` (``config.make_optimizer()`` if ``None``).
       config: steps, batch size and chunk length (``eval_every``).
       num_members: ``M``.
+      objective: ``None`` (classification: ``x``, ``y`` and the prior) or a hashable
+        ``(graphdef, params, batch, prior, key) -> scalar`` (e.g.
+        :class:`bayeskd.training.lm.LMObjective`); then ``data`` needs only ``x`` and rows, and
+        ``objective.check_data(data, prior)``, if defined, checks the rest before any work.
 
     Attributes:
-      graphdef, num_classes, stochastic (dropout present), data (device arrays), tx.
+      graphdef, num_classes (``None`` with an ``objective``), stochastic (dropout present),
+      data (device arrays), tx.
     """
 
     def __init__(self, model_fn: Callable[[jax.Array], nnx.Module], data: dict, *, prior,
                  config: TrainConfig, optimizer: optax.GradientTransformation | None = None,
-                 num_members: int = 1, prior_axis: int | None = None):
+                 num_members: int = 1, prior_axis: int | None = None,
+                 objective: Callable | None = None):
         data = dict(data)
-        n = _check_train_data(data)
+        n = _check_train_data(data) if objective is None else _check_rows(data)
         if not isinstance(num_members, int | np.integer) or num_members < 1:
             raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
         if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
             raise ValueError(f"optimizer: must be an optax.GradientTransformation, got "
                              f"{type(optimizer).__name__}")
         self.model_fn, self.config, self.prior, self.prior_axis = model_fn, config, prior, prior_axis
-        self.num_members = int(num_members)
+        self.num_members, self.objective = int(num_members), objective
         self.tx = optimizer if optimizer is not None else config.make_optimizer()
         self.graphdef, abstract = split_params(nnx.eval_shape(lambda: model_fn(jax.random.key(0))))
-        x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
-        self.num_classes = int(jax.eval_shape(
-            lambda p, x: apply_model(self.graphdef, p, x), abstract, x0).shape[-1])
-        _check_classes(data, self.num_classes)
-        _check_prior(prior, n, self.num_classes, prior_axis)
+        self.num_classes = None
+        if objective is None:
+            x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
+            self.num_classes = int(jax.eval_shape(
+                lambda p, x: apply_model(self.graphdef, p, x), abstract, x0).shape[-1])
+            _check_classes(data, self.num_classes)
+            _check_prior(prior, n, self.num_classes, prior_axis)
+        elif getattr(objective, "check_data", None) is not None:
+            objective.check_data(data, prior)
         data.setdefault("label_mask", np.ones((n,), np.float32))
         data["index"] = np.arange(n, dtype=np.int32)
         self.data = {k: jnp.asarray(v) for k, v in data.items()}
@@ -332,7 +365,8 @@ class CompiledRun:
 
     def _static(self, length: int) -> dict:
         return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
-                "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis}
+                "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis,
+                "objective": self.objective}
 
     def lower(self, state: TrainState, length: int | None = None, prior=None):
         """The lowered chunk program (``.compile()`` it to time compilation alone)."""
@@ -472,6 +506,7 @@ def fit(
     init_params: Any = None,
     initial_state: TrainState | None = None,
     checkpoint=None,
+    objective: Callable | None = None,
 ) -> FitResult:
     """Train ``num_members`` independent models under ``prior`` in one compiled, vmapped run.
 
@@ -498,6 +533,10 @@ def fit(
       checkpoint: a :class:`bayeskd.checkpoint.TrainCheckpointer`: the run resumes from its
         latest checkpoint if there is one (bit-identical to an uninterrupted run, history
         included) and saves one after every chunk; on divergence the last good one is kept.
+      objective: the loss of one step, ``(graphdef, params, batch, prior, key) -> scalar``,
+        hashable (it is a static argument of the compiled chunk); ``None`` is
+        :func:`classification_objective`. A language model trains through
+        :class:`bayeskd.training.lm.LMObjective` with ``data = {"x": tokens [N, L]}``.
 
     Returns:
       :class:`FitResult` with stacked params ``[M, ...]``, a ``history`` dict of per-chunk
@@ -511,7 +550,7 @@ def fit(
     """
     t0 = time.perf_counter()
     run = CompiledRun(model_fn, data, prior=prior, config=config, optimizer=optimizer,
-                      num_members=num_members, prior_axis=prior_axis)
+                      num_members=num_members, prior_axis=prior_axis, objective=objective)
     if initial_state is not None and init_params is not None:
         raise ValueError("init_params: give init_params or initial_state, not both")
     if initial_state is not None:
