@@ -45,7 +45,7 @@ from bayeskd.data.hmm import predictive_log_probs, random_hmm, sample_hmm, seque
 from bayeskd.experiments.common import SIZES, fmt_mean_std, summarize
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
 from bayeskd.losses.divergences import DIVERGENCES, log_mean_probs
-from bayeskd.models.transformer import TransformerConfig
+from bayeskd.models.transformer import TransformerConfig, distilbert_init
 from bayeskd.training import TrainConfig, fit
 from bayeskd.training.lm import (
     TAILS,
@@ -67,6 +67,7 @@ from bayeskd.validate import (
 )
 
 MODES = ("token", "online", "sequence", "on_policy")
+INITS = ("random", "distilbert")
 DEFAULT_DIVERGENCES = ("forward_kl", "reverse_kl", "jsd", "skew_kl", "tvd")
 METRICS = ("nll", "bits_per_token", "kl_true", "sample_nll_true")
 TOPK_VALUES = (16, 64, 256)
@@ -145,6 +146,8 @@ class LMDistillConfig:
     teacher_members: int = 1
     tokenizer: str = "bpe"
     vocab_size: int | None = None
+    init: str = "random"
+    hidden_weight: float = 0.0
 
     def __post_init__(self):
         check_choice(self.size, SIZES, name="size")
@@ -172,7 +175,17 @@ class LMDistillConfig:
         check_unit_interval(self.on_policy, name="on_policy")
         check_choice(self.tail, TAILS, name="tail")
         check_positive_int(self.teacher_members, name="teacher_members")
+        check_choice(self.init, INITS, name="init")
+        check_unit_interval(self.hidden_weight, name="hidden_weight")
         t, s = self.arch("teacher"), self.arch("student")
+        if self.init == "distilbert" or self.hidden_weight > 0:
+            what = "DistilBERT initialisation" if self.init == "distilbert" else "hidden_weight"
+            if s[1] != t[1]:
+                raise ValueError(f"--student: {what} needs the teacher's width {t[1]}, got "
+                                 f"{self.student or f'{s[0]}x{s[1]}'}")
+            if s[0] > t[0]:
+                raise ValueError(f"--student: {what} needs a student no deeper than the teacher "
+                                 f"({t[0]} layers), got {s[0]}")
         if s[0] > t[0] and s[1] > t[1]:
             raise ValueError(f"--student: {self.student} is larger than the teacher "
                              f"{t[0]}x{t[1]} in both depth and width")
@@ -387,10 +400,18 @@ def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, d
             divergence=div, temperature=cfg.temperature,
             beta=min(max(cfg.beta, 1e-6), 1 - 1e-6), lam=cfg.lam, label_weight=cfg.label_weight,
             on_policy=cfg.on_policy if mode == "on_policy" else 0.0,
-            sample_temperature=cfg.sample_temperature)
+            sample_temperature=cfg.sample_temperature,
+            hidden_weight=cfg.hidden_weight if mode == "online" else 0.0)
+    init_params = None
+    if cfg.init == "distilbert":
+        tcfg = model_config(cfg, "teacher", data["vocab_size"])
+        _, params_M = _arrays_to_params(tcfg, teacher["params"])
+        one = distilbert_init(jax.tree.map(lambda a: a[0], params_M), tcfg, scfg)
+        init_params = jax.tree.map(lambda a: jnp.stack([a] * cfg.num_seeds), one)
     res = fit(scfg, {"x": rows_data}, prior=prior, config=config, key=jax.random.key(cfg.seed),
               num_members=cfg.num_seeds, objective=objective, progress=progress,
-              desc=f"student {method_name(mode, div)}", checkpoint=checkpoint)
+              desc=f"student {method_name(mode, div)}", checkpoint=checkpoint,
+              init_params=init_params)
     rows = []
     for s in range(cfg.num_seeds):
         params = jax.tree.map(lambda a, s=s: a[s], res.params)
@@ -597,6 +618,10 @@ def add_cli(sub) -> None:
     p.add_argument("--max-len", type=int, default=None, help="model positions (default: seq-len)")
     p.add_argument("--vocab-size", type=int, default=None, help="HMM vocabulary or BPE size")
     p.add_argument("--tokenizer", default="bpe", help="bpe | byte (text data)")
+    p.add_argument("--init", default="random",
+                   help="random | distilbert (student blocks copied from every other teacher block)")
+    p.add_argument("--hidden-weight", type=float, default=0.0,
+                   help="DistilBERT cosine loss on final hidden states (online mode), in [0, 1]")
     p.add_argument("--size", default="quick", help="smoke | quick | full (default quick)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: by size)")
     p.add_argument("--out", default="paper_figures/lm_distill", help="output folder")
@@ -623,7 +648,7 @@ def _run_cli(args) -> int:
         beta=args.beta, lam=args.lam, label_weight=args.label_weight, top_k=args.top_k,
         tail=args.tail, on_policy=args.on_policy, sample_temperature=args.sample_temperature,
         teacher_members=args.teacher_members, tokenizer=args.tokenizer,
-        vocab_size=args.vocab_size)
+        vocab_size=args.vocab_size, init=args.init, hidden_weight=args.hidden_weight)
     check_out_dir(args.out)
     run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)
     return 0

@@ -15,6 +15,7 @@ For generation, :meth:`Transformer.decode_step` runs one position against a key-
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ from bayeskd.validate import check_choice, check_positive_int
 
 POSITIONS = ("rope", "learned")
 
-__all__ = ["POSITIONS", "Transformer", "TransformerConfig"]
+__all__ = ["POSITIONS", "Transformer", "TransformerConfig", "distilbert_init"]
 
 
 def _rope(x_BLhd: Array, pos_L: Array) -> Array:
@@ -226,3 +227,34 @@ class TransformerConfig:
         from bayeskd.models import param_count
 
         return param_count(nnx.eval_shape(lambda: self(jax.random.key(0))))
+
+
+def distilbert_init(teacher_params: Any, teacher: TransformerConfig,
+                    student: TransformerConfig) -> Any:
+    """Student parameters copied from the teacher's, DistilBERT style (Sanh et al. 2019).
+
+    The student keeps the teacher's width and takes every ``Lt // Ls``-th block (every other one
+    for half the depth: blocks ``0, 2, 4, ...``), the token (and position) embeddings, the final
+    norm and the head.
+
+    Raises:
+      ValueError: the student is wider or narrower than the teacher, deeper than it, or differs
+        in vocabulary, heads, positions or head tying.
+    """
+    same = ("vocab_size", "width", "num_heads", "max_len", "positions", "tie_embeddings",
+            "mlp_ratio")
+    for name in same:
+        if getattr(student, name) != getattr(teacher, name):
+            raise ValueError(f"--student: DistilBERT initialisation copies teacher layers, so "
+                             f"{name} must equal the teacher's {getattr(teacher, name)!r}, got "
+                             f"{getattr(student, name)!r}")
+    if student.num_layers > teacher.num_layers:
+        raise ValueError(f"--student: DistilBERT initialisation needs a student no deeper than "
+                         f"the teacher ({teacher.num_layers} layers), got {student.num_layers}")
+    stride = teacher.num_layers // student.num_layers
+    pure = nnx.to_pure_dict(teacher_params)
+    pure = dict(pure) | {"blocks": {i: pure["blocks"][i * stride]
+                                    for i in range(student.num_layers)}}
+    _, abstract = nnx.split(nnx.eval_shape(lambda: student(jax.random.key(0))), nnx.Param)
+    nnx.replace_by_pure_dict(abstract, pure)
+    return abstract

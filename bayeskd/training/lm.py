@@ -261,6 +261,8 @@ class LMObjective:
       on_policy: GKD's fraction of each batch replaced by student samples, in ``[0, 1]``.
       prompt_len: tokens of each row kept as the prompt of an on-policy sample (>= 1).
       sample_temperature: the sampling temperature of on-policy samples (> 0).
+      hidden_weight: weight of DistilBERT's cosine loss between the student's and a
+        :class:`ModelLMTeacher`'s final hidden states (equal widths), in ``[0, 1]``.
       chunk_size: tokens per chunk of the kernel.
       implementation: ``"chunked"`` (the kernel) or ``"naive"`` (materialised logits).
     """
@@ -273,6 +275,7 @@ class LMObjective:
     on_policy: float = 0.0
     prompt_len: int = 1
     sample_temperature: float = 1.0
+    hidden_weight: float = 0.0
     chunk_size: int = 256
     implementation: str = "chunked"
 
@@ -287,6 +290,7 @@ class LMObjective:
         check_unit_interval(self.lam, name="lam")
         check_unit_interval(self.label_weight, name="label_weight")
         check_unit_interval(self.on_policy, name="on_policy")
+        check_unit_interval(self.hidden_weight, name="hidden_weight")
         check_positive_int(self.prompt_len, name="prompt_len")
         check_positive_int(self.chunk_size, name="chunk_size")
 
@@ -305,6 +309,10 @@ class LMObjective:
         if self.on_policy > 0 and self.prompt_len >= x.shape[1]:
             raise ValueError(f"prompt_len: must be shorter than the sequences ({x.shape[1]}), "
                              f"got {self.prompt_len}")
+        if self.hidden_weight > 0 and not (isinstance(teacher, ModelLMTeacher)
+                                           and not teacher.members):
+            raise ValueError("hidden_weight: the cosine loss needs one teacher model "
+                             "(ModelLMTeacher without members)")
         if isinstance(teacher, TableLMTeacher):
             shape = np.shape(teacher.log_probs)
             if shape[:2] != (x.shape[0], x.shape[1] - 1):
@@ -330,12 +338,24 @@ class LMObjective:
             h_t, w_t = teacher.head_inputs(batch["index"])
         else:
             h_t, w_t = teacher.head_inputs(inputs)
-        return fused_linear_distillation(
+        loss = fused_linear_distillation(
             h_s, w_s, jax.lax.stop_gradient(h_t), jax.lax.stop_gradient(w_t),
             divergence=self.divergence, temperature=self.temperature,
             beta=min(max(self.beta, 1e-6), 1 - 1e-6), lam=self.lam,
             labels=targets.reshape(-1), label_weight=self.label_weight,
             chunk_size=self.chunk_size, implementation=self.implementation)
+        if self.hidden_weight > 0:
+            loss = loss + self.hidden_weight * jnp.mean(cosine_distance(h_s, h_t))
+        return loss
+
+
+def cosine_distance(a: Float[Array, "N H"], b: Float[Array, "N H"]) -> Float[Array, " N"]:
+    r""":math:`1 - \frac{a \cdot b}{\|a\|\|b\|}` per row (DistilBERT's :math:`L_{cos}`; the
+    teacher side ``b`` is not differentiated)."""
+    b = jax.lax.stop_gradient(b)
+    num = jnp.sum(a * b, -1)
+    den = jnp.sqrt(jnp.sum(a * a, -1) * jnp.sum(b * b, -1)) + 1e-8
+    return 1.0 - num / den
 
 
 # --------------------------------------------------------------------------------------------------

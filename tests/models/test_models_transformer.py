@@ -83,3 +83,25 @@ def test_sequence_longer_than_positions_is_refused():
 def test_bad_sizes_name_themselves(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TransformerConfig(vocab_size=10, **kwargs)
+
+
+def test_distilbert_init_copies_every_other_teacher_block():
+    from flax import nnx
+
+    from bayeskd.models.transformer import distilbert_init
+
+    t_cfg = TransformerConfig(vocab_size=11, num_layers=4, width=8, num_heads=2, max_len=6)
+    s_cfg = TransformerConfig(vocab_size=11, num_layers=2, width=8, num_heads=2, max_len=6)
+    teacher = t_cfg(jax.random.key(0))
+    params = distilbert_init(nnx.split(teacher, nnx.Param)[1], t_cfg, s_cfg)
+    student = nnx.merge(nnx.split(s_cfg(jax.random.key(1)), nnx.Param)[0], params)
+    for i, j in ((0, 0), (1, 2)):
+        np.testing.assert_array_equal(student.blocks[i].qkv.kernel[...],
+                                      teacher.blocks[j].qkv.kernel[...])
+    np.testing.assert_array_equal(student.head_weight(), teacher.head_weight())
+    with pytest.raises(ValueError, match="--student: DistilBERT initialisation needs a student no "
+                                         "deeper"):
+        distilbert_init(nnx.split(s_cfg(jax.random.key(0)), nnx.Param)[1], s_cfg, t_cfg)
+    wide = TransformerConfig(vocab_size=11, num_layers=2, width=16, num_heads=2, max_len=6)
+    with pytest.raises(ValueError, match="width must equal the teacher's 8"):
+        distilbert_init(nnx.split(teacher, nnx.Param)[1], t_cfg, wide)
