@@ -75,12 +75,18 @@ TOPK_VALUES = (16, 64, 256)
 
 @dataclasses.dataclass(frozen=True)
 class LMSize:
-    """Run lengths and model sizes of one size (HMM: ``vocab_size``, ``num_states``)."""
+    """Run lengths and model sizes of one size.
+
+    The teacher trains on ``teacher_rows`` sequences; the students on the first ``num_train`` of
+    them (the teacher has seen the student's rows, as a large model distilled on a smaller
+    transfer set). HMM: ``vocab_size``, ``num_states``, ``zipf_exponent``, ``concentration``.
+    """
 
     vocab_size: int
     num_states: int
     seq_len: int
     num_train: int
+    teacher_rows: int
     num_test: int
     teacher: tuple[int, int]  # (layers, width)
     student: tuple[int, int]
@@ -91,16 +97,20 @@ class LMSize:
     eval_every: int
     text_files: int | None  # stdlib files read for --data text (None: all)
     bpe_vocab: int
+    zipf_exponent: float = 1.5
+    concentration: float = 0.05
 
 
 SIZE_TABLE = {
-    "smoke": LMSize(vocab_size=64, num_states=8, seq_len=16, num_train=128, num_test=32,
+    "smoke": LMSize(vocab_size=64, num_states=8, seq_len=16, num_train=64, teacher_rows=256,
+                    num_test=32,
                     teacher=(1, 32), student=(1, 16), teacher_steps=60, student_steps=40, seeds=2,
                     batch_size=16, eval_every=20, text_files=8, bpe_vocab=300),
-    "quick": LMSize(vocab_size=512, num_states=32, seq_len=32, num_train=1000, num_test=200,
-                    teacher=(2, 128), student=(1, 32), teacher_steps=2000, student_steps=1000,
+    "quick": LMSize(vocab_size=512, num_states=32, seq_len=32, num_train=1000, teacher_rows=8000,
+                    num_test=200, teacher=(2, 128), student=(1, 64), teacher_steps=2000, student_steps=1000,
                     seeds=3, batch_size=32, eval_every=250, text_files=None, bpe_vocab=2048),
-    "full": LMSize(vocab_size=4096, num_states=64, seq_len=64, num_train=8000, num_test=500,
+    "full": LMSize(vocab_size=4096, num_states=64, seq_len=64, num_train=4000, teacher_rows=32000,
+                   num_test=500,
                    teacher=(4, 256), student=(2, 128), teacher_steps=8000, student_steps=4000,
                    seeds=5, batch_size=32, eval_every=500, text_files=None, bpe_vocab=4096),
 }
@@ -248,14 +258,19 @@ def load_lm_data(cfg: LMDistillConfig) -> dict:
     if cfg.data == "hmm":
         key = jax.random.key(cfg.seed)
         k_hmm, k_train, k_test = jax.random.split(key, 3)
-        hmm = random_hmm(key=k_hmm, num_states=size.num_states, vocab_size=cfg.hmm_vocab)
-        train = sample_hmm(hmm, key=k_train, num_sequences=size.num_train, length=length)
+        hmm = random_hmm(key=k_hmm, num_states=size.num_states, vocab_size=cfg.hmm_vocab,
+                         zipf_exponent=size.zipf_exponent, concentration=size.concentration)
+        teacher_rows = np.asarray(sample_hmm(hmm, key=k_train, num_sequences=size.teacher_rows,
+                                             length=length))
         test = sample_hmm(hmm, key=k_test, num_sequences=size.num_test, length=length)
         true = predictive_log_probs(hmm, test)[:, 1:]
-        return {"train": np.asarray(train), "test": np.asarray(test), "vocab_size": cfg.hmm_vocab,
-                "true_test": true, "hmm": hmm,
+        return {"teacher_train": teacher_rows, "train": teacher_rows[:size.num_train],
+                "test": np.asarray(test), "vocab_size": cfg.hmm_vocab, "true_test": true,
+                "hmm": hmm,
                 "meta": {"kind": "hmm", "num_states": size.num_states, "vocab_size": cfg.hmm_vocab,
-                         "true_nll": float(-jnp.mean(sequence_log_prob(hmm, test)) / length)}}
+                         "zipf_exponent": size.zipf_exponent, "concentration": size.concentration,
+                         # first token excluded, like the models' scores
+                         "true_nll": token_metrics(true, test[:, 1:])["nll"]}}
     from bayeskd.data.text import read_text_file, stdlib_docstrings, token_rows
 
     if cfg.data == "text":
@@ -264,11 +279,12 @@ def load_lm_data(cfg: LMDistillConfig) -> dict:
         text, source = read_text_file(cfg.data), pathlib.Path(cfg.data).name
     vocab = cfg.vocab_size if cfg.vocab_size is not None else size.bpe_vocab
     rows = token_rows(text, seq_len=length, tokenizer=cfg.tokenizer, vocab_size=vocab,
-                      max_train_rows=size.num_train * 8, max_test_rows=size.num_test)
+                      max_train_rows=size.teacher_rows, max_test_rows=size.num_test)
     if cfg.top_k is not None and cfg.top_k > rows["vocab_size"]:
         raise ValueError(f"top_k: must be at most the vocabulary size {rows['vocab_size']}, "
                          f"got {cfg.top_k}")
-    return {"train": rows["train"], "test": rows["test"], "vocab_size": rows["vocab_size"],
+    return {"teacher_train": rows["train"], "train": rows["train"][:size.num_train],
+            "test": rows["test"], "vocab_size": rows["vocab_size"],
             "true_test": None, "hmm": None,
             "meta": {"kind": "text", "source": source, "sha256": rows["sha256"],
                      "num_chars": rows["num_chars"], "tokenizer": rows["tokenizer"],
@@ -333,7 +349,7 @@ def train_teacher(cfg: LMDistillConfig, data: dict, store: SweepStore, *, progre
     config = TrainConfig(steps=size.teacher_steps, batch_size=size.batch_size,
                          learning_rate=cfg.learning_rate, eval_every=size.eval_every)
     t0 = time.perf_counter()
-    res = fit(tcfg, {"x": data["train"]}, prior=HardLabels(), config=config,
+    res = fit(tcfg, {"x": data["teacher_train"]}, prior=HardLabels(), config=config,
               key=jax.random.key(cfg.seed + 1000), num_members=cfg.teacher_members,
               objective=LMObjective(label_weight=1.0), progress=progress, desc="teacher",
               checkpoint=store.trainer("teacher"))
@@ -344,7 +360,9 @@ def train_teacher(cfg: LMDistillConfig, data: dict, store: SweepStore, *, progre
     unit = {"params": _params_to_arrays(res.params), "metrics": metrics, "members": rows,
             "param_count": int(tcfg.param_count())}
     store.put("teacher", unit)
-    log(f"[lm-distill] teacher {cfg.arch('teacher')}: {time.perf_counter() - t0:.0f} s, "
+    log(f"[lm-distill] teacher {cfg.arch('teacher')}: NLL {metrics['nll']:.4f}, "
+        + (f"KL(p*||q) {metrics['kl_true']:.4f}, " if "kl_true" in metrics else "")
+        + f"{time.perf_counter() - t0:.0f} s, "
         f"{res.steps_run} of {size.teacher_steps} steps trained here")
     return store.get("teacher")
 
@@ -500,7 +518,8 @@ def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
         if store.active:
             log(f"[lm-distill] {store.describe()}")
         log(f"[lm-distill] {data['meta']['kind']}: V = {data['vocab_size']}, "
-            f"{len(data['train'])} train / {len(data['test'])} test rows of {cfg.seq_length} "
+            f"{len(data['teacher_train'])} teacher / {len(data['train'])} student / "
+            f"{len(data['test'])} test rows of {cfg.seq_length} "
             f"tokens, size {cfg.size}, {cfg.num_seeds} seeds")
         teacher = train_teacher(cfg, data, store, progress=progress, log=log)
         rows: list[dict] = []
@@ -529,6 +548,7 @@ def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
             | {"seeds": cfg.num_seeds, "seq_len": cfg.seq_length, "teacher": cfg.arch("teacher"),
                "student": cfg.arch("student"), "methods": [method_name(*m) for m in cfg.methods()]},
             "data": data["meta"] | {"num_train": len(data["train"]), "num_test": len(data["test"]),
+                                    "num_teacher_train": len(data["teacher_train"]),
                                     "vocab_size": data["vocab_size"]},
             "teacher": teacher["metrics"] | {"param_count": int(teacher["param_count"]),
                                              "members": teacher["members"]},
