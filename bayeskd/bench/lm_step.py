@@ -41,8 +41,8 @@ class Settings:
 SETTINGS = {
     "smoke": Settings(vocab_size=1024, batch_size=4, seq_len=32, student=(1, 32), teacher=(1, 32),
                       steps=2, repeats=1),
-    "full": Settings(vocab_size=32768, batch_size=8, seq_len=64, student=(1, 64), teacher=(2, 64),
-                     steps=3, repeats=3),
+    "full": Settings(vocab_size=32768, batch_size=16, seq_len=128, student=(1, 64),
+                     teacher=(2, 64), steps=2, repeats=3),
 }
 
 
@@ -67,8 +67,11 @@ def bench_lm_step(s: Settings, *, log=print) -> dict[str, Any]:
     row: dict[str, Any] = {"vocab": s.vocab_size, "tokens_per_step": s.batch_size * (s.seq_len - 1)}
     for impl, (run, state) in runs.items():
         row[f"{impl}_temp"] = run.lower(state, 1).compile().memory_analysis().temp_size_in_bytes
-    times, _, _ = alternate({impl: (lambda r=run, st=state: jax.block_until_ready(r(st)))
-                             for impl, (run, state) in runs.items()}, repeats=s.repeats)
+    times, last, _ = alternate({impl: (lambda r=run, st=state: jax.block_until_ready(r(st)))
+                                for impl, (run, state) in runs.items()}, repeats=s.repeats)
+    losses = {impl: np.asarray(last[impl][1], np.float64) for impl in runs}
+    row["loss_rel_err"] = float(np.max(np.abs(losses["chunked"] - losses["naive"])
+                                       / np.abs(losses["naive"])))
     for impl in runs:
         row[f"{impl}_step_s"] = median(times[impl]) / s.steps
         row[f"{impl}_tokens_per_s"] = row["tokens_per_step"] / row[f"{impl}_step_s"]
@@ -95,6 +98,7 @@ def run(*, size: str = "full", repeats: int | None = None, log=print, **override
                    0.2),
             target(f"LM step time chunked/naive at V={s.vocab_size}", row["time_ratio"], 1.3,
                    unit="x"),
+            target("LM step losses chunked vs naive (relative)", row["loss_rel_err"], 1e-3),
         ],
         "load_before": load_before, "load_after": load_average(),
     }

@@ -43,6 +43,7 @@ from flax import nnx
 from bayeskd.checkpoint import SweepStore
 from bayeskd.data.hmm import predictive_log_probs, random_hmm, sample_hmm, sequence_log_prob
 from bayeskd.experiments.common import SIZES, fmt_mean_std, summarize
+from bayeskd.experiments.figures._base import Units
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
 from bayeskd.losses.divergences import DIVERGENCES, log_mean_probs
 from bayeskd.models.transformer import TransformerConfig, distilbert_init
@@ -338,12 +339,8 @@ def _ensemble_metrics(graphdef, params_M, data: dict) -> dict:
     return row
 
 
-def train_teacher(cfg: LMDistillConfig, data: dict, store: SweepStore, *, progress, log) -> dict:
+def train_teacher(cfg: LMDistillConfig, data: dict, *, checkpoint, progress, log) -> dict:
     """The teacher unit: parameters (``[M, ...]`` leaves) and test metrics."""
-    unit = store.get("teacher")
-    if unit is not None:
-        log("[lm-distill] teacher: checkpoint")
-        return unit
     size = cfg.sizes
     tcfg = model_config(cfg, "teacher", data["vocab_size"])
     config = TrainConfig(steps=size.teacher_steps, batch_size=size.batch_size,
@@ -352,19 +349,17 @@ def train_teacher(cfg: LMDistillConfig, data: dict, store: SweepStore, *, progre
     res = fit(tcfg, {"x": data["teacher_train"]}, prior=HardLabels(), config=config,
               key=jax.random.key(cfg.seed + 1000), num_members=cfg.teacher_members,
               objective=LMObjective(label_weight=1.0), progress=progress, desc="teacher",
-              checkpoint=store.trainer("teacher"))
+              checkpoint=checkpoint)
     rows = [_evaluate(res.graphdef, jax.tree.map(lambda a, m=m: a[m], res.params), data,
                       key=jax.random.key(7), sample=True) for m in range(cfg.teacher_members)]
     metrics = rows[0] if cfg.teacher_members == 1 else _ensemble_metrics(res.graphdef, res.params,
                                                                          data)
-    unit = {"params": _params_to_arrays(res.params), "metrics": metrics, "members": rows,
-            "param_count": int(tcfg.param_count())}
-    store.put("teacher", unit)
     log(f"[lm-distill] teacher {cfg.arch('teacher')}: NLL {metrics['nll']:.4f}, "
         + (f"KL(p*||q) {metrics['kl_true']:.4f}, " if "kl_true" in metrics else "")
-        + f"{time.perf_counter() - t0:.0f} s, "
-        f"{res.steps_run} of {size.teacher_steps} steps trained here")
-    return store.get("teacher")
+        + f"{time.perf_counter() - t0:.0f} s, {res.steps_run} of {size.teacher_steps} steps "
+        "trained here")
+    return {"params": _params_to_arrays(res.params), "metrics": metrics, "members": rows,
+            "param_count": int(tcfg.param_count())}
 
 
 def _teacher_prior(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str):
@@ -401,8 +396,8 @@ def unigram_log_prior(data: dict) -> jax.Array:
 
 
 def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, div: str | None,
-                   *, checkpoint, progress) -> tuple[dict, int]:
-    """Every seed's student for one method; returns the unit (rows) and the steps run here."""
+                   *, checkpoint, progress) -> dict:
+    """Every seed's student for one method; returns the unit (rows per seed, parameter count)."""
     size = cfg.sizes
     scfg = model_config(cfg, "student", data["vocab_size"])
     config = TrainConfig(steps=size.student_steps, batch_size=size.batch_size,
@@ -436,7 +431,7 @@ def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, d
         row = {"method": method_name(mode, div), "mode": mode, "divergence": div or "", "seed": s}
         row |= _evaluate(res.graphdef, params, data, key=jax.random.key(100 + s), sample=True)
         rows.append(row)
-    return {"rows": rows, "param_count": int(scfg.param_count())}, res.steps_run
+    return {"rows": rows, "param_count": int(scfg.param_count()), "steps_run": res.steps_run}
 
 
 def teacher_samples(cfg: LMDistillConfig, data: dict, teacher: dict) -> np.ndarray:
@@ -506,9 +501,58 @@ def compare_to_hard(summary: dict, metric: str) -> dict:
     return out
 
 
+def distill(cfg: LMDistillConfig, data: dict, units: Units, *, prefix: str = "", progress=None,
+            log=print) -> dict:
+    """Teacher and every method's students of ``cfg`` as units; returns the results (no files).
+
+    ``units`` (:class:`bayeskd.experiments.figures._base.Units`) stores each finished part and
+    its trainer checkpoints; ``prefix`` names the students' parts (figures that run several
+    configurations with one teacher).
+    """
+    teacher = units("teacher", lambda: train_teacher(cfg, data, checkpoint=units.trainer("teacher"),
+                                                     progress=progress, log=log))
+    rows: list[dict] = []
+    student_params = None
+    for mode, div in cfg.methods():
+        name = f"{prefix}student-{method_name(mode, div)}"
+        t1 = time.perf_counter()
+        unit = units(name, lambda mode=mode, div=div, name=name: train_students(
+            cfg, data, teacher, mode, div, progress=progress, checkpoint=units.trainer(name)))
+        student_params = int(unit["param_count"])
+        rows.extend(unit["rows"])
+        log(f"[lm-distill] {method_name(mode, div):22s} NLL "
+            f"{np.mean([r['nll'] for r in unit['rows']]):.4f}"
+            + (f"  KL(p*||q) {np.mean([r['kl_true'] for r in unit['rows']]):.4f}"
+               if "kl_true" in unit["rows"][0] else "")
+            + f"  ({time.perf_counter() - t1:.0f} s)")
+    metrics = [m for m in METRICS if m in rows[0]]
+    summary = summarize(rows, group="method", metrics=metrics)
+    return {
+        "experiment": "lm_distill", "size": cfg.size, "config": dataclasses.asdict(cfg)
+        | {"seeds": cfg.num_seeds, "seq_len": cfg.seq_length, "teacher": cfg.arch("teacher"),
+           "student": cfg.arch("student"), "methods": [method_name(*m) for m in cfg.methods()]},
+        "data": data["meta"] | {"num_train": len(data["train"]), "num_test": len(data["test"]),
+                                "num_teacher_train": len(data["teacher_train"]),
+                                "vocab_size": data["vocab_size"]},
+        "teacher": teacher["metrics"] | {"param_count": int(teacher["param_count"]),
+                                         "members": teacher["members"]},
+        "student": {"param_count": student_params},
+        "rows": rows, "summary": summary,
+        "versus_hard": {m: compare_to_hard(summary, m) for m in ("nll", "kl_true")
+                        if m in metrics},
+        "topk_error": units(f"{prefix}topk-error", lambda: {"rows": topk_errors(cfg, data,
+                                                                                 teacher)})["rows"],
+    }
+
+
 def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
         fresh: bool = False) -> dict:
-    """Run the job and write ``results.json``, ``results.csv`` and ``lm_distillation.png``."""
+    """Run the job and write ``results.json``, ``results.csv`` and ``lm_distillation.png``.
+
+    Resumable: the teacher and each method's students are units of a
+    :class:`bayeskd.checkpoint.SweepStore` in ``out/.checkpoints`` (students also checkpoint
+    every ``eval_every`` steps), so the same call after a kill continues where it stopped.
+    """
     from bayeskd.provenance import provenance
 
     t0 = time.perf_counter()
@@ -521,46 +565,11 @@ def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
             f"{len(data['teacher_train'])} teacher / {len(data['train'])} student / "
             f"{len(data['test'])} test rows of {cfg.seq_length} "
             f"tokens, size {cfg.size}, {cfg.num_seeds} seeds")
-        teacher = train_teacher(cfg, data, store, progress=progress, log=log)
-        rows: list[dict] = []
-        student_params = None
-        for mode, div in cfg.methods():
-            name = method_name(mode, div)
-            unit = store.get(f"student-{name}")
-            if unit is None:
-                t1 = time.perf_counter()
-                unit, steps = train_students(cfg, data, teacher, mode, div, progress=progress,
-                                             checkpoint=store.trainer(f"student-{name}"))
-                store.put(f"student-{name}", unit)
-                unit = store.get(f"student-{name}")
-                note = f"{time.perf_counter() - t1:.0f} s, {steps} steps trained here"
-            else:
-                note = "checkpoint"
-            student_params = int(unit["param_count"])
-            rows.extend(unit["rows"])
-            log(f"[lm-distill] {name:22s} NLL {np.mean([r['nll'] for r in unit['rows']]):.4f}"
-                + (f"  KL(p*||q) {np.mean([r['kl_true'] for r in unit['rows']]):.4f}"
-                   if "kl_true" in unit["rows"][0] else "") + f"  ({note})")
-        metrics = [m for m in METRICS if m in rows[0]]
-        summary = summarize(rows, group="method", metrics=metrics)
-        results = {
-            "experiment": "lm_distill", "size": cfg.size, "config": dataclasses.asdict(cfg)
-            | {"seeds": cfg.num_seeds, "seq_len": cfg.seq_length, "teacher": cfg.arch("teacher"),
-               "student": cfg.arch("student"), "methods": [method_name(*m) for m in cfg.methods()]},
-            "data": data["meta"] | {"num_train": len(data["train"]), "num_test": len(data["test"]),
-                                    "num_teacher_train": len(data["teacher_train"]),
-                                    "vocab_size": data["vocab_size"]},
-            "teacher": teacher["metrics"] | {"param_count": int(teacher["param_count"]),
-                                             "members": teacher["members"]},
-            "student": {"param_count": student_params},
-            "rows": rows, "summary": summary,
-            "versus_hard": {m: compare_to_hard(summary, m) for m in ("nll", "kl_true")
-                            if m in metrics},
-            "topk_error": topk_errors(cfg, data, teacher),
-            "provenance": provenance(),
-        }
-        write_csv(out_dir / "results.csv", rows,
-                  fields=["method", "mode", "divergence", "seed", *metrics])
+        results = distill(cfg, data, Units(store, log=log), progress=progress, log=log)
+        results["provenance"] = provenance()
+        write_csv(out_dir / "results.csv", results["rows"],
+                  fields=["method", "mode", "divergence", "seed",
+                          *[m for m in METRICS if m in results["rows"][0]]])
         save_figure(figure(results), out_dir / "lm_distillation.png")
         results["timing"] = {"runtime_s": time.perf_counter() - t0}
         write_json(out_dir / "results.json", results)
