@@ -12,6 +12,9 @@ The public API, by idea:
   :class:`TeacherPrior` (a table or a callable teacher; :meth:`TeacherPrior.from_members` for
   ensembles), :class:`SumPrior` (``bayeskd.priors``)
 - training: :func:`fit`, :class:`TrainConfig`, :func:`predict_logits` (``bayeskd.training``)
+- language models: :class:`TransformerConfig` (``bayeskd.models.transformer``), the HMM language
+  with its exact predictive (``bayeskd.data.hmm``), :class:`LMObjective` for ``fit(...,
+  objective=)`` (``bayeskd.training.lm``)
 - metrics: :func:`classification_metrics` and friends (``bayeskd.metrics``)
 - posterior teachers: ensembles, SWAG, MC dropout, Laplace, SGLD, NumPyro NUTS/SVI behind one
   predictive interface, and :func:`distill` (``bayeskd.posteriors``)
@@ -30,7 +33,7 @@ from bayeskd.losses import (
     softmax_cross_entropy,
 )
 from bayeskd.metrics import classification_metrics
-from bayeskd.models import ModelFactory, make_model, param_count
+from bayeskd.models import ModelFactory, TransformerConfig, make_model, param_count
 from bayeskd.posteriors import distill
 from bayeskd.priors import (
     GaussianPrior,
@@ -44,6 +47,7 @@ from bayeskd.priors import (
 from bayeskd.training import (
     CompiledRun,
     FitResult,
+    LMObjective,
     TrainConfig,
     TrainingDiverged,
     fit,
@@ -59,6 +63,7 @@ __all__ = [
     "CompiledRun",
     "FitResult",
     "GaussianPrior",
+    "LMObjective",
     "LabelSmoothing",
     "ModelFactory",
     "NoPrior",
@@ -68,6 +73,7 @@ __all__ = [
     "TrainCheckpointer",
     "TrainConfig",
     "TrainingDiverged",
+    "TransformerConfig",
     "checkpoint",
     "classification_metrics",
     "data",

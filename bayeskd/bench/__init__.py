@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-BENCHMARKS = ("train_kd", "ensemble", "sweep", "kd_kernel", "reproduce_quick")
+BENCHMARKS = ("train_kd", "ensemble", "sweep", "kd_kernel", "reproduce_quick", "lm_step")
 _NEEDS_PROBLEM = ("train_kd", "ensemble", "sweep")
 
 __all__ = ["BENCHMARKS", "add_cli", "format_targets", "parse_only", "run_benchmarks"]

@@ -40,6 +40,7 @@ FIGURES = (
     "fidelity",
     "teacher_quality",
     "prior_table",
+    "mode_seeking", "lm_distillation", "distilbert_init",
 )
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")

@@ -1,5 +1,14 @@
 """The compiled trainer: objective = likelihood + priors, whole runs inside ``lax.scan``."""
 
+from bayeskd.training.lm import (
+    HardLabels,
+    LMObjective,
+    ModelLMTeacher,
+    TableLMTeacher,
+    lm_log_probs,
+    sample_lm,
+    token_metrics,
+)
 from bayeskd.training.trainer import (
     CompiledRun,
     FitResult,
@@ -20,6 +29,13 @@ from bayeskd.training.trainer import (
 
 __all__ = [
     "CompiledRun",
+    "HardLabels",
+    "LMObjective",
+    "ModelLMTeacher",
+    "TableLMTeacher",
+    "lm_log_probs",
+    "sample_lm",
+    "token_metrics",
     "FitResult",
     "TrainConfig",
     "TrainState",
