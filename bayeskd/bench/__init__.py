@@ -8,6 +8,7 @@
 ``sweep``              16 (temperature, alpha) configurations as one vectorised run vs 16 runs
 ``kd_kernel``          chunked fused distillation loss vs the naive one (memory, RSS, time)
 ``reproduce_quick``    wall time of ``bayeskd reproduce --all --size quick`` (once)
+``lm_step``            one LM training step at V = 32,768, chunked kernel vs materialised logits
 =====================  ==========================================================================
 
 Each benchmark alternates its competitors after a warm-up round and reports medians of
