@@ -46,7 +46,7 @@ import numpy as np
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 import bayeskd  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
 from bayeskd.data.hmm import predictive_log_probs, random_hmm, sample_hmm, sequence_log_prob  # noqa: E402
-from bayeskd.losses.divergences import log_mean_probs  # noqa: E402
+from bayeskd.losses import log_mean_probs  # noqa: E402
 from bayeskd.training import (  # noqa: E402
     HardLabels,
     LMObjective,
