@@ -15,6 +15,9 @@ The public API, by idea:
 - training: :func:`fit` (``augment=`` draws fresh views inside the step; with a callable
   :class:`TeacherPrior` that is function matching), :class:`TrainConfig`, :func:`predict_logits`,
   out-of-fold teachers :func:`out_of_fold_logits` (``bayeskd.training``)
+- language models: :class:`TransformerConfig` (``bayeskd.models.transformer``), the HMM language
+  with its exact predictive (``bayeskd.data.hmm``), :class:`LMObjective` for ``fit(...,
+  objective=)`` (``bayeskd.training.lm``)
 - metrics: :func:`classification_metrics` and friends (``bayeskd.metrics``)
 - posterior teachers: ensembles, SWAG, MC dropout, Laplace, SGLD, NumPyro NUTS/SVI behind one
   predictive interface, and :func:`distill` (``bayeskd.posteriors``)
@@ -39,7 +42,7 @@ from bayeskd.losses import (
     softmax_cross_entropy,
 )
 from bayeskd.metrics import classification_metrics
-from bayeskd.models import ModelFactory, make_model, param_count
+from bayeskd.models import ModelFactory, TransformerConfig, make_model, param_count
 from bayeskd.posteriors import distill
 from bayeskd.priors import (
     GaussianPrior,
@@ -53,6 +56,7 @@ from bayeskd.priors import (
 from bayeskd.training import (
     CompiledRun,
     FitResult,
+    LMObjective,
     TrainConfig,
     TrainingDiverged,
     fit,
@@ -69,6 +73,7 @@ __all__ = [
     "CompiledRun",
     "FitResult",
     "GaussianPrior",
+    "LMObjective",
     "LabelSmoothing",
     "ModelFactory",
     "NoPrior",
@@ -78,6 +83,7 @@ __all__ = [
     "TrainCheckpointer",
     "TrainConfig",
     "TrainingDiverged",
+    "TransformerConfig",
     "checkpoint",
     "classification_metrics",
     "data",

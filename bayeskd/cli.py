@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "bayeskd.bench",
     "bayeskd.experiments.posterior_zoo",
     "bayeskd.provenance",
+    "bayeskd.experiments.lm_distill",
 ]
 
 

@@ -8,6 +8,7 @@
 ``sweep``              16 (temperature, alpha) configurations as one vectorised run vs 16 runs
 ``kd_kernel``          chunked fused distillation loss vs the naive one (memory, RSS, time)
 ``reproduce_quick``    wall time of ``bayeskd reproduce --all --size quick`` (once)
+``lm_step``            one LM training step at V = 32,768, chunked kernel vs materialised logits
 =====================  ==========================================================================
 
 Each benchmark alternates its competitors after a warm-up round and reports medians of
@@ -26,7 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-BENCHMARKS = ("train_kd", "ensemble", "sweep", "kd_kernel", "reproduce_quick")
+BENCHMARKS = ("train_kd", "ensemble", "sweep", "kd_kernel", "reproduce_quick", "lm_step")
 _NEEDS_PROBLEM = ("train_kd", "ensemble", "sweep")
 
 __all__ = ["BENCHMARKS", "add_cli", "format_targets", "parse_only", "run_benchmarks"]

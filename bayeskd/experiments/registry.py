@@ -47,6 +47,9 @@ FIGURES = (
     "ensemble_distribution_distillation",
     "kd_as_map",
     "privileged_information",
+    "mode_seeking",
+    "lm_distillation",
+    "distilbert_init",
 )
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")

@@ -15,6 +15,7 @@ from flax import nnx
 
 from bayeskd.models.cnn import CNN1D, ResNet
 from bayeskd.models.mlp import MLP
+from bayeskd.models.transformer import Transformer, TransformerConfig, distilbert_init
 
 MODELS = ("mlp", "mlp-small", "mlp-large", "cnn", "resnet")
 
@@ -93,4 +94,5 @@ class ModelFactory:
                           **dict(self.options))
 
 
-__all__ = ["CNN1D", "MLP", "MODELS", "ModelFactory", "ResNet", "make_model", "param_count"]
+__all__ = ["CNN1D", "MLP", "MODELS", "ModelFactory", "ResNet", "Transformer", "TransformerConfig",
+           "distilbert_init", "make_model", "param_count"]

@@ -1,6 +1,15 @@
 """The compiled trainer: objective = likelihood + priors, whole runs inside ``lax.scan``."""
 
 from bayeskd.training.crossfit import fold_assignment, fold_splits, out_of_fold_logits
+from bayeskd.training.lm import (
+    HardLabels,
+    LMObjective,
+    ModelLMTeacher,
+    TableLMTeacher,
+    lm_log_probs,
+    sample_lm,
+    token_metrics,
+)
 from bayeskd.training.trainer import (
     CompiledRun,
     FitResult,
@@ -21,6 +30,13 @@ from bayeskd.training.trainer import (
 
 __all__ = [
     "CompiledRun",
+    "HardLabels",
+    "LMObjective",
+    "ModelLMTeacher",
+    "TableLMTeacher",
+    "lm_log_probs",
+    "sample_lm",
+    "token_metrics",
     "FitResult",
     "TrainConfig",
     "TrainState",

@@ -165,10 +165,10 @@ def apply_members(graphdef, params_M, x: jax.Array) -> jax.Array:
     return jax.vmap(lambda p: apply_model(graphdef, p, x))(params_M)
 
 
-def _check_train_data(data: dict) -> int:
-    """Check names, row counts and finiteness of the training arrays; returns ``N``."""
-    if "x" not in data or "y" not in data:
-        raise ValueError("data: needs arrays 'x' and 'y' (and optionally 'label_mask')")
+def _check_rows(data: dict) -> int:
+    """``x`` present, ``index`` free, every array with the same number ``N > 0`` of rows."""
+    if "x" not in data:
+        raise ValueError("data: needs an array 'x'")
     if "index" in data:
         raise ValueError("data['index']: is reserved; the trainer adds each example's row index")
     n = int(np.shape(data["x"])[0])
@@ -177,6 +177,14 @@ def _check_train_data(data: dict) -> int:
     for k, v in data.items():
         if np.shape(v)[0] != n:
             raise ValueError(f"data[{k!r}]: has {np.shape(v)[0]} rows, expected {n} like data['x']")
+    return n
+
+
+def _check_train_data(data: dict) -> int:
+    """Check names, row counts and finiteness of the training arrays; returns ``N``."""
+    if "x" not in data or "y" not in data:
+        raise ValueError("data: needs arrays 'x' and 'y' (and optionally 'label_mask')")
+    n = _check_rows(data)
     x = np.asarray(data["x"])
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         row = int(np.argwhere(~np.isfinite(x))[0][0])
@@ -231,20 +239,34 @@ def _check_augment(augment, data: dict) -> None:
                          f"{getattr(out, 'dtype', '')}")
 
 
+def classification_objective(graphdef, params, batch: dict, prior, key: jax.Array | None):
+    """The default objective of :func:`fit`: labels' NLL plus the prior (:func:`priors.objective`).
+
+    Any ``objective=`` of :func:`fit` has this signature, ``(graphdef, params, batch, prior, key)
+    -> scalar``; ``key`` is ``None`` for a model without dropout.
+    """
+    logits = apply_model(graphdef, params, batch["x"], key=key)
+    nll = softmax_cross_entropy(logits, batch["y"])
+    return objective(nll, prior, params, logits, batch)
+
+
 def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
-              stochastic: bool, augment: Callable | None = None) -> Callable:
+              stochastic: bool, augment: Callable | None = None,
+              objective_fn: Callable | None = None) -> Callable:
     """``(state, data, prior) -> (state, losses [length])``: ``length`` steps of one member.
 
     With ``augment``, the step's inputs are replaced by ``augment(k1, x)`` and a second,
     independent view ``augment(k2, x)`` goes to ``batch["x_alt"]`` (a teacher may read it; XLA
     drops it when nothing does), with ``k1, k2 = split(fold_in(k_batch, 1))``: the key that drew
     the minibatch, so runs without augmentation draw exactly the keys they always did.
+    ``objective_fn`` replaces the classification objective (see :func:`run_chunk`).
     """
 
     def loss_fn(params, batch, prior, key):
-        logits = apply_model(graphdef, params, batch["x"], key=key if stochastic else None)
-        nll = softmax_cross_entropy(logits, batch["y"])
-        return objective(nll, prior, params, logits, batch)
+        if objective_fn is None:
+            return classification_objective(graphdef, params, batch, prior,
+                                            key if stochastic else None)
+        return objective_fn(graphdef, params, batch, prior, key)
 
     def step(carry, _):
         state, data, prior = carry
@@ -269,20 +291,23 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "tx", "batch_size", "length",
-                                             "stochastic", "prior_axis", "augment"))
+                                             "stochastic", "prior_axis", "augment", "objective"))
 def run_chunk(state: TrainState, data: dict, prior, *, graphdef, tx: optax.GradientTransformation,
-              batch_size: int, length: int, stochastic: bool,
-              prior_axis: int | None, augment: Callable | None = None) -> tuple[TrainState, jax.Array]:
+              batch_size: int, length: int, stochastic: bool, prior_axis: int | None,
+              augment: Callable | None = None,
+              objective: Callable | None = None) -> tuple[TrainState, jax.Array]:
     """``length`` optimiser steps of every member: the compiled program of :func:`fit`.
 
     Members are vmapped (``state`` leaves ``[M, ...]``); the prior is shared
     (``prior_axis=None``) or stacked ``[M]`` (``prior_axis=0``). The prior is an argument, not a
     constant, so one compilation serves every hyperparameter value of the same structure.
     ``augment`` (static, hashable) draws fresh views of every minibatch inside the step.
-    Returns the new state and the losses ``[M, length]``.
+    ``objective`` (static, hashable; ``None`` for :func:`classification_objective`) is the loss
+    of one step, ``(graphdef, params, batch, prior, key) -> scalar``, with a fresh ``key`` each
+    step. Returns the new state and the losses ``[M, length]``.
     """
     chunk = _chunk_fn(graphdef, tx, batch_size=batch_size, length=length, stochastic=stochastic,
-                      augment=augment)
+                      augment=augment, objective_fn=objective)
     return jax.vmap(chunk, in_axes=(0, None, prior_axis))(state, data, prior)
 
 
@@ -371,18 +396,22 @@ class CompiledRun:
       mesh: a :class:`jax.sharding.Mesh` with axes ``members`` and ``data``
         (:func:`bayeskd.distributed.make_mesh`), or ``None`` (one device, or the default mesh of
         :func:`bayeskd.distributed.use_mesh` where it divides ``M`` and the batch).
+      objective: ``None`` (classification: ``x``, ``y`` and the prior) or a hashable
+        ``(graphdef, params, batch, prior, key) -> scalar`` (e.g.
+        :class:`bayeskd.training.lm.LMObjective`); then ``data`` needs only ``x`` and rows, and
+        ``objective.check_data(data, prior)``, if defined, checks the rest before any work.
 
     Attributes:
-      graphdef, num_classes, stochastic (dropout present), data (device arrays), tx, mesh (the
-      mesh in use, or ``None``).
+      graphdef, num_classes (``None`` with an ``objective``), stochastic (dropout present),
+      data (device arrays), tx, mesh (the mesh in use, or ``None``).
     """
 
     def __init__(self, model_fn: Callable[[jax.Array], nnx.Module], data: dict, *, prior,
                  config: TrainConfig, optimizer: optax.GradientTransformation | None = None,
                  num_members: int = 1, prior_axis: int | None = None, mesh=None,
-                 augment: Callable | None = None):
+                 augment: Callable | None = None, objective: Callable | None = None):
         data = dict(data)
-        n = _check_train_data(data)
+        n = _check_train_data(data) if objective is None else _check_rows(data)
         _check_augment(augment, data)
         if not isinstance(num_members, int | np.integer) or num_members < 1:
             raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
@@ -392,15 +421,19 @@ class CompiledRun:
                              f"{type(optimizer).__name__}")
         self.model_fn, self.config, self.prior, self.prior_axis = model_fn, config, prior, prior_axis
         self.augment = augment
-        self.num_members = int(num_members)
+        self.num_members, self.objective = int(num_members), objective
         self.tx = optimizer if optimizer is not None else config.make_optimizer()
         self.graphdef, abstract = split_params(nnx.eval_shape(lambda: model_fn(jax.random.key(0))))
-        x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
-        self.num_classes = int(jax.eval_shape(
-            lambda p, x: apply_model(self.graphdef, p, x), abstract, x0).shape[-1])
-        _check_classes(data, self.num_classes)
-        _check_prior(prior, n, self.num_classes, prior_axis, augmented=augment is not None,
-                     input_shape=tuple(np.shape(data["x"])[1:]))
+        self.num_classes = None
+        if objective is None:
+            x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
+            self.num_classes = int(jax.eval_shape(
+                lambda p, x: apply_model(self.graphdef, p, x), abstract, x0).shape[-1])
+            _check_classes(data, self.num_classes)
+            _check_prior(prior, n, self.num_classes, prior_axis, augmented=augment is not None,
+                         input_shape=tuple(np.shape(data["x"])[1:]))
+        elif getattr(objective, "check_data", None) is not None:
+            objective.check_data(data, prior)
         data.setdefault("label_mask", np.ones((n,), np.float32))
         data["index"] = np.arange(n, dtype=np.int32)
         self.stochastic = _has_dropout(nnx.merge(self.graphdef, abstract))
@@ -448,7 +481,7 @@ class CompiledRun:
     def _static(self, length: int) -> dict:
         return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
                 "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis,
-                "augment": self.augment}
+                "augment": self.augment, "objective": self.objective}
 
     def lower(self, state: TrainState, length: int | None = None, prior=None):
         """The lowered chunk program (``.compile()`` it to time compilation alone)."""
@@ -593,6 +626,7 @@ def fit(
     checkpoint=None,
     mesh=None,
     augment: Callable | None = None,
+    objective: Callable | None = None,
 ) -> FitResult:
     """Train ``num_members`` independent models under ``prior`` in one compiled, vmapped run.
 
@@ -632,6 +666,10 @@ def fit(
         its own key inside the step (an invariance prior), and an independent second view is
         ``batch["x_alt"]`` (what a :class:`bayeskd.priors.TeacherPrior` with
         ``view="independent"`` shows its teacher).
+      objective: the loss of one step, ``(graphdef, params, batch, prior, key) -> scalar``,
+        hashable (it is a static argument of the compiled chunk); ``None`` is
+        :func:`classification_objective`. A language model trains through
+        :class:`bayeskd.training.lm.LMObjective` with ``data = {"x": tokens [N, L]}``.
 
     Returns:
       :class:`FitResult` with stacked params ``[M, ...]``, a ``history`` dict of per-chunk
@@ -646,7 +684,7 @@ def fit(
     t0 = time.perf_counter()
     run = CompiledRun(model_fn, data, prior=prior, config=config, optimizer=optimizer,
                       num_members=num_members, prior_axis=prior_axis, mesh=mesh,
-                      augment=augment)
+                      augment=augment, objective=objective)
     if initial_state is not None and init_params is not None:
         raise ValueError("init_params: give init_params or initial_state, not both")
     if initial_state is not None:

@@ -27,7 +27,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
-EXPECTED = ("01", "02", "03", "04", "05")
+EXPECTED = ("01", "02", "03", "04", "05", "06")
 
 
 def _load_runner():

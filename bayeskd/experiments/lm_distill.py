@@ -1,0 +1,683 @@
+r"""``bayeskd lm-distill``: distil a small transformer into a smaller one, against the exact predictive.
+
+On the HMM language (:mod:`bayeskd.data.hmm`) the best possible model is known: the posterior
+predictive :math:`p^*(x_t\mid x_{<t})` of the forward algorithm. The job trains a teacher on
+sampled sequences, then the same student, with the same seeds and steps, as
+
+==================  =========================================================================
+``hard``            the sampled tokens alone (cross-entropy)
+``token``           offline token-level KD: the teacher's precomputed next-token distributions
+                    (all ``V``, or the top ``k`` with a tail treatment), one run per divergence
+``online``          token-level KD with the teacher inside the compiled step
+``sequence``        sequence-level KD (Kim & Rush 2016): cross-entropy on teacher samples
+``on_policy``       GKD (Agarwal et al. 2024): a fraction of each batch is the student's own
+                    samples, scored by the teacher
+==================  =========================================================================
+
+and reports per token, on held-out sequences: NLL (nats), bits, :math:`\mathrm{KL}(p^*\|\cdot)`
+(HMM only) and the true NLL of the model's own samples (HMM only: lower is higher-quality text,
+MiniLLM's claim for reverse KL). Real text (``--data text``: the standard library's docstrings;
+``--data FILE``: any UTF-8 file) reports bits per token. Every loss goes through the chunked
+kernel (:func:`bayeskd.losses.fused.fused_linear_distillation`).
+
+Command: ``bayeskd lm-distill`` (quick HMM, 3 seeds; a few minutes on 2 cores).
+Resumable and atomic like ``compare-priors``: the teacher and each method's students are units
+of a :class:`bayeskd.checkpoint.SweepStore` in ``<out>/.checkpoints``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import pathlib
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from bayeskd.checkpoint import SweepStore
+from bayeskd.data.hmm import predictive_log_probs, random_hmm, sample_hmm, sequence_log_prob
+from bayeskd.experiments.common import SIZES, fmt_mean_std, summarize
+from bayeskd.experiments.figures._base import Units
+from bayeskd.io import locked_output, save_figure, write_csv, write_json
+from bayeskd.losses.divergences import DIVERGENCES, log_mean_probs
+from bayeskd.models.transformer import TransformerConfig, distilbert_init
+from bayeskd.training import TrainConfig, fit
+from bayeskd.training.lm import (
+    TAILS,
+    HardLabels,
+    LMObjective,
+    ModelLMTeacher,
+    TableLMTeacher,
+    expand_topk,
+    lm_log_probs,
+    sample_lm,
+    token_metrics,
+    topk_log_probs,
+)
+from bayeskd.validate import (
+    check_choice,
+    check_positive_int,
+    check_temperature,
+    check_unit_interval,
+)
+
+MODES = ("token", "online", "sequence", "on_policy")
+INITS = ("random", "distilbert")
+DEFAULT_DIVERGENCES = ("forward_kl", "reverse_kl", "jsd", "skew_kl", "tvd")
+METRICS = ("nll", "bits_per_token", "kl_true", "sample_nll_true")
+TOPK_VALUES = (16, 64, 256)
+
+
+@dataclasses.dataclass(frozen=True)
+class LMSize:
+    """Run lengths and model sizes of one size.
+
+    The teacher trains on ``teacher_rows`` sequences; the students on the first ``num_train`` of
+    them (the teacher has seen the student's rows, as a large model distilled on a smaller
+    transfer set). HMM: ``vocab_size``, ``num_states``, ``zipf_exponent``, ``concentration``.
+    """
+
+    vocab_size: int
+    num_states: int
+    seq_len: int
+    num_train: int
+    teacher_rows: int
+    num_test: int
+    teacher: tuple[int, int]  # (layers, width)
+    student: tuple[int, int]
+    teacher_steps: int
+    student_steps: int
+    seeds: int
+    batch_size: int
+    eval_every: int
+    text_files: int | None  # stdlib files read for --data text (None: all)
+    bpe_vocab: int
+    zipf_exponent: float = 1.5
+    concentration: float = 0.05
+
+
+SIZE_TABLE = {
+    "smoke": LMSize(vocab_size=64, num_states=8, seq_len=16, num_train=64, teacher_rows=256,
+                    num_test=32,
+                    teacher=(1, 32), student=(1, 16), teacher_steps=60, student_steps=40, seeds=2,
+                    batch_size=16, eval_every=20, text_files=8, bpe_vocab=300),
+    "quick": LMSize(vocab_size=512, num_states=32, seq_len=32, num_train=1000, teacher_rows=8000,
+                    num_test=200, teacher=(2, 128), student=(1, 64), teacher_steps=2000, student_steps=1000,
+                    seeds=3, batch_size=32, eval_every=250, text_files=None, bpe_vocab=2048),
+    "full": LMSize(vocab_size=4096, num_states=64, seq_len=64, num_train=4000, teacher_rows=32000,
+                   num_test=500,
+                   teacher=(4, 256), student=(2, 128), teacher_steps=8000, student_steps=4000,
+                   seeds=5, batch_size=32, eval_every=500, text_files=None, bpe_vocab=4096),
+}
+
+
+def _parse_arch(spec: str | None, name: str) -> tuple[int, int] | None:
+    """``"LAYERSxWIDTH"`` (e.g. ``2x128``) as ``(layers, width)``."""
+    if spec is None:
+        return None
+    try:
+        layers, width = (int(s) for s in str(spec).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{name}: must be LAYERSxWIDTH like 2x128, got {spec!r}") from None
+    if layers < 1 or width < 4 or width % 4:
+        raise ValueError(f"{name}: needs >= 1 layer and a width divisible by 4 (4 heads), "
+                         f"got {spec!r}")
+    return layers, width
+
+
+@dataclasses.dataclass(frozen=True)
+class LMDistillConfig:
+    """Everything that defines an ``lm-distill`` run (validated on construction)."""
+
+    data: str = "hmm"
+    modes: tuple[str, ...] = ("token", "online", "sequence", "on_policy")
+    divergences: tuple[str, ...] | None = None
+    size: str = "quick"
+    seeds: int | None = None
+    seed: int = 0
+    teacher: str | None = None
+    student: str | None = None
+    seq_len: int | None = None
+    max_len: int | None = None
+    temperature: float = 1.0
+    beta: float = 0.5
+    lam: float = 0.1
+    label_weight: float = 0.0
+    top_k: int | None = None
+    tail: str = "uniform"
+    on_policy: float = 0.5
+    sample_temperature: float = 1.0
+    learning_rate: float = 3e-3
+    teacher_members: int = 1
+    tokenizer: str = "bpe"
+    vocab_size: int | None = None
+    init: str = "random"
+    hidden_weight: float = 0.0
+
+    def __post_init__(self):
+        check_choice(self.size, SIZES, name="size")
+        if not self.modes:
+            raise ValueError(f"mode: give at least one of: {', '.join(MODES)}")
+        for m in self.modes:
+            check_choice(m, MODES, name="mode")
+        for d in self.divergences or ():
+            check_choice(d, DIVERGENCES, name="divergence")
+        if self.seeds is not None:
+            check_positive_int(self.seeds, name="seeds")
+        _parse_arch(self.teacher, "--teacher")
+        _parse_arch(self.student, "--student")
+        for name in ("seq_len", "max_len", "top_k", "vocab_size"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name=name)
+        if self.seq_length > self.model_positions:
+            raise ValueError(f"seq_len: {self.seq_length} is longer than the model's "
+                             f"{self.model_positions} positions (max_len)")
+        check_temperature(self.temperature)
+        check_temperature(self.sample_temperature, name="sample_temperature")
+        check_unit_interval(self.beta, name="beta")
+        check_unit_interval(self.lam, name="lam")
+        check_unit_interval(self.label_weight, name="label_weight")
+        check_unit_interval(self.on_policy, name="on_policy")
+        check_choice(self.tail, TAILS, name="tail")
+        check_positive_int(self.teacher_members, name="teacher_members")
+        check_choice(self.init, INITS, name="init")
+        check_unit_interval(self.hidden_weight, name="hidden_weight")
+        t, s = self.arch("teacher"), self.arch("student")
+        if self.init == "distilbert" or self.hidden_weight > 0:
+            what = "DistilBERT initialisation" if self.init == "distilbert" else "hidden_weight"
+            if s[1] != t[1]:
+                raise ValueError(f"--student: {what} needs the teacher's width {t[1]}, got "
+                                 f"{self.student or f'{s[0]}x{s[1]}'}")
+            if s[0] > t[0]:
+                raise ValueError(f"--student: {what} needs a student no deeper than the teacher "
+                                 f"({t[0]} layers), got {s[0]}")
+        if s[0] > t[0] and s[1] > t[1]:
+            raise ValueError(f"--student: {self.student} is larger than the teacher "
+                             f"{t[0]}x{t[1]} in both depth and width")
+        if self.data == "hmm" and self.top_k is not None and self.top_k > self.hmm_vocab:
+            raise ValueError(f"top_k: must be at most the vocabulary size {self.hmm_vocab}, "
+                             f"got {self.top_k}")
+        LMObjective(divergence="jsd", beta=min(max(self.beta, 1e-6), 1 - 1e-6), lam=self.lam,
+                    temperature=self.temperature)
+
+    @property
+    def sizes(self) -> LMSize:
+        return SIZE_TABLE[self.size]
+
+    @property
+    def num_seeds(self) -> int:
+        return self.seeds if self.seeds is not None else self.sizes.seeds
+
+    @property
+    def seq_length(self) -> int:
+        return self.seq_len if self.seq_len is not None else self.sizes.seq_len
+
+    @property
+    def model_positions(self) -> int:
+        return self.max_len if self.max_len is not None else self.seq_length
+
+    @property
+    def hmm_vocab(self) -> int:
+        return self.vocab_size if self.vocab_size is not None else self.sizes.vocab_size
+
+    def arch(self, who: str) -> tuple[int, int]:
+        spec = _parse_arch(getattr(self, who), f"--{who}")
+        return spec if spec is not None else getattr(self.sizes, who)
+
+    def methods(self) -> list[tuple[str, str | None]]:
+        """``(mode, divergence)`` of every student run; ``("hard", None)`` first."""
+        divs = self.divergences
+        out: list[tuple[str, str | None]] = [("hard", None)]
+        for mode in self.modes:
+            if mode == "sequence":
+                out.append((mode, None))
+            elif mode == "token":
+                out += [(mode, d) for d in (divs or DEFAULT_DIVERGENCES)]
+            else:
+                out += [(mode, d) for d in (divs or ("forward_kl",))]
+        return out
+
+
+def method_name(mode: str, div: str | None) -> str:
+    return mode if div is None else f"{mode}-{div}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Data.
+# --------------------------------------------------------------------------------------------------
+
+
+def load_lm_data(cfg: LMDistillConfig) -> dict:
+    """Train/test rows, vocabulary and (HMM) the exact predictive of the test rows."""
+    size, length = cfg.sizes, cfg.seq_length
+    if cfg.data == "hmm":
+        key = jax.random.key(cfg.seed)
+        k_hmm, k_train, k_test = jax.random.split(key, 3)
+        hmm = random_hmm(key=k_hmm, num_states=size.num_states, vocab_size=cfg.hmm_vocab,
+                         zipf_exponent=size.zipf_exponent, concentration=size.concentration)
+        teacher_rows = np.asarray(sample_hmm(hmm, key=k_train, num_sequences=size.teacher_rows,
+                                             length=length))
+        test = sample_hmm(hmm, key=k_test, num_sequences=size.num_test, length=length)
+        true = predictive_log_probs(hmm, test)[:, 1:]
+        return {"teacher_train": teacher_rows, "train": teacher_rows[:size.num_train],
+                "test": np.asarray(test), "vocab_size": cfg.hmm_vocab, "true_test": true,
+                "hmm": hmm,
+                "meta": {"kind": "hmm", "num_states": size.num_states, "vocab_size": cfg.hmm_vocab,
+                         "zipf_exponent": size.zipf_exponent, "concentration": size.concentration,
+                         # first token excluded, like the models' scores
+                         "true_nll": token_metrics(true, test[:, 1:])["nll"]}}
+    from bayeskd.data.text import read_text_file, stdlib_docstrings, token_rows
+
+    if cfg.data == "text":
+        text, source = stdlib_docstrings(max_files=size.text_files), "python stdlib docstrings"
+    else:
+        text, source = read_text_file(cfg.data), pathlib.Path(cfg.data).name
+    vocab = cfg.vocab_size if cfg.vocab_size is not None else size.bpe_vocab
+    rows = token_rows(text, seq_len=length, tokenizer=cfg.tokenizer, vocab_size=vocab,
+                      max_train_rows=size.teacher_rows, max_test_rows=size.num_test)
+    if cfg.top_k is not None and cfg.top_k > rows["vocab_size"]:
+        raise ValueError(f"top_k: must be at most the vocabulary size {rows['vocab_size']}, "
+                         f"got {cfg.top_k}")
+    return {"teacher_train": rows["train"], "train": rows["train"][:size.num_train],
+            "test": rows["test"], "vocab_size": rows["vocab_size"],
+            "true_test": None, "hmm": None,
+            "meta": {"kind": "text", "source": source, "sha256": rows["sha256"],
+                     "num_chars": rows["num_chars"], "tokenizer": rows["tokenizer"],
+                     "python": sys.version.split()[0]}}
+
+
+def model_config(cfg: LMDistillConfig, who: str, vocab_size: int) -> TransformerConfig:
+    layers, width = cfg.arch(who)
+    return TransformerConfig(vocab_size=vocab_size, num_layers=layers, width=width, num_heads=4,
+                             max_len=cfg.model_positions)
+
+
+# --------------------------------------------------------------------------------------------------
+# Units.
+# --------------------------------------------------------------------------------------------------
+
+
+def _params_to_arrays(params) -> list[np.ndarray]:
+    return [np.asarray(a) for a in jax.tree.leaves(params)]
+
+
+def _arrays_to_params(model_cfg: TransformerConfig, arrays: list) -> tuple[Any, Any]:
+    graphdef, abstract = nnx.split(nnx.eval_shape(lambda: model_cfg(jax.random.key(0))), nnx.Param)
+    treedef = jax.tree.structure(abstract)
+    return graphdef, jax.tree.unflatten(treedef, [jnp.asarray(a) for a in arrays])
+
+
+def _evaluate(graphdef, params, data: dict, *, key, sample: bool) -> dict:
+    """Test metrics of one model: NLL, bits, KL(p*||model) and the true NLL of its samples."""
+    test = jnp.asarray(data["test"])
+    lp = lm_log_probs(graphdef, params, test)
+    row = token_metrics(lp, test[:, 1:], data["true_test"])
+    if sample and data["hmm"] is not None:
+        own = sample_lm(graphdef, params, test[:, :1], key=key, length=test.shape[1])
+        row["sample_nll_true"] = float(-jnp.mean(sequence_log_prob(data["hmm"], own))
+                                       / test.shape[1])
+    return row
+
+
+def _ensemble_metrics(graphdef, params_M, data: dict) -> dict:
+    test = jnp.asarray(data["test"])
+    m = jax.tree.leaves(params_M)[0].shape[0]
+    lps = jnp.stack([lm_log_probs(graphdef, jax.tree.map(lambda a, i=i: a[i], params_M), test)
+                     for i in range(m)], axis=-2)  # [N, T, M, V]
+    lp = log_mean_probs(lps)
+    row = token_metrics(lp, test[:, 1:], data["true_test"])
+    # epistemic part: mutual information = H[mean] - mean H (nats per token)
+    ent = -jnp.sum(jnp.exp(lp) * lp, -1)
+    ent_m = -jnp.sum(jnp.exp(lps) * lps, -1).mean(-1)
+    row["mutual_information"] = float(jnp.mean(ent - ent_m))
+    return row
+
+
+def train_teacher(cfg: LMDistillConfig, data: dict, *, checkpoint, progress, log) -> dict:
+    """The teacher unit: parameters (``[M, ...]`` leaves) and test metrics."""
+    size = cfg.sizes
+    tcfg = model_config(cfg, "teacher", data["vocab_size"])
+    config = TrainConfig(steps=size.teacher_steps, batch_size=size.batch_size,
+                         learning_rate=cfg.learning_rate, eval_every=size.eval_every)
+    t0 = time.perf_counter()
+    res = fit(tcfg, {"x": data["teacher_train"]}, prior=HardLabels(), config=config,
+              key=jax.random.key(cfg.seed + 1000), num_members=cfg.teacher_members,
+              objective=LMObjective(label_weight=1.0), progress=progress, desc="teacher",
+              checkpoint=checkpoint)
+    rows = [_evaluate(res.graphdef, jax.tree.map(lambda a, m=m: a[m], res.params), data,
+                      key=jax.random.key(7), sample=True) for m in range(cfg.teacher_members)]
+    metrics = rows[0] if cfg.teacher_members == 1 else _ensemble_metrics(res.graphdef, res.params,
+                                                                         data)
+    log(f"[lm-distill] teacher {cfg.arch('teacher')}: NLL {metrics['nll']:.4f}, "
+        + (f"KL(p*||q) {metrics['kl_true']:.4f}, " if "kl_true" in metrics else "")
+        + f"{time.perf_counter() - t0:.0f} s, {res.steps_run} of {size.teacher_steps} steps "
+        "trained here")
+    return {"params": _params_to_arrays(res.params), "metrics": metrics, "members": rows,
+            "param_count": int(tcfg.param_count())}
+
+
+def _teacher_prior(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str):
+    """The teacher as the trainer's ``prior`` for ``mode``."""
+    tcfg = model_config(cfg, "teacher", data["vocab_size"])
+    graphdef, params_M = _arrays_to_params(tcfg, teacher["params"])
+    members = cfg.teacher_members
+    online = ModelLMTeacher(graphdef, params_M if members > 1 else
+                            jax.tree.map(lambda a: a[0], params_M), members if members > 1 else 0)
+    if mode in ("online", "on_policy"):
+        return online
+    lp = _teacher_table(online, jnp.asarray(data["train"])[:, :-1])
+    if cfg.top_k is None:
+        return TableLMTeacher(lp, vocab_size=data["vocab_size"])
+    vals, idx = topk_log_probs(lp, cfg.top_k)
+    return TableLMTeacher(vals, idx, unigram_log_prior(data), tail=cfg.tail,
+                          vocab_size=data["vocab_size"])
+
+
+def _teacher_table(teacher: ModelLMTeacher, inputs: jax.Array, batch: int = 64) -> jax.Array:
+    """Teacher log-probabilities ``[N, T, V]`` on every training row (computed once)."""
+    @jax.jit
+    def one(t):
+        h, w = teacher.head_inputs(t)
+        return jax.nn.log_softmax(h @ w, axis=-1).reshape(t.shape[0], t.shape[1], -1)
+
+    return jnp.concatenate([one(inputs[i:i + batch]) for i in range(0, inputs.shape[0], batch)])
+
+
+def unigram_log_prior(data: dict) -> jax.Array:
+    """Log of the add-one smoothed unigram frequencies of the training tokens (the Dirichlet tail)."""
+    counts = np.bincount(np.asarray(data["train"]).reshape(-1), minlength=data["vocab_size"])
+    return jnp.log(jnp.asarray(counts + 1.0, jnp.float32))
+
+
+def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, div: str | None,
+                   *, checkpoint, progress) -> dict:
+    """Every seed's student for one method; returns the unit (rows per seed, parameter count)."""
+    size = cfg.sizes
+    scfg = model_config(cfg, "student", data["vocab_size"])
+    config = TrainConfig(steps=size.student_steps, batch_size=size.batch_size,
+                         learning_rate=cfg.learning_rate, eval_every=size.eval_every)
+    rows_data = data["train"]
+    if mode in ("hard", "sequence"):
+        prior, objective = HardLabels(), LMObjective(label_weight=1.0)
+        if mode == "sequence":
+            rows_data = teacher_samples(cfg, data, teacher)
+    else:
+        prior = _teacher_prior(cfg, data, teacher, mode)
+        objective = LMObjective(
+            divergence=div, temperature=cfg.temperature,
+            beta=min(max(cfg.beta, 1e-6), 1 - 1e-6), lam=cfg.lam, label_weight=cfg.label_weight,
+            on_policy=cfg.on_policy if mode == "on_policy" else 0.0,
+            sample_temperature=cfg.sample_temperature,
+            hidden_weight=cfg.hidden_weight if mode == "online" else 0.0)
+    init_params = None
+    if cfg.init == "distilbert":
+        tcfg = model_config(cfg, "teacher", data["vocab_size"])
+        _, params_M = _arrays_to_params(tcfg, teacher["params"])
+        one = distilbert_init(jax.tree.map(lambda a: a[0], params_M), tcfg, scfg)
+        init_params = jax.tree.map(lambda a: jnp.stack([a] * cfg.num_seeds), one)
+    res = fit(scfg, {"x": rows_data}, prior=prior, config=config, key=jax.random.key(cfg.seed),
+              num_members=cfg.num_seeds, objective=objective, progress=progress,
+              desc=f"student {method_name(mode, div)}", checkpoint=checkpoint,
+              init_params=init_params)
+    rows = []
+    for s in range(cfg.num_seeds):
+        params = jax.tree.map(lambda a, s=s: a[s], res.params)
+        row = {"method": method_name(mode, div), "mode": mode, "divergence": div or "", "seed": s}
+        row |= _evaluate(res.graphdef, params, data, key=jax.random.key(100 + s), sample=True)
+        rows.append(row)
+    return {"rows": rows, "param_count": int(scfg.param_count()), "steps_run": res.steps_run}
+
+
+def teacher_samples(cfg: LMDistillConfig, data: dict, teacher: dict) -> np.ndarray:
+    """Kim & Rush's training set: the teacher's continuations of each row's first token."""
+    tcfg = model_config(cfg, "teacher", data["vocab_size"])
+    graphdef, params_M = _arrays_to_params(tcfg, teacher["params"])
+    params = jax.tree.map(lambda a: a[0], params_M)
+    train = jnp.asarray(data["train"])
+    out = [sample_lm(graphdef, params, train[i:i + 256, :1], key=jax.random.key(cfg.seed + i),
+                     length=train.shape[1], temperature=cfg.sample_temperature)
+           for i in range(0, train.shape[0], 256)]
+    return np.asarray(jnp.concatenate(out))
+
+
+def topk_errors(cfg: LMDistillConfig, data: dict, teacher: dict) -> list[dict]:
+    r"""For each ``k`` and tail: :math:`\mathrm{KL}(p_T\|q)`, :math:`\mathrm{KL}(q\|p_T)` and TVD
+    per token of the treated top-k teacher :math:`q` against the full one, on the test rows,
+    and the bytes per token of the table (float32 values + int32 ids, or the full float32 row)."""
+    tcfg = model_config(cfg, "teacher", data["vocab_size"])
+    graphdef, params_M = _arrays_to_params(tcfg, teacher["params"])
+    online = ModelLMTeacher(graphdef, jax.tree.map(lambda a: a[0], params_M))
+    lp = _teacher_table(online, jnp.asarray(data["test"])[:, :-1]).reshape(-1, data["vocab_size"])
+    prior = unigram_log_prior(data)
+    v = data["vocab_size"]
+    out = []
+    for k in [k for k in TOPK_VALUES if k < v]:
+        vals, idx = topk_log_probs(lp, k)
+        for tail in TAILS:
+            q = expand_topk(idx, vals, vocab_size=v, tail=tail, tail_log_prior=prior)
+            p_t, p_q = jnp.exp(lp), jnp.exp(q)
+            fwd = jnp.sum(p_t * (lp - q), -1)
+            fwd = jnp.where(jnp.any((p_q == 0) & (p_t > 0), -1), jnp.inf, fwd)
+            out.append({"k": k, "tail": tail, "kl_full_to_topk": float(jnp.mean(fwd)),
+                        "kl_topk_to_full": float(jnp.mean(jnp.sum(p_q * (q - lp), -1))),
+                        "tvd": float(jnp.mean(0.5 * jnp.sum(jnp.abs(p_t - p_q), -1))),
+                        "missing_mass": float(jnp.mean(1 - jnp.exp(jax.nn.logsumexp(vals, -1)))),
+                        "bytes_per_token": 8 * k, "full_bytes_per_token": 4 * v})
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The job.
+# --------------------------------------------------------------------------------------------------
+
+
+def checkpoint_config(cfg: LMDistillConfig) -> dict:
+    out = {"job": "lm_distill", "config": dataclasses.asdict(cfg),
+           "sizes": dataclasses.asdict(cfg.sizes)}
+    if cfg.data not in ("hmm", "text"):
+        out["data_sha256"] = hashlib.sha256(pathlib.Path(cfg.data).read_bytes()).hexdigest()
+    return out
+
+
+def compare_to_hard(summary: dict, metric: str) -> dict:
+    r"""Each method against ``hard`` on ``metric``: the difference of means and whether it exceeds
+    two standard deviations, :math:`\bar d > 2\sqrt{s_h^2 + s_m^2}` (seeds independent)."""
+    if "hard" not in summary or metric not in summary["hard"]:
+        return {}
+    h = summary["hard"][metric]
+    out = {}
+    for name, s in summary.items():
+        if name == "hard" or metric not in s:
+            continue
+        diff = h["mean"] - s[metric]["mean"]
+        sd = math.sqrt(h["std"] ** 2 + s[metric]["std"] ** 2)
+        out[name] = {"improvement": diff, "two_std": 2 * sd, "better_by_2std": bool(diff > 2 * sd)}
+    return out
+
+
+def distill(cfg: LMDistillConfig, data: dict, units: Units, *, prefix: str = "", progress=None,
+            log=print) -> dict:
+    """Teacher and every method's students of ``cfg`` as units; returns the results (no files).
+
+    ``units`` (:class:`bayeskd.experiments.figures._base.Units`) stores each finished part and
+    its trainer checkpoints; ``prefix`` names the students' parts (figures that run several
+    configurations with one teacher).
+    """
+    teacher = units("teacher", lambda: train_teacher(cfg, data, checkpoint=units.trainer("teacher"),
+                                                     progress=progress, log=log))
+    rows: list[dict] = []
+    student_params = None
+    for mode, div in cfg.methods():
+        name = f"{prefix}student-{method_name(mode, div)}"
+        t1 = time.perf_counter()
+        unit = units(name, lambda mode=mode, div=div, name=name: train_students(
+            cfg, data, teacher, mode, div, progress=progress, checkpoint=units.trainer(name)))
+        student_params = int(unit["param_count"])
+        rows.extend(unit["rows"])
+        log(f"[lm-distill] {method_name(mode, div):22s} NLL "
+            f"{np.mean([r['nll'] for r in unit['rows']]):.4f}"
+            + (f"  KL(p*||q) {np.mean([r['kl_true'] for r in unit['rows']]):.4f}"
+               if "kl_true" in unit["rows"][0] else "")
+            + f"  ({time.perf_counter() - t1:.0f} s)")
+    metrics = [m for m in METRICS if m in rows[0]]
+    summary = summarize(rows, group="method", metrics=metrics)
+    return {
+        "experiment": "lm_distill", "size": cfg.size, "config": dataclasses.asdict(cfg)
+        | {"seeds": cfg.num_seeds, "seq_len": cfg.seq_length, "teacher": cfg.arch("teacher"),
+           "student": cfg.arch("student"), "methods": [method_name(*m) for m in cfg.methods()]},
+        "data": data["meta"] | {"num_train": len(data["train"]), "num_test": len(data["test"]),
+                                "num_teacher_train": len(data["teacher_train"]),
+                                "vocab_size": data["vocab_size"]},
+        "teacher": teacher["metrics"] | {"param_count": int(teacher["param_count"]),
+                                         "members": teacher["members"]},
+        "student": {"param_count": student_params},
+        "rows": rows, "summary": summary,
+        "versus_hard": {m: compare_to_hard(summary, m) for m in ("nll", "kl_true")
+                        if m in metrics},
+        "topk_error": units(f"{prefix}topk-error", lambda: {"rows": topk_errors(cfg, data,
+                                                                                 teacher)})["rows"],
+    }
+
+
+def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
+        fresh: bool = False) -> dict:
+    """Run the job and write ``results.json``, ``results.csv`` and ``lm_distillation.png``.
+
+    Resumable: the teacher and each method's students are units of a
+    :class:`bayeskd.checkpoint.SweepStore` in ``out/.checkpoints`` (students also checkpoint
+    every ``eval_every`` steps), so the same call after a kill continues where it stopped.
+    """
+    from bayeskd.provenance import provenance
+
+    t0 = time.perf_counter()
+    data = load_lm_data(cfg)  # files and sizes checked before any output
+    with locked_output(out) as out_dir:
+        store = SweepStore.for_output(out_dir, config=checkpoint_config(cfg), fresh=fresh, log=log)
+        if store.active:
+            log(f"[lm-distill] {store.describe()}")
+        log(f"[lm-distill] {data['meta']['kind']}: V = {data['vocab_size']}, "
+            f"{len(data['teacher_train'])} teacher / {len(data['train'])} student / "
+            f"{len(data['test'])} test rows of {cfg.seq_length} "
+            f"tokens, size {cfg.size}, {cfg.num_seeds} seeds")
+        results = distill(cfg, data, Units(store, log=log), progress=progress, log=log)
+        results["provenance"] = provenance()
+        write_csv(out_dir / "results.csv", results["rows"],
+                  fields=["method", "mode", "divergence", "seed",
+                          *[m for m in METRICS if m in results["rows"][0]]])
+        save_figure(figure(results), out_dir / "lm_distillation.png")
+        results["timing"] = {"runtime_s": time.perf_counter() - t0}
+        write_json(out_dir / "results.json", results)
+        log(format_table(results))
+        log(f"[lm-distill] wrote {out_dir}/results.json, results.csv, lm_distillation.png in "
+            f"{results['timing']['runtime_s']:.0f} s")
+        return results
+
+
+def figure(results: dict):
+    """Bars of bits per token and KL(p*||.) per method, the teacher dashed."""
+    import matplotlib.pyplot as plt
+
+    summary = results["summary"]
+    metrics = [m for m in ("bits_per_token", "kl_true", "sample_nll_true")
+               if m in next(iter(summary.values()))]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    names = list(summary)
+    for ax, m in zip(axes[0], metrics, strict=True):
+        means = [summary[n][m]["mean"] for n in names]
+        stds = [summary[n][m]["std"] for n in names]
+        ax.barh(range(len(names)), means, xerr=stds, color=["0.6"] + ["C0"] * (len(names) - 1))
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.invert_yaxis()
+        if m in results["teacher"]:
+            ax.axvline(results["teacher"][m], color="k", ls="--", lw=1, label="teacher")
+        lo = min(np.array(means) - np.array(stds))
+        ax.set_xlim(left=max(0.0, lo - 0.1 * abs(lo)) if m != "kl_true" else 0.0)
+        ax.set_title({"bits_per_token": "held-out bits per token",
+                      "kl_true": "KL(p* || model) per token",
+                      "sample_nll_true": "true NLL of own samples"}[m], fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"lm-distill on {results['data']['kind']} ({results['size']}, "
+                 f"{results['config']['seeds']} seeds; grey: hard labels)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def format_table(results: dict) -> str:
+    cols = [m for m in METRICS if m in next(iter(results["summary"].values()))]
+    head = f"{'method':22s}" + "".join(f"{c:>20s}" for c in cols)
+    lines = [head, "-" * len(head)]
+    for name, s in results["summary"].items():
+        lines.append(f"{name:22s}" + "".join(f"{fmt_mean_std(s[c], digits=4):>20s}" for c in cols))
+    t = results["teacher"]
+    lines.append(f"{'teacher':22s}" + "".join(f"{t.get(c, float('nan')):>20.4f}" for c in cols))
+    return "\n".join(lines)
+
+
+def add_cli(sub) -> None:
+    """Add the ``lm-distill`` subcommand."""
+    p = sub.add_parser("lm-distill", help="distil a small transformer LM (HMM language or text)",
+                       description=sys.modules[__name__].__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="hmm", help="hmm | text (stdlib docstrings) | FILE (UTF-8)")
+    p.add_argument("--mode", default=",".join(MODES),
+                   help=f"comma-separated subset of {','.join(MODES)} (default: all)")
+    p.add_argument("--divergence", default=None,
+                   help=f"comma-separated subset of {','.join(DIVERGENCES)} (default: five for "
+                        "token mode, forward_kl otherwise)")
+    p.add_argument("--teacher", default=None, help="teacher LAYERSxWIDTH (default: by size)")
+    p.add_argument("--student", default=None, help="student LAYERSxWIDTH (default: by size)")
+    p.add_argument("--teacher-members", type=int, default=1,
+                   help="an ensemble of teachers; the predictive averages probabilities")
+    p.add_argument("--top-k", type=int, default=None, help="offline table keeps the top k logits")
+    p.add_argument("--tail", default="uniform", help=f"top-k missing mass: {', '.join(TAILS)}")
+    p.add_argument("--temperature", type=float, default=1.0, help="distillation temperature")
+    p.add_argument("--sample-temperature", type=float, default=1.0,
+                   help="sampling temperature of teacher/student samples")
+    p.add_argument("--beta", type=float, default=0.5, help="JSD beta in [0, 1]")
+    p.add_argument("--lam", type=float, default=0.1, help="skew KL lambda in [0, 1]")
+    p.add_argument("--label-weight", type=float, default=0.0, help="hard-label share in [0, 1]")
+    p.add_argument("--on-policy", type=float, default=0.5,
+                   help="GKD: fraction of each batch that is the student's own samples")
+    p.add_argument("--seq-len", type=int, default=None, help="tokens per row (default: by size)")
+    p.add_argument("--max-len", type=int, default=None, help="model positions (default: seq-len)")
+    p.add_argument("--vocab-size", type=int, default=None, help="HMM vocabulary or BPE size")
+    p.add_argument("--tokenizer", default="bpe", help="bpe | byte (text data)")
+    p.add_argument("--init", default="random",
+                   help="random | distilbert (student blocks copied from every other teacher block)")
+    p.add_argument("--hidden-weight", type=float, default=0.0,
+                   help="DistilBERT cosine loss on final hidden states (online mode), in [0, 1]")
+    p.add_argument("--size", default="quick", help="smoke | quick | full (default quick)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: by size)")
+    p.add_argument("--out", default="paper_figures/lm_distill", help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--fresh", action="store_true", help="ignore checkpoints in --out")
+    p.set_defaults(func=_run_cli)
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _run_cli(args) -> int:
+    from bayeskd.data.text import TOKENIZERS, read_text_file
+    from bayeskd.io import check_out_dir
+
+    check_choice(args.tokenizer, TOKENIZERS, name="--tokenizer")
+    if args.data not in ("hmm", "text"):
+        read_text_file(args.data)
+    cfg = LMDistillConfig(
+        data=args.data, modes=_split(args.mode) or (), divergences=_split(args.divergence),
+        size=args.size, seeds=args.seeds, teacher=args.teacher, student=args.student,
+        seq_len=args.seq_len, max_len=args.max_len, temperature=args.temperature,
+        beta=args.beta, lam=args.lam, label_weight=args.label_weight, top_k=args.top_k,
+        tail=args.tail, on_policy=args.on_policy, sample_temperature=args.sample_temperature,
+        teacher_members=args.teacher_members, tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size, init=args.init, hidden_weight=args.hidden_weight)
+    check_out_dir(args.out)
+    run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)
+    return 0
