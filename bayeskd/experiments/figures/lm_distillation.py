@@ -98,7 +98,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             f"top-{r['k']} logits (uniform tail): bytes and error",
             "most of the teacher at a small fraction of the bytes (DistillKit)",
             f"{r['bytes_per_token'] / r['full_bytes_per_token']:.1%} of the bytes, "
-            f"KL(full||top-k) {r['kl_full_to_topk']:.4f} nats, TVD {r['tvd']:.4f}",
+            f"KL(full‖top-k) {r['kl_full_to_topk']:.4f} nats, TVD {r['tvd']:.4f}",
             agrees=None))
     t = res["teacher"]
     best = min(distilled, key=lambda m: _mean(s, m, "kl_true"))
