@@ -77,7 +77,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
     quality = {a: teacher["bits_per_token"] / v["bits_per_token"]["mean"] for a, v in s.items()}
     ratio = s_params / t_params
     comparisons = [
-        Comparison("KL(p*||q): DistilBERT init vs random init, with KD",
+        Comparison("KL(p*‖q): DistilBERT init vs random init, with KD",
                    "initialising from the teacher's layers helps (Table 4: -3.7 GLUE without)",
                    f"{num(s['distilbert / kd']['kl_true'])} vs {num(s['random / kd']['kl_true'])}",
                    agrees=s["distilbert / kd"]["kl_true"]["mean"]
@@ -106,7 +106,7 @@ def _figure(s, teacher):
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
     arms = list(s)
     for ax, m, title in zip(axes, ("bits_per_token", "kl_true"),
-                            ("held-out bits per token", "KL(p* || student) per token"),
+                            ("held-out bits per token", "KL(p* ‖ student) per token"),
                             strict=True):
         ax.barh(range(len(arms)), [s[a][m]["mean"] for a in arms],
                 xerr=[s[a][m]["std"] for a in arms], color="C0")

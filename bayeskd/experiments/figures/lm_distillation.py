@@ -66,7 +66,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
     beat = [m for m in distilled if vs["kl_true"][m]["better_by_2std"]
             and vs["nll"][m]["better_by_2std"]]
     comparisons = [Comparison(
-        "distilled students vs the same student on the tokens alone (KL(p*||q) and NLL, "
+        "distilled students vs the same student on the tokens alone (KL(p*‖q) and NLL, "
         "> 2 std, 3+ seeds)", "distillation helps",
         f"{len(beat)} of {len(distilled)} methods better by > 2 std; hard KL "
         f"{num(s['hard']['kl_true'])}, best {min(distilled, key=lambda m: _mean(s, m, 'kl_true'))}"
@@ -74,7 +74,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
         agrees=len(beat) == len(distilled))]
     if "sequence" in s and "token-forward_kl" in s:
         comparisons.append(Comparison(
-            "sequence-level vs word-level KD (KL(p*||q))", "sequence-level better (Kim & Rush)",
+            "sequence-level vs word-level KD (KL(p*‖q))", "sequence-level better (Kim & Rush)",
             f"sequence {num(s['sequence']['kl_true'])}, token {num(s['token-forward_kl']['kl_true'])}",
             agrees=_mean(s, "sequence", "kl_true") < _mean(s, "token-forward_kl", "kl_true")))
     if "token-reverse_kl" in s and "token-forward_kl" in s:
@@ -86,7 +86,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             < _mean(s, "token-forward_kl", "sample_nll_true")))
     if "on_policy-forward_kl" in s and "online-forward_kl" in s:
         comparisons.append(Comparison(
-            "on-policy (GKD) vs online off-policy KD, KL(p*||q)", "on-policy better (GKD)",
+            "on-policy (GKD) vs online off-policy KD, KL(p*‖q)", "on-policy better (GKD)",
             f"on-policy {num(s['on_policy-forward_kl']['kl_true'])}, off-policy "
             f"{num(s['online-forward_kl']['kl_true'])}",
             agrees=_mean(s, "on_policy-forward_kl", "kl_true")
@@ -98,11 +98,11 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             f"top-{r['k']} logits (uniform tail): bytes and error",
             "most of the teacher at a small fraction of the bytes (DistillKit)",
             f"{r['bytes_per_token'] / r['full_bytes_per_token']:.1%} of the bytes, "
-            f"KL(full||top-k) {r['kl_full_to_topk']:.4f} nats, TVD {r['tvd']:.4f}",
+            f"KL(full‖top-k) {r['kl_full_to_topk']:.4f} nats, TVD {r['tvd']:.4f}",
             agrees=None))
     t = res["teacher"]
     best = min(distilled, key=lambda m: _mean(s, m, "kl_true"))
-    headline = (f"KL(p*||q): teacher {t['kl_true']:.3f}, hard {_mean(s, 'hard', 'kl_true'):.3f},"
+    headline = (f"KL(p*‖q): teacher {t['kl_true']:.3f}, hard {_mean(s, 'hard', 'kl_true'):.3f},"
                 f" {best} {_mean(s, best, 'kl_true'):.3f} nats/token")
     notes = [f"HMM language: V = {res['data']['vocab_size']}, {res['data']['num_states']} states; "
              f"teacher {res['config']['teacher']} (layers, width) trained on "
