@@ -41,7 +41,6 @@
 # (seconds, for the tests; numbers meaningless).
 
 # %%
-import os
 import warnings
 
 import jax
@@ -50,18 +49,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-import bayeskd  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
+import bayeskd.notebook  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
 
-SIZE = os.environ.get("BAYESKD_SIZE", "quick")  # smoke: seconds (the tests); quick: the committed outputs
-if SIZE not in ("smoke", "quick"):
-    raise ValueError(f"BAYESKD_SIZE: unknown {SIZE!r}; choose one of: smoke, quick")
-
-# Keep compiled XLA programs on disk, so re-runs and the other notebooks reuse them.
-if not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", str(bayeskd.data.cache_root() / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-plt.rcParams.update({"figure.dpi": 72, "font.size": 8, "axes.titlesize": 9})
-print(f"size: {SIZE}; jax {jax.__version__} on {jax.devices()[0].platform}")
+SIZE = bayeskd.notebook.setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
 
 # %% [markdown]
 # ## 1. The table as objects
@@ -83,12 +73,13 @@ x = jax.random.normal(jax.random.key(1), (8, 40))
 y = jnp.arange(8) % 10
 logits = model(x)
 teacher_logp = jax.nn.log_softmax(2.0 * jax.random.normal(jax.random.key(2), (8, 10)))
-batch = {"x": x, "y": y, "label_mask": jnp.ones(8), "teacher_logp": teacher_logp}
+batch = {"x": x, "y": y, "label_mask": jnp.ones(8), "index": jnp.arange(8)}  # fit adds "index"
 nll = -jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1)[:, 0]
 table = [("none (maximum likelihood)", NoPrior(), "flat prior"),
          ("weight decay", GaussianPrior(weight_decay=1e-3), "Gaussian prior on the weights"),
          ("label smoothing", LabelSmoothing(epsilon=0.1), "uniform Dirichlet prior on p(y|x)"),
-         ("distillation", TeacherPrior(alpha=0.9, temperature=4.0), "Dirichlet prior centred on the teacher")]
+         ("distillation", TeacherPrior(alpha=0.9, temperature=4.0, table=teacher_logp),
+          "Dirichlet prior centred on the teacher")]
 print(f"{'prior':26s} {'likelihood weight':>18s} {'R on this batch':>16s} {'objective':>10s}   reading")
 for name, prior, reading in table:
     print(f"{name:26s} {float(prior.likelihood_weight):18.2f} {float(prior(params, logits, batch)):16.4f} "
@@ -119,12 +110,17 @@ run(cfg, out=workdir / "compare_priors", progress=False, log=lambda line: None)
 results = json.loads((workdir / "compare_priors" / "results.json").read_text())
 print(sorted(p.name for p in (workdir / "compare_priors").iterdir() if not p.name.startswith(".")))
 runtime_s = json.loads((workdir / "compare_priors" / "timing.json").read_text())["runtime_s"]
-print(f"{results['data']}; runtime {runtime_s:.0f} s")
+prov = results["provenance"]
+print(f"{results['data']}; runtime {runtime_s:.0f} s (timing.json)")
+print(f"provenance: bayeskd {prov['bayeskd']}, jax {prov['jax']}, {len(prov['modules'])} modules digested")
 print(format_table(results))
 
 # %% [markdown]
 # `results.json` holds the configuration, one row per prior and seed (`rows`), their mean and
-# standard deviation (`summary`) and the teacher. The figure below is drawn from it.
+# standard deviation (`summary`), the teacher and the run's `provenance` (the bayeskd, JAX and
+# Python versions, the git commit, a digest of every bayeskd module the job ran, the machine),
+# but no wall-clock time, so the same command writes the same bytes; the run's duration is in
+# `timing.json` beside it. The figure below is drawn from `results.json`.
 
 # %%
 from bayeskd.plotting import metric_bars

@@ -46,7 +46,6 @@
 # few minutes) or `smoke` (seconds, for the tests; numbers meaningless).
 
 # %%
-import os
 import warnings
 
 import jax
@@ -54,18 +53,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-import bayeskd  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
+import bayeskd.notebook  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
 
-SIZE = os.environ.get("BAYESKD_SIZE", "quick")  # smoke: seconds (the tests); quick: the committed outputs
-if SIZE not in ("smoke", "quick"):
-    raise ValueError(f"BAYESKD_SIZE: unknown {SIZE!r}; choose one of: smoke, quick")
-
-# Keep compiled XLA programs on disk, so re-runs and the other notebooks reuse them.
-if not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", str(bayeskd.data.cache_root() / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-plt.rcParams.update({"figure.dpi": 72, "font.size": 8, "axes.titlesize": 9})
-print(f"size: {SIZE}; jax {jax.__version__} on {jax.devices()[0].platform}")
+SIZE = bayeskd.notebook.setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
 
 # %% [markdown]
 # ## The problem and the teachers
