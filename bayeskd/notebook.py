@@ -6,9 +6,9 @@ A notebook's first cell::
     import warnings
 
     warnings.filterwarnings("ignore", message="IProgress not found")  # before bayeskd imports tqdm
-    import bayeskd.notebook
+    from bayeskd.notebook import setup
 
-    SIZE = bayeskd.notebook.setup()
+    SIZE = setup()
 
 (the filter has to come before the first ``import bayeskd``: bayeskd's progress bars import
 ``tqdm.auto``, which warns once, at import, in a kernel without ipywidgets).

@@ -40,9 +40,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-import bayeskd.notebook  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
+from bayeskd.notebook import setup  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
 
-SIZE = bayeskd.notebook.setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
+SIZE = setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
 
 # %% [markdown]
 # ## 1. The dog / wolf / cat example
@@ -262,6 +262,7 @@ print("most similar class pairs in the teacher's eyes (T=4):",
 #   like a wolf".
 
 # %%
+from bayeskd.metrics import format_mean_std, pct, summarize
 from bayeskd.models import make_model, param_count
 from bayeskd.priors import TeacherPrior, stack_priors
 from bayeskd.training import fit, predict_logits_members
@@ -305,12 +306,12 @@ for m in range(2 * n_seeds):
         "all": structure_corr(s_all, sim_t[4.0]), "both right": structure_corr(s_both, t_both),
         "accuracy": float(np.mean(logits_test[m].argmax(axis=1) == ds.y_test)),
         "s_both": s_both, "t_both": t_both})
-for name, rows in inherit.items():
-    summary = {k: np.array([r[k] for r in rows]) for k in ("all", "both right", "accuracy")}
+inherit_stats = summarize([r | {"student": name} for name, rows in inherit.items() for r in rows],
+                          group="student", metrics=("all", "both right", "accuracy"))
+for name, s in inherit_stats.items():
     print(f"{name:20s} correlation with the teacher's structure: all test inputs "
-          f"{summary['all'].mean():.3f} ± {summary['all'].std():.3f}, inputs both get right "
-          f"{summary['both right'].mean():.3f} ± {summary['both right'].std():.3f};  "
-          f"test accuracy {summary['accuracy'].mean():.3f}  ({len(rows)} seeds)")
+          f"{format_mean_std(s['all'])}, inputs both get right {format_mean_std(s['both right'])};  "
+          f"test accuracy {pct(s['accuracy'])}  ({s['all']['n']} seeds; mean ± std over seeds)")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.0))

@@ -46,9 +46,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-import bayeskd.notebook  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
+from bayeskd.notebook import setup  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
 
-SIZE = bayeskd.notebook.setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
+SIZE = setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
 
 # %% [markdown]
 # ## 1. The teacher as a posterior predictive
