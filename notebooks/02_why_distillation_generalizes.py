@@ -70,7 +70,7 @@ import dataclasses
 
 from bayeskd.experiments import evaluate_member, load_job_dataset, train_teacher
 from bayeskd.experiments.compare_priors import ComparePriorsConfig
-from bayeskd.metrics import accuracy
+from bayeskd.metrics import accuracy, format_mean_std, mean_std, summarize
 from bayeskd.models import make_model
 from bayeskd.priors import GaussianPrior, SumPrior, TeacherPrior, stack_priors
 from bayeskd.training import TrainConfig, fit, predict_logits
@@ -162,8 +162,8 @@ def distil(x, teacher_logp, *, key, y=None, alpha=1.0):
 kdt = distil(ds.x_transfer[:n_max], transfer_logp, key=jax.random.key(1))
 rows += evaluate(kdt, ["KD transfer"])
 print(f"{len(rows)} students trained ({main.runtime_s + kdt.runtime_s:.0f} s)")
-for arm, acc in by_arm(rows, "accuracy").items():
-    print(f"  {arm:12s} test accuracy {acc.mean():.3f} ± {acc.std():.3f}")
+for arm, s in summarize(rows, group="arm", metrics=["accuracy"]).items():
+    print(f"  {arm:12s} test accuracy {format_mean_std(s['accuracy'])} (mean ± std over {s['accuracy']['n']} seeds)")
 
 # %% [markdown]
 # ## ① Smoother decision boundaries
@@ -530,9 +530,9 @@ ax.legend(fontsize=7, loc="lower right")
 ax.grid(alpha=0.3)
 plt.show()
 for n in ns:
-    print(f"KD on {n:6d} generated inputs: test accuracy {sweep_acc[n].mean():.3f} ± {sweep_acc[n].std():.3f}")
+    print(f"KD on {n:6d} generated inputs: test accuracy {format_mean_std(mean_std(sweep_acc[n]))}")
 for name, v in noisy_acc.items():
-    print(f"{name:24s} ({len(x_noisy)} inputs): test accuracy {v.mean():.3f} ± {v.std():.3f}")
+    print(f"{name:24s} ({len(x_noisy)} inputs): test accuracy {format_mean_std(mean_std(v))}")
 
 # %% [markdown]
 # ## What the run showed
