@@ -499,12 +499,12 @@ for claim, ok in verdicts:
 # network with an `N(0, 1)` weight prior; NUTS 4 × 300 draws, no divergent transitions):
 #
 # - **§3.1 teacher ≈ posterior predictive: holds, by degrees.** Over the plane, the
-#   ensemble of 10 (KL(NUTS ‖ ·) = 0.099) and SWAG (0.115) are closer to the NUTS predictive
-#   than one network (0.127), and SGLD at posterior temperature 1 is closer still (0.033,
+#   ensemble of 10 (KL(NUTS ‖ ·) = 0.099) and SWAG (0.105) are closer to the NUTS predictive
+#   than one network (0.127), and SGLD at posterior temperature 1 is closer still (0.020,
 #   section 3). On the test points, where the data are, all four are about equally good
-#   (NLL 0.39–0.41, accuracy 82.5–82.7%, Bayes 83%): the approximations differ off the data,
-#   in how much epistemic uncertainty they show (mutual information 0.003 for the ensemble,
-#   0.016 for SWAG, 0.042 for NUTS on the test points).
+#   (NLL 0.39–0.41, accuracy 82.5–82.8%): the approximations differ off the data, in how
+#   much epistemic uncertainty they show (mutual information 0.003 for the ensemble, 0.015
+#   for SWAG, 0.042 for NUTS on the test points).
 # - **§4 KD = a prior: the identity holds exactly; the strong prior helps where the
 #   data are not.** The KD gradient equals the gradient of cross-entropy against the
 #   posterior mean of the teacher-centred Dirichlet prior to 4e-16, and at T > 1 Hinton's
@@ -518,17 +518,17 @@ for claim, ok in verdicts:
 #   Raising the softmax T raises the entropy monotonically, but whether that injected
 #   uncertainty is *right* depends on the teacher: the NUTS predictive is best calibrated
 #   exactly at T = 1 (NLL 0.396), while the MNIST-1D CNN is overconfident and is best at
-#   T ≈ 3 (NLL 0.435 → 0.203, ECE 5.3% → 1.7% at T = 4): the usual KD temperature of 4
-#   partly repairs an overconfident teacher. Cooling the *posterior* does approach the MAP
-#   estimate: SGLD's mutual information falls from 0.218 to 0.0065 nats and its total
-#   variation to the MAP network's predictive from 0.13 to 0.02 as T goes from 1 to 0.01,
-#   while its distance to NUTS grows (0.033 → 0.117).
+#   T = 4 (NLL 0.411 → 0.180, ECE 5.2% → 1.7%): the usual KD temperature of 4 partly
+#   repairs an overconfident teacher. Cooling the *posterior* does approach the MAP
+#   estimate: SGLD's mutual information falls from 0.235 to 0.0058 nats and its total
+#   variation to the MAP network's predictive from 0.12 to 0.02 as T goes from 1 to 0.01,
+#   while its distance to NUTS grows (0.020 → 0.116).
 # - **§7 self-distillation as implicit averaging: holds weakly.** Each born-again
 #   generation (α = 0.5, T = 1, same weight prior) moves closer to the posterior predictive
-#   over the plane (KL(NUTS ‖ generation) 0.141 → 0.077 → 0.065 → 0.060) and the seeds agree
-#   slightly more (3.6% → 2.9% of the grid), but the test NLL does not move (0.400 →
-#   0.402), and the generations move *away* from the explicit average of generation 0's
-#   seeds (KL 0.006 → 0.047), which here barely differ from each other. The weight prior
-#   matters: in a first version of this experiment the later generations were trained
-#   without it and drifted away from the posterior predictive (KL 0.14 → 0.98 over three
-#   generations).
+#   over the plane (KL(NUTS ‖ generation) 0.141 → 0.077 → 0.065 → 0.060) and the seeds
+#   agree slightly more by the last generation (3.6% → 2.9% of the grid, 4.0% in between),
+#   but the test NLL does not move (0.400 → 0.402), and the generations move *away* from
+#   the explicit average of generation 0's seeds (KL 0.006 → 0.047), which here barely
+#   differ from each other. The weight prior matters: in a first version of this experiment
+#   the later generations were trained without it and drifted away from the posterior
+#   predictive instead.
