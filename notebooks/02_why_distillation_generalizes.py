@@ -37,27 +37,16 @@
 # `smoke` (seconds, for the tests; numbers meaningless).
 
 # %%
-import os
 import warnings
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-import bayeskd  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
+from bayeskd.notebook import setup  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
 
-SIZE = os.environ.get("BAYESKD_SIZE", "quick")  # smoke: seconds (the tests); quick: the committed outputs
-if SIZE not in ("smoke", "quick"):
-    raise ValueError(f"BAYESKD_SIZE: unknown {SIZE!r}; choose one of: smoke, quick")
-
-# Keep compiled XLA programs on disk, so re-runs and the other notebooks reuse them.
-if not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", str(bayeskd.data.cache_root() / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-plt.rcParams.update({"figure.dpi": 72, "font.size": 8, "axes.titlesize": 9})
-print(f"size: {SIZE}; jax {jax.__version__} on {jax.devices()[0].platform}")
+SIZE = setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
 
 # %% [markdown]
 # ## The MNIST-1D runs shared by sections ① to ⑤
@@ -79,12 +68,11 @@ print(f"size: {SIZE}; jax {jax.__version__} on {jax.devices()[0].platform}")
 # %%
 import dataclasses
 
-from bayeskd.experiments.common import evaluate_member, load_job_dataset, train_teacher
+from bayeskd.experiments import evaluate_member, load_job_dataset, train_teacher
 from bayeskd.experiments.compare_priors import ComparePriorsConfig
-from bayeskd.losses import log_mean_probs
-from bayeskd.metrics import accuracy
+from bayeskd.metrics import accuracy, format_mean_std, mean_std, summarize
 from bayeskd.models import make_model
-from bayeskd.priors import GaussianPrior, SumPrior, TeacherPrior
+from bayeskd.priors import GaussianPrior, SumPrior, TeacherPrior, stack_priors
 from bayeskd.training import TrainConfig, fit, predict_logits
 
 RUN = {
@@ -110,11 +98,12 @@ def mlp(key):
     return make_model("mlp", ds.input_shape, K, key=key)
 
 
-def stacked(arms):
-    """One SumPrior whose leaves are [len(arms) * S]: member m trains under arm m % len(arms)."""
-    col = lambda key: jnp.array([a.get(key, 0.0) for a in arms] * S)  # noqa: E731
-    return SumPrior((GaussianPrior(weight_decay=col("wd")),
-                     TeacherPrior(alpha=col("alpha"), temperature=jnp.full(len(arms) * S, 4.0))))
+def stacked(arms, table):
+    """One SumPrior stacked [len(arms) * S]: member m trains under arm m % len(arms), whose KD
+    term reads the teacher's log-probabilities ``table`` [N, K] by each example's row."""
+    return stack_priors([SumPrior((GaussianPrior(weight_decay=a.get("wd", 0.0)),
+                                   TeacherPrior(alpha=a.get("alpha", 0.0), temperature=4.0, table=table)))
+                         for a in arms * S])
 
 
 def evaluate(res, names, data=ds):
@@ -140,8 +129,8 @@ def by_arm(rows, key):
 
 arms = [{"name": "labels"}, {"name": "weight decay", "wd": 1e-3}, {"name": "KD", "alpha": 0.9}]
 names = [a["name"] for a in arms]
-main = fit(mlp, {"x": ds.x_train, "y": ds.y_train, "teacher_logp": teacher["logp_train"][0]},
-           prior=stacked(arms), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
+main = fit(mlp, {"x": ds.x_train, "y": ds.y_train},
+           prior=stacked(arms, teacher["logp_train"][0]), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
            key=jax.random.key(0), progress=False)
 rows = evaluate(main, names)
 
@@ -153,25 +142,28 @@ transfer_logp = teacher["logp_transfer"][0][:n_max]
 def distil(x, teacher_logp, *, key, y=None, alpha=1.0):
     """S students on inputs x under TeacherPrior(alpha, T=4), labels y only if given.
 
+    ``teacher_logp``: the teacher's log-probabilities on x, [n, K], or those of an ensemble's
+    members, [M, n, K], averaged in probability space once (``TeacherPrior.from_members``).
     Every input set is tiled to n_max rows (sampling uniformly from a tiled set is sampling
     uniformly from the set), so every call runs the same compiled program.
     """
     n = len(x)
     assert n_max % n == 0, (n_max, n)
     reps = n_max // n
-    data = {"x": np.tile(x, (reps, 1)), "teacher_logp": np.tile(teacher_logp, (reps, 1)),
-            "y": np.tile(np.zeros(n, np.int32) if y is None else y, reps),
+    data = {"x": np.tile(x, (reps, 1)), "y": np.tile(np.zeros(n, np.int32) if y is None else y, reps),
             "label_mask": np.full(n_max, 0.0 if y is None else 1.0, np.float32)}
-    prior = TeacherPrior(alpha=jnp.full(S, alpha), temperature=jnp.full(S, 4.0))
-    return fit(mlp, data, prior=prior, prior_axis=0, num_members=S, config=student_cfg,
-               key=key, progress=False)
+    if np.ndim(teacher_logp) == 3:
+        prior = TeacherPrior.from_members(np.tile(teacher_logp, (1, reps, 1)), alpha=alpha, temperature=4.0)
+    else:
+        prior = TeacherPrior(alpha=alpha, temperature=4.0, table=np.tile(teacher_logp, (reps, 1)))
+    return fit(mlp, data, prior=prior, num_members=S, config=student_cfg, key=key, progress=False)
 
 
 kdt = distil(ds.x_transfer[:n_max], transfer_logp, key=jax.random.key(1))
 rows += evaluate(kdt, ["KD transfer"])
 print(f"{len(rows)} students trained ({main.runtime_s + kdt.runtime_s:.0f} s)")
-for arm, acc in by_arm(rows, "accuracy").items():
-    print(f"  {arm:12s} test accuracy {acc.mean():.3f} ± {acc.std():.3f}")
+for arm, s in summarize(rows, group="arm", metrics=["accuracy"]).items():
+    print(f"  {arm:12s} test accuracy {format_mean_std(s['accuracy'])} (mean ± std over {s['accuracy']['n']} seeds)")
 
 # %% [markdown]
 # ## ① Smoother decision boundaries
@@ -216,11 +208,10 @@ t2_params = jax.tree.map(lambda a: a[0], t2.params)
 t2_logp_small = np.asarray(jax.nn.log_softmax(predict_logits(t2.graphdef, t2_params, small.x_train)))
 
 arms2 = [("labels", 0.0, 0.0), ("label smoothing", 0.2, 0.0), ("KD", 0.0, 0.9)]
-prior2 = SumPrior((LabelSmoothing(epsilon=jnp.array([e for _, e, _ in arms2] * S)),
-                   TeacherPrior(alpha=jnp.array([a for _, _, a in arms2] * S),
-                                temperature=jnp.full(len(arms2) * S, 2.0))))
-s2 = fit(lambda k: make_model("mlp", (2,), 3, key=k),
-         {"x": small.x_train, "y": small.y_train, "teacher_logp": t2_logp_small},
+prior2 = stack_priors([SumPrior((LabelSmoothing(epsilon=e),
+                                 TeacherPrior(alpha=a, temperature=2.0, table=t2_logp_small)))
+                       for _, e, a in arms2 * S])
+s2 = fit(lambda k: make_model("mlp", (2,), 3, key=k), {"x": small.x_train, "y": small.y_train},
          prior=prior2, prior_axis=0, num_members=len(arms2) * S,
          config=TrainConfig(steps=R2["steps"], batch_size=50, learning_rate=1e-2, eval_every=R2["steps"]),
          key=jax.random.key(1), progress=False)
@@ -318,9 +309,8 @@ for arm in gn:
 # %%
 few = ds.take(num_train=RUN["few_labels"])
 reps = ds.num_train // few.num_train  # tiled to the main run's rows: the same compiled program
-res_few = fit(mlp, {"x": np.tile(few.x_train, (reps, 1)), "y": np.tile(few.y_train, reps),
-                    "teacher_logp": np.tile(teacher["logp_train"][0][: few.num_train], (reps, 1))},
-              prior=stacked(arms), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
+res_few = fit(mlp, {"x": np.tile(few.x_train, (reps, 1)), "y": np.tile(few.y_train, reps)},
+              prior=stacked(arms, np.tile(teacher["logp_train"][0][: few.num_train], (reps, 1))), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
               key=jax.random.key(2), progress=False)
 rows_few = [r for r in evaluate(res_few, names, data=few) if r["arm"] in ("labels", "KD")]
 teacher_top2 = np.argsort(t_probs_test, axis=1)[:, -2:]
@@ -426,8 +416,8 @@ for a in arms_all:
 # test accuracy, and how often two seeds disagree on a test input. (b) An explicit ensemble:
 # the `labels` students above, averaged in probability space, become a teacher; one set of
 # students distils the ensemble (its predictive, the mean of the members' probabilities, as
-# `EnsembleTeacherPrior` computes it), another set distils a single member, both on the generated transfer inputs. If averaging is what the teacher
-# passes on, the ensemble's students should be better and agree more.
+# `TeacherPrior.from_members` computes it once), another set distils a single member, both on
+# the generated transfer inputs. If averaging is what the teacher passes on, the ensemble's students should be better and agree more.
 
 # %%
 from itertools import combinations
@@ -446,14 +436,13 @@ members = [m for m in range(len(arms) * S) if m % len(arms) == 0]  # the `labels
 x_tr = ds.x_transfer[:n_max]
 member_logp = np.stack([np.asarray(jax.nn.log_softmax(
     predict_logits(main.graphdef, jax.tree.map(lambda a, m=m: a[m], main.params), x_tr)))
-    for m in members], axis=1)  # [N, M, K]
+    for m in members])  # [M, N, K]
 ens_test = np.mean([np.asarray(jax.nn.softmax(predict_logits(
     main.graphdef, jax.tree.map(lambda a, m=m: a[m], main.params), ds.x_test))) for m in members], axis=0)
-# The ensemble's predictive averages the members in probability space (what
-# EnsembleTeacherPrior computes from teacher_member_logp on every batch), computed once here.
-ens_logp = np.asarray(log_mean_probs(member_logp))
-ens_rows = evaluate(distil(x_tr, member_logp[:, 0], key=jax.random.key(3)), ["from one member"])
-ens_rows += evaluate(distil(x_tr, ens_logp, key=jax.random.key(3)), [f"from the ensemble of {len(members)}"])
+# The ensemble's predictive averages the members in probability space, once, before training
+# (distil hands the [M, N, K] member log-probabilities to TeacherPrior.from_members).
+ens_rows = evaluate(distil(x_tr, member_logp[0], key=jax.random.key(3)), ["from one member"])
+ens_rows += evaluate(distil(x_tr, member_logp, key=jax.random.key(3)), [f"from the ensemble of {len(members)}"])
 e_acc, e_pred = by_arm(ens_rows, "accuracy"), by_arm(ens_rows, "pred")
 for a in e_acc:
     spread[a] = (e_acc[a].std(), disagreement(e_pred[a]))
@@ -541,9 +530,9 @@ ax.legend(fontsize=7, loc="lower right")
 ax.grid(alpha=0.3)
 plt.show()
 for n in ns:
-    print(f"KD on {n:6d} generated inputs: test accuracy {sweep_acc[n].mean():.3f} ± {sweep_acc[n].std():.3f}")
+    print(f"KD on {n:6d} generated inputs: test accuracy {format_mean_std(mean_std(sweep_acc[n]))}")
 for name, v in noisy_acc.items():
-    print(f"{name:24s} ({len(x_noisy)} inputs): test accuracy {v.mean():.3f} ± {v.std():.3f}")
+    print(f"{name:24s} ({len(x_noisy)} inputs): test accuracy {format_mean_std(mean_std(v))}")
 
 # %% [markdown]
 # ## What the run showed
@@ -584,15 +573,15 @@ for claim, ok in verdicts:
     print(f"[{'holds' if ok else 'does not hold'}] {claim}")
 
 # %% [markdown]
-# At quick size (the outputs above; CNN teacher 93.4%; MLP students, 3 seeds each):
+# At quick size (the outputs above; CNN teacher 93.7%; MLP students, 3 seeds each):
 #
 # | reason | verdict | evidence |
 # |---|---|---|
-# | ① smoother boundaries | **holds in 2-D and with a transfer set; not with KD on the training inputs alone** | 2-D: the KD student's input-gradient norm is 0.35 against 1.72 for labels (label smoothing 1.48), and its map is as smooth as the teacher's. MNIST-1D: KD on the 4,000 training inputs leaves the gradient norm (1.80 vs 1.71) and the accuracy under noise (47.0% vs 48.5%) unchanged; KD on generated inputs lowers the norm to 1.15 and raises noisy accuracy to 55.2%. |
-# | ② class structure from more data | **holds for accuracy, not for "semantic" mistakes** | with 500 labels, the teacher's soft targets (it saw 4,000) add 5.2 points (39.6% vs 34.4%); with 4,000 labels they add nothing (65.5% vs 66.7%). The share of mistakes inside the teacher's top two classes does not change (26%). |
-# | ③ implicit regularisation | **weak on training inputs; strong with a transfer set** | KD on the training inputs shrinks the train-test gap only from 33.2 to 30.9 points, by fitting the labels less (96.4% vs 99.9% train accuracy), not by generalising better, and its test NLL is *worse* (3.93 vs 2.93); weight decay does better (gap 28.9, NLL 1.16, a third of the weight norm). KD on generated inputs: gap 2.3 points, NLL 0.96. |
-# | ④ averaged teacher, lower variance | **holds** | students distilled on generated inputs disagree with each other on 19% of test inputs, label-only students on 35%; a student of the 3-member ensemble of label-only MLPs reaches 69.9% against 67.5% for a student of one member (the explicit ensemble: 71.6%). |
-# | ⑤ the whole input space | **holds, strongly** | accuracy rises with the number of generated inputs the teacher labels: 49.5% (1,000), 67.1% (4,000), 78.8% (10,000), 83.8% (40,000), against 66.7% for the 4,000 labels. Noisy copies of the training inputs help less (69.9% with the teacher, 67.1% with the original labels): the neighbourhood of the training points is not the whole input space. |
+# | ① smoother boundaries | **holds in 2-D and for the input gradients; robustness to noise only with a transfer set** | 2-D: the KD student's input-gradient norm is 0.36 against 1.61 for labels (label smoothing 1.41), as low as the teacher's (0.33), and its map is as smooth. MNIST-1D: KD on the 4,000 training inputs lowers the gradient norm (1.61 vs 1.99) but not the accuracy under noise (46.8% vs 47.5%); KD on generated inputs lowers the norm to 1.14 and raises noisy accuracy to 54.7%. |
+# | ② class structure from more data | **holds for accuracy, a little; not for "semantic" mistakes** | with 500 labels, the teacher's soft targets (it saw 4,000) add 2.8 points (37.2% vs 34.4%); with 4,000 labels, under one (65.9% vs 65.0%). The share of mistakes inside the teacher's top two classes barely changes (26.3% vs 25.2%). |
+# | ③ implicit regularisation | **not on the training inputs; strong with a transfer set** | KD on the training inputs does not shrink the train-test gap (34.1 vs 33.6 points): it fits the labels completely (100% vs 98.6% train accuracy), and its test NLL is *worse* (4.21 vs 3.45); weight decay does better (gap 27.9, NLL 1.13, about a third of the weight norm). KD on generated inputs: gap 0.8 points, NLL 0.89. |
+# | ④ averaged teacher, lower variance | **holds** | students distilled on generated inputs disagree with each other on 17.5% of test inputs, label-only students on 38.7%; a student of the 3-member ensemble of label-only MLPs reaches 69.4% against 66.9% for a student of one member (the explicit ensemble: 70.0%). |
+# | ⑤ the whole input space | **holds, strongly** | accuracy rises with the number of generated inputs the teacher labels: 47.2% (1,000), 65.8% (4,000), 77.1% (10,000), 85.3% (40,000), against 65.0% for the 4,000 labels. Noisy copies of the training inputs help less (68.2% with the teacher, 65.4% with the original labels): the neighbourhood of the training points is not the whole input space. |
 #
 # The pattern across all five: what the source attributes to *soft labels* shows up here
 # mainly when the teacher is shown **new inputs** (⑤). On its own training inputs this

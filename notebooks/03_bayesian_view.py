@@ -38,7 +38,6 @@
 # `smoke` (seconds, for the tests; numbers meaningless).
 
 # %%
-import os
 import warnings
 
 import jax
@@ -47,18 +46,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-import bayeskd  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
+from bayeskd.notebook import setup  # noqa: E402  (after the filter: bayeskd's progress bars import tqdm)
 
-SIZE = os.environ.get("BAYESKD_SIZE", "quick")  # smoke: seconds (the tests); quick: the committed outputs
-if SIZE not in ("smoke", "quick"):
-    raise ValueError(f"BAYESKD_SIZE: unknown {SIZE!r}; choose one of: smoke, quick")
-
-# Keep compiled XLA programs on disk, so re-runs and the other notebooks reuse them.
-if not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", str(bayeskd.data.cache_root() / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-plt.rcParams.update({"figure.dpi": 72, "font.size": 8, "axes.titlesize": 9})
-print(f"size: {SIZE}; jax {jax.__version__} on {jax.devices()[0].platform}")
+SIZE = setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committed outputs)
 
 # %% [markdown]
 # ## 1. The teacher as a posterior predictive
@@ -275,20 +265,20 @@ with jax.enable_x64(True):
 # predictive, KL(NUTS ‖ student) on the grid.
 
 # %%
-from bayeskd.priors import LabelSmoothing, SumPrior, TeacherPrior
+from bayeskd.priors import LabelSmoothing, SumPrior, TeacherPrior, stack_priors
 from bayeskd.training import fit, predict_logits_members
 
 strengths = [0.0, 0.25, 0.5, 0.75, 0.9]
 arms = [("teacher", a) for a in strengths] + [("uniform", a) for a in strengths[1:]]
 seeds = P["seeds"]
-eps = jnp.array([a if c == "uniform" else 0.0 for c, a in arms] * seeds)
-alp = jnp.array([a if c == "teacher" else 0.0 for c, a in arms] * seeds)
-wd = jnp.full_like(alp, prior.weight_decay)  # the same N(0, 1) weight prior for every arm
-sweep = SumPrior((GaussianPrior(weight_decay=wd), LabelSmoothing(epsilon=eps),
-                  TeacherPrior(alpha=alp, temperature=jnp.ones_like(alp))))
 nuts_train = offline_predictive(nuts, ds.x_train, key=k(4)).probs
-res = fit(net, {"x": ds.x_train, "y": ds.y_train, "teacher_logp": np.log(np.maximum(nuts_train, 1e-12))},
-          prior=sweep, prior_axis=0, num_members=len(arms) * seeds, config=cfg, key=k(5), progress=False)
+nuts_table = np.log(np.maximum(nuts_train, 1e-12))  # the NUTS predictive on the training inputs [N, K]
+# the same N(0, 1) weight prior for every arm; member m trains under arm m % len(arms)
+sweep = stack_priors([SumPrior((prior, LabelSmoothing(epsilon=a if c == "uniform" else 0.0),
+                                TeacherPrior(alpha=a if c == "teacher" else 0.0, temperature=1.0,
+                                             table=nuts_table)))
+                      for c, a in arms * seeds])
+res = fit(net, {"x": ds.x_train, "y": ds.y_train}, prior=sweep, prior_axis=0, num_members=len(arms) * seeds, config=cfg, key=k(5), progress=False)
 z_test = np.asarray(predict_logits_members(res.graphdef, res.params, ds.x_test))
 z_grid = np.asarray(predict_logits_members(res.graphdef, res.params, points))
 strength = {}
@@ -347,7 +337,7 @@ for (centre, a), r in sorted(strength.items()):
 #   (mutual information) and its distance to the MAP network's predictive.
 
 # %%
-from bayeskd.experiments.common import load_job_dataset, train_teacher
+from bayeskd.experiments import load_job_dataset, train_teacher
 from bayeskd.experiments.compare_priors import ComparePriorsConfig
 from bayeskd.losses import tempered_log_probs
 from bayeskd.metrics import ece, entropy, nll
@@ -424,15 +414,13 @@ for t in post_temps:
 # trained on the labels (several seeds); generation g + 1 is the same network trained on the
 # same 100 points under `(1 − α) CE(y) + α KL(p_g ‖ p)` with α = 0.5, T = 1, its teacher
 # being generation g of the same seed, and the same `N(0, 1)` weight prior throughout. A
-# stacked table of teachers (`TableTeacherPrior`, one row per seed) trains every seed's
-# student against its own teacher in one vmapped run. If self-distillation is implicit
+# stack of teacher priors (`stack_priors` of one `TeacherPrior(table=...)` per seed) trains
+# every seed's student against its own teacher in one vmapped run. If self-distillation is implicit
 # posterior averaging, the generations should move towards the posterior predictive (NUTS)
 # and towards the explicit average of generation 0's seeds, and the seeds should agree more.
 
 # %%
 from itertools import combinations
-
-from bayeskd.posteriors import TableTeacherPrior
 
 gen0 = fit(net, data, prior=prior, config=cfg, key=k(8), num_members=seeds, progress=False)
 explicit_avg = np.asarray(jnp.mean(jax.nn.softmax(predict_logits_members(gen0.graphdef, gen0.params, points)), 0))
@@ -448,11 +436,11 @@ for g in range(P["gens"]):
         "disagree": np.mean([np.mean(pg[i].argmax(-1) != pg[j].argmax(-1)) for i, j in combinations(range(seeds), 2)]),
     })
     if g + 1 < P["gens"]:
-        # seed m's teacher is row m of a stacked table [S, N, K] of generation g's log-probabilities
+        # seed m's teacher: generation g's seed m, its log-probabilities on the training inputs
         table = jax.nn.log_softmax(predict_logits_members(current.graphdef, current.params, ds.x_train))
-        gen_prior = SumPrior((GaussianPrior(weight_decay=jnp.full(seeds, prior.weight_decay)),
-                              TableTeacherPrior(table, alpha=0.5, temperature=1.0)))
-        current = fit(net, data | {"index": np.arange(ds.num_train)}, prior=gen_prior, prior_axis=0,
+        gen_prior = stack_priors([SumPrior((prior, TeacherPrior(alpha=0.5, temperature=1.0, table=table[m])))
+                                  for m in range(seeds)])
+        current = fit(net, data, prior=gen_prior, prior_axis=0,
                       num_members=seeds, config=cfg, key=k(9 + g), progress=False)
 fig, axes = plt.subplots(1, 4, figsize=(11, 2.4))
 for ax, kk, title in zip(axes, ("nll", "kl_nuts", "kl_avg", "disagree"),
@@ -511,12 +499,12 @@ for claim, ok in verdicts:
 # network with an `N(0, 1)` weight prior; NUTS 4 × 300 draws, no divergent transitions):
 #
 # - **§3.1 teacher ≈ posterior predictive: holds, by degrees.** Over the plane, the
-#   ensemble of 10 (KL(NUTS ‖ ·) = 0.099) and SWAG (0.115) are closer to the NUTS predictive
-#   than one network (0.127), and SGLD at posterior temperature 1 is closer still (0.033,
+#   ensemble of 10 (KL(NUTS ‖ ·) = 0.099) and SWAG (0.105) are closer to the NUTS predictive
+#   than one network (0.127), and SGLD at posterior temperature 1 is closer still (0.020,
 #   section 3). On the test points, where the data are, all four are about equally good
-#   (NLL 0.39–0.41, accuracy 82.5–82.7%, Bayes 83%): the approximations differ off the data,
-#   in how much epistemic uncertainty they show (mutual information 0.003 for the ensemble,
-#   0.016 for SWAG, 0.042 for NUTS on the test points).
+#   (NLL 0.39–0.41, accuracy 82.5–82.8%): the approximations differ off the data, in how
+#   much epistemic uncertainty they show (mutual information 0.003 for the ensemble, 0.015
+#   for SWAG, 0.042 for NUTS on the test points).
 # - **§4 KD = a prior: the identity holds exactly; the strong prior helps where the
 #   data are not.** The KD gradient equals the gradient of cross-entropy against the
 #   posterior mean of the teacher-centred Dirichlet prior to 4e-16, and at T > 1 Hinton's
@@ -530,17 +518,17 @@ for claim, ok in verdicts:
 #   Raising the softmax T raises the entropy monotonically, but whether that injected
 #   uncertainty is *right* depends on the teacher: the NUTS predictive is best calibrated
 #   exactly at T = 1 (NLL 0.396), while the MNIST-1D CNN is overconfident and is best at
-#   T ≈ 3 (NLL 0.435 → 0.203, ECE 5.3% → 1.7% at T = 4): the usual KD temperature of 4
-#   partly repairs an overconfident teacher. Cooling the *posterior* does approach the MAP
-#   estimate: SGLD's mutual information falls from 0.218 to 0.0065 nats and its total
-#   variation to the MAP network's predictive from 0.13 to 0.02 as T goes from 1 to 0.01,
-#   while its distance to NUTS grows (0.033 → 0.117).
+#   T = 4 (NLL 0.411 → 0.180, ECE 5.2% → 1.7%): the usual KD temperature of 4 partly
+#   repairs an overconfident teacher. Cooling the *posterior* does approach the MAP
+#   estimate: SGLD's mutual information falls from 0.235 to 0.0058 nats and its total
+#   variation to the MAP network's predictive from 0.12 to 0.02 as T goes from 1 to 0.01,
+#   while its distance to NUTS grows (0.020 → 0.116).
 # - **§7 self-distillation as implicit averaging: holds weakly.** Each born-again
 #   generation (α = 0.5, T = 1, same weight prior) moves closer to the posterior predictive
-#   over the plane (KL(NUTS ‖ generation) 0.141 → 0.077 → 0.065 → 0.060) and the seeds agree
-#   slightly more (3.6% → 2.9% of the grid), but the test NLL does not move (0.400 →
-#   0.402), and the generations move *away* from the explicit average of generation 0's
-#   seeds (KL 0.006 → 0.047), which here barely differ from each other. The weight prior
-#   matters: in a first version of this experiment the later generations were trained
-#   without it and drifted away from the posterior predictive (KL 0.14 → 0.98 over three
-#   generations).
+#   over the plane (KL(NUTS ‖ generation) 0.141 → 0.077 → 0.065 → 0.060) and the seeds
+#   agree slightly more by the last generation (3.6% → 2.9% of the grid, 4.0% in between),
+#   but the test NLL does not move (0.400 → 0.402), and the generations move *away* from
+#   the explicit average of generation 0's seeds (KL 0.006 → 0.047), which here barely
+#   differ from each other. The weight prior matters: in a first version of this experiment
+#   the later generations were trained without it and drifted away from the posterior
+#   predictive instead.

@@ -165,14 +165,8 @@ def test_pair_differences_names_a_notebook_without_its_script(pair_copy):
 # Job internals the notebooks still import because no public name does their work yet, with what
 # each gives the notebook. Remove an entry when its notebook switches to a public name.
 JOB_INTERNALS = {
-    ("bayeskd.experiments.common", "load_job_dataset"):
-        "the compare-priors dataset with its generated transfer inputs (notebooks 01, 02, 03)",
-    ("bayeskd.experiments.common", "train_teacher"):
-        "a teacher trained once and cached on disk by its whole config (notebooks 01, 02, 03)",
-    ("bayeskd.experiments.common", "evaluate_member"):
-        "one trained network's full metric row: accuracy, calibration, noise, gradients (02)",
     ("bayeskd.experiments.compare_priors", "ComparePriorsConfig"):
-        "the compare-priors job's sizes and settings (notebooks 01 to 04)",
+        "the compare-priors job's sizes and settings, whose teacher notebooks 01 to 03 share (01 to 04)",
     ("bayeskd.experiments.compare_priors", "run"): "the compare-priors job run from Python (04)",
     ("bayeskd.experiments.compare_priors", "format_table"): "its results as a text table (04)",
 }
