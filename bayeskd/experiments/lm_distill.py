@@ -42,10 +42,11 @@ from flax import nnx
 
 from bayeskd.checkpoint import SweepStore
 from bayeskd.data.hmm import predictive_log_probs, random_hmm, sample_hmm, sequence_log_prob
-from bayeskd.experiments.common import SIZES, fmt_mean_std, summarize
+from bayeskd.experiments.common import SIZE_NAMES
 from bayeskd.experiments.figures._base import Units
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
 from bayeskd.losses.divergences import DIVERGENCES, log_mean_probs
+from bayeskd.metrics import format_mean_std, summarize
 from bayeskd.models.transformer import TransformerConfig, distilbert_init
 from bayeskd.training import TrainConfig, fit
 from bayeskd.training.lm import (
@@ -161,7 +162,7 @@ class LMDistillConfig:
     hidden_weight: float = 0.0
 
     def __post_init__(self):
-        check_choice(self.size, SIZES, name="size")
+        check_choice(self.size, SIZE_NAMES, name="size")
         if not self.modes:
             raise ValueError(f"mode: give at least one of: {', '.join(MODES)}")
         for m in self.modes:
@@ -565,7 +566,7 @@ def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
             f"{len(data['teacher_train'])} teacher / {len(data['train'])} student / "
             f"{len(data['test'])} test rows of {cfg.seq_length} "
             f"tokens, size {cfg.size}, {cfg.num_seeds} seeds")
-        results = distill(cfg, data, Units(store, log=log), progress=progress, log=log)
+        results = distill(cfg, data, Units(store), progress=progress, log=log)
         results["provenance"] = provenance()
         write_csv(out_dir / "results.csv", results["rows"],
                   fields=["method", "mode", "divergence", "seed",
@@ -613,7 +614,7 @@ def format_table(results: dict) -> str:
     head = f"{'method':22s}" + "".join(f"{c:>20s}" for c in cols)
     lines = [head, "-" * len(head)]
     for name, s in results["summary"].items():
-        lines.append(f"{name:22s}" + "".join(f"{fmt_mean_std(s[c], digits=4):>20s}" for c in cols))
+        lines.append(f"{name:22s}" + "".join(f"{format_mean_std(s[c], digits=4):>20s}" for c in cols))
     t = results["teacher"]
     lines.append(f"{'teacher':22s}" + "".join(f"{t.get(c, float('nan')):>20.4f}" for c in cols))
     return "\n".join(lines)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bayeskd.experiments.figures._base import Comparison, FigureInfo, Report, Units, num
+from bayeskd.experiments.figures._base import Comparison, FigureInfo, Report, Units
 from bayeskd.experiments.lm_distill import LMDistillConfig, distill, load_lm_data
+from bayeskd.metrics import format_mean_std, summarize
 
 INFO = FigureInfo(
     name="distilbert_init",
@@ -71,21 +72,19 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             arm = f"{init} / " + ("hard" if r["mode"] == "hard" else
                                   "kd+cos" if cos > 0 else "kd")
             rows.append(r | {"arm": arm})
-    from bayeskd.experiments.common import summarize
-
     s = summarize(rows, group="arm", metrics=["bits_per_token", "kl_true", "nll"])
     quality = {a: teacher["bits_per_token"] / v["bits_per_token"]["mean"] for a, v in s.items()}
     ratio = s_params / t_params
     comparisons = [
         Comparison("KL(p*‖q): DistilBERT init vs random init, with KD",
                    "initialising from the teacher's layers helps (Table 4: -3.7 GLUE without)",
-                   f"{num(s['distilbert / kd']['kl_true'])} vs {num(s['random / kd']['kl_true'])}",
+                   f"{format_mean_std(s['distilbert / kd']['kl_true'])} vs {format_mean_std(s['random / kd']['kl_true'])}",
                    agrees=s["distilbert / kd"]["kl_true"]["mean"]
                    < s["random / kd"]["kl_true"]["mean"]),
         Comparison("adding the cosine loss on hidden states", "helps a little (Table 4: -1.5 "
                    "GLUE without)",
-                   f"{num(s['distilbert / kd+cos']['kl_true'])} vs "
-                   f"{num(s['distilbert / kd']['kl_true'])}",
+                   f"{format_mean_std(s['distilbert / kd+cos']['kl_true'])} vs "
+                   f"{format_mean_std(s['distilbert / kd']['kl_true'])}",
                    agrees=s["distilbert / kd+cos"]["kl_true"]["mean"]
                    < s["distilbert / kd"]["kl_true"]["mean"]),
         Comparison("student size and quality (teacher bits / student bits)",

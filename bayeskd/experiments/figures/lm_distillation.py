@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bayeskd.experiments.figures._base import Comparison, FigureInfo, Report, Units, num
+from bayeskd.experiments.figures._base import Comparison, FigureInfo, Report, Units
 from bayeskd.experiments.lm_distill import LMDistillConfig, distill, figure, load_lm_data
+from bayeskd.metrics import format_mean_std
 
 INFO = FigureInfo(
     name="lm_distillation",
@@ -69,26 +70,26 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
         "distilled students vs the same student on the tokens alone (KL(p*‖q) and NLL, "
         "> 2 std, 3+ seeds)", "distillation helps",
         f"{len(beat)} of {len(distilled)} methods better by > 2 std; hard KL "
-        f"{num(s['hard']['kl_true'])}, best {min(distilled, key=lambda m: _mean(s, m, 'kl_true'))}"
-        f" {num(s[min(distilled, key=lambda m: _mean(s, m, 'kl_true'))]['kl_true'])}",
+        f"{format_mean_std(s['hard']['kl_true'])}, best {min(distilled, key=lambda m: _mean(s, m, 'kl_true'))}"
+        f" {format_mean_std(s[min(distilled, key=lambda m: _mean(s, m, 'kl_true'))]['kl_true'])}",
         agrees=len(beat) == len(distilled))]
     if "sequence" in s and "token-forward_kl" in s:
         comparisons.append(Comparison(
             "sequence-level vs word-level KD (KL(p*‖q))", "sequence-level better (Kim & Rush)",
-            f"sequence {num(s['sequence']['kl_true'])}, token {num(s['token-forward_kl']['kl_true'])}",
+            f"sequence {format_mean_std(s['sequence']['kl_true'])}, token {format_mean_std(s['token-forward_kl']['kl_true'])}",
             agrees=_mean(s, "sequence", "kl_true") < _mean(s, "token-forward_kl", "kl_true")))
     if "token-reverse_kl" in s and "token-forward_kl" in s:
         comparisons.append(Comparison(
             "sample quality: true NLL of the student's own samples", "reverse KL better (MiniLLM)",
-            f"reverse {num(s['token-reverse_kl']['sample_nll_true'])}, forward "
-            f"{num(s['token-forward_kl']['sample_nll_true'])}",
+            f"reverse {format_mean_std(s['token-reverse_kl']['sample_nll_true'])}, forward "
+            f"{format_mean_std(s['token-forward_kl']['sample_nll_true'])}",
             agrees=_mean(s, "token-reverse_kl", "sample_nll_true")
             < _mean(s, "token-forward_kl", "sample_nll_true")))
     if "on_policy-forward_kl" in s and "online-forward_kl" in s:
         comparisons.append(Comparison(
             "on-policy (GKD) vs online off-policy KD, KL(p*‖q)", "on-policy better (GKD)",
-            f"on-policy {num(s['on_policy-forward_kl']['kl_true'])}, off-policy "
-            f"{num(s['online-forward_kl']['kl_true'])}",
+            f"on-policy {format_mean_std(s['on_policy-forward_kl']['kl_true'])}, off-policy "
+            f"{format_mean_std(s['online-forward_kl']['kl_true'])}",
             agrees=_mean(s, "on_policy-forward_kl", "kl_true")
             < _mean(s, "online-forward_kl", "kl_true")))
     topk = [r for r in res["topk_error"] if r["tail"] == "uniform"]

@@ -29,10 +29,9 @@ from bayeskd.experiments.figures._base import (
     FigureInfo,
     Report,
     Units,
-    group_stats,
-    num,
 )
 from bayeskd.losses.divergences import divergence
+from bayeskd.metrics import format_mean_std, summarize
 
 INFO = FigureInfo(
     name="mode_seeking",
@@ -130,23 +129,23 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
 
     rows = units("students", compute)["rows"]
     metrics = ["mass_major_mode", "mass_valley", "entropy", "sigma"]
-    stats = group_stats(rows, ["divergence"], metrics)
-    fwd, rev = stats["divergence=forward_kl"], stats["divergence=reverse_kl"]
+    stats = summarize(rows, group="divergence", metrics=metrics)
+    fwd, rev = stats["forward_kl"], stats["reverse_kl"]
     teacher_valley = float(p_t[regions["valley"]].sum())
     comparisons = [
         Comparison("mass in the valley between the modes (teacher: "
                    f"{teacher_valley:.3f})", "forward KL puts more there than reverse KL",
-                   f"forward {num(fwd['mass_valley'])}, reverse {num(rev['mass_valley'])}",
+                   f"forward {format_mean_std(fwd['mass_valley'])}, reverse {format_mean_std(rev['mass_valley'])}",
                    agrees=fwd["mass_valley"]["mean"] > rev["mass_valley"]["mean"]),
         Comparison("mass on one mode", "reverse KL concentrates on a single mode",
-                   f"reverse {num(rev['mass_major_mode'])}, forward "
-                   f"{num(fwd['mass_major_mode'])}",
+                   f"reverse {format_mean_std(rev['mass_major_mode'])}, forward "
+                   f"{format_mean_std(fwd['mass_major_mode'])}",
                    agrees=rev["mass_major_mode"]["mean"] > fwd["mass_major_mode"]["mean"]),
         Comparison("JSD(β) from β=0.1 to 0.9", "moves from forward-like to reverse-like",
-                   " → ".join(f"{stats[f'divergence=jsd(beta={b:g})']['mass_valley']['mean']:.3f}"
+                   " → ".join(f"{stats[f'jsd(beta={b:g})']['mass_valley']['mean']:.3f}"
                               for b in (0.1, 0.5, 0.9)) + " valley mass",
-                   agrees=stats["divergence=jsd(beta=0.1)"]["mass_valley"]["mean"]
-                   >= stats["divergence=jsd(beta=0.9)"]["mass_valley"]["mean"]),
+                   agrees=stats["jsd(beta=0.1)"]["mass_valley"]["mean"]
+                   >= stats["jsd(beta=0.9)"]["mass_valley"]["mean"]),
     ]
     fig = _figure(rows, teacher, size)
     headline = (f"valley mass forward KL {fwd['mass_valley']['mean']:.2f} vs reverse KL "
