@@ -239,3 +239,28 @@ ens_student = fit(student_cfg, {"x": rows_student},
 s = scores(ens_student)
 print(f"student of the ensemble: KL(p*||q) {s['kl_true'][0]:.3f} ± {s['kl_true'][1]:.3f}; "
       f"of one teacher: {table['forward KL']['kl_true'][0]:.3f}")
+
+# %% [markdown]
+# ## What the run showed
+#
+# Each line below is computed from the numbers above (means over the seeds); rerun the notebook
+# and it says whether each claim held this time.
+
+# %%
+def verdict(claim, holds, detail):
+    print(f"[{'holds' if holds else 'does not hold'}] {claim}: {detail}")
+
+
+kl = {name: table[name]["kl_true"][0] for name in table}
+verdict("soft targets beat hard labels (KL to the exact predictive)",
+        kl["forward KL"] < kl["hard labels"],
+        f"forward KL {kl['forward KL']:.3f} vs hard labels {kl['hard labels']:.3f}")
+sample = {name: table[name]["sample_nll_true"][0] for name in table}
+verdict("reverse KL gives more plausible samples than forward KL (MiniLLM)",
+        sample["reverse KL"] < sample["forward KL"],
+        f"true NLL of own samples {sample['reverse KL']:.3f} vs {sample['forward KL']:.3f}")
+verdict("the ensemble's predictive is closer to p* than every single teacher",
+        ens["kl_true"] < min(singles), f"{ens['kl_true']:.4f} vs {min(singles):.4f} at best")
+verdict("the ensemble's student is closer to p* than one teacher's student",
+        s["kl_true"][0] < kl["forward KL"],
+        f"{s['kl_true'][0]:.3f} vs {kl['forward KL']:.3f}")
