@@ -130,7 +130,7 @@ def test_same_command_same_results(smoke_root, tmp_path):
     b = json.loads((out / "results.json").read_text())
     a.pop("timing"), b.pop("timing")
     pa, pb = a.pop("provenance"), b.pop("provenance")
-    assert pa["command"] != pb["command"] and pa["modules"].keys() == pb["modules"].keys()
+    assert pa["command"] != pb["command"]  # only --out differs
     assert a == b
     assert (out / "results.csv").read_bytes() == (smoke_root / "variance_reduction" /
                                                    "results.csv").read_bytes()
