@@ -36,6 +36,40 @@ def conv1d_same(x: jax.Array, kernel: jax.Array, bias: jax.Array, *, stride: int
     return jnp.einsum("blkc,kcd->bld", cols_BLkC, kernel) + bias
 
 
+def conv2d_same(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    r"""2-D convolution with stride 1 and ``SAME`` padding written as patches times a matrix.
+
+    .. math::
+        y_{b,h,w,d} = \sum_{i<k_h}\sum_{j<k_w}\sum_c x_{b,\,h + i - p_h,\,w + j - p_w,\,c}\,
+        W_{i,j,c,d} + b_d, \qquad p = \lfloor (k - 1) / 2 \rfloor
+
+    Numerically the same as ``nnx.Conv(..., padding="SAME")`` with kernel ``W [k_h, k_w, C, D]``
+    (up to the order of the sums), lowered to ``k_h k_w`` shifted slices and one matmul: XLA's CPU
+    backend runs and differentiates that many times faster than its convolution on small images.
+
+    Args:
+      x: ``[B, H, W, C]`` inputs.
+      kernel: ``[k_h, k_w, C, D]`` weights.
+      bias: ``[D]``.
+
+    Returns:
+      ``[B, H, W, D]``.
+    """
+    kh, kw, c, d = kernel.shape
+    h, w = x.shape[1], x.shape[2]
+    if (kh, kw) == (1, 1):
+        return jnp.einsum("bhwc,cd->bhwd", x, kernel[0, 0]) + bias
+    xp = jnp.pad(x, ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)))
+    cols_BHWPC = jnp.stack([xp[:, i : i + h, j : j + w] for i in range(kh) for j in range(kw)],
+                           axis=3)
+    return jnp.einsum("bhwpc,pcd->bhwd", cols_BHWPC, kernel.reshape(kh * kw, c, d)) + bias
+
+
+def _conv2d(conv: nnx.Conv, x: jax.Array) -> jax.Array:
+    """``conv(x)`` for a stride-1 ``SAME`` :class:`nnx.Conv`, through :func:`conv2d_same`."""
+    return conv2d_same(x, conv.kernel[...], conv.bias[...])
+
+
 class CNN1D(nnx.Module):
     """The MNIST-1D convolutional network: three 1-D conv layers of 25 channels, then a linear head.
 
@@ -91,8 +125,8 @@ class _Block(nnx.Module):
         self.conv2 = nnx.Conv(channels, channels, (3, 3), padding="SAME", rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = self.conv1(jax.nn.relu(self.norm1(x)))
-        return x + self.conv2(jax.nn.relu(self.norm2(h)))
+        h = _conv2d(self.conv1, jax.nn.relu(self.norm1(x)))
+        return x + _conv2d(self.conv2, jax.nn.relu(self.norm2(h)))
 
 
 class ResNet(nnx.Module):
@@ -127,12 +161,12 @@ class ResNet(nnx.Module):
     def features(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         """Globally pooled activations ``[B, widths[-1]]``."""
         del key
-        h = self.stem(x)
+        h = _conv2d(self.stem, x)
         for i, (proj, stage) in enumerate(zip(self.projections, self.stages, strict=True)):
             if i > 0 and h.shape[1] >= 4:
                 h = nnx.avg_pool(h, (2, 2), strides=(2, 2))
             if proj is not None:
-                h = proj(h)
+                h = _conv2d(proj, h)
             for block in stage:
                 h = block(h)
         return jnp.mean(jax.nn.relu(h), axis=(1, 2))

@@ -250,42 +250,72 @@ def classification_objective(graphdef, params, batch: dict, prior, key: jax.Arra
     return objective(nll, prior, params, logits, batch)
 
 
+def chunk_draws(key: jax.Array, *, rows: int, batch_size: int, length: int, step_keys: bool,
+                augment: bool) -> tuple[jax.Array, dict]:
+    """The randomness of one chunk of ``length`` steps, drawn at once from the member's ``key``.
+
+    ``key', k_batch, k_step = split(key, 3)``; the minibatch rows are
+    ``randint(k_batch, [length, batch_size], 0, rows)`` (i.i.d. with replacement); with
+    ``step_keys`` step ``t`` gets ``split(k_step, length)[t]`` (dropout, an objective's own
+    draws); with ``augment`` it gets the two view keys ``split(fold_in(k_batch, 1), (length,
+    2))[t]``, a stream apart from the rows, so an identity augmentation trains exactly like none.
+
+    Returns:
+      ``(key', xs)``: the member's next key and the per-step arrays the step scans over
+      (``idx`` ``[length, batch_size]``, and ``key`` ``[length]``, ``views`` ``[length, 2]``
+      when asked for).
+    """
+    key, k_batch, k_step = jax.random.split(key, 3)
+    xs = {"idx": jax.random.randint(k_batch, (length, batch_size), 0, rows)}
+    if step_keys:
+        xs["key"] = jax.random.split(k_step, length)
+    if augment:
+        xs["views"] = jax.random.split(jax.random.fold_in(k_batch, 1), (length, 2))
+    return key, xs
+
+
 def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
               stochastic: bool, augment: Callable | None = None,
               objective_fn: Callable | None = None) -> Callable:
     """``(state, data, prior) -> (state, losses [length])``: ``length`` steps of one member.
 
-    With ``augment``, the step's inputs are replaced by ``augment(k1, x)`` and a second,
-    independent view ``augment(k2, x)`` goes to ``batch["x_alt"]`` (a teacher may read it; XLA
-    drops it when nothing does), with ``k1, k2 = split(fold_in(k_batch, 1))``: the key that drew
-    the minibatch, so runs without augmentation draw exactly the keys they always did.
+    Every random number of the chunk is drawn once, before the steps (:func:`chunk_draws`); a
+    step only reads its row of those draws, so the compiled loop body holds no PRNG. A step
+    gathers its minibatch ``data[idx_t]`` (``batch["index"] = idx_t``, the rows themselves),
+    takes the gradient of the objective and applies the optimiser. With ``augment``, the step's
+    inputs are replaced by ``augment(k1, x)`` and a second, independent view ``augment(k2, x)``
+    goes to ``batch["x_alt"]`` (a teacher may read it; XLA drops it when nothing does).
     ``objective_fn`` replaces the classification objective (see :func:`run_chunk`).
+
+    A checkpoint between chunks holds the member's key, so a resumed run draws the same chunks.
     """
+    step_keys = stochastic or objective_fn is not None
 
     def loss_fn(params, batch, prior, key):
         if objective_fn is None:
-            return classification_objective(graphdef, params, batch, prior,
-                                            key if stochastic else None)
+            return classification_objective(graphdef, params, batch, prior, key)
         return objective_fn(graphdef, params, batch, prior, key)
 
-    def step(carry, _):
-        state, data, prior = carry
-        key, k_batch, k_drop = jax.random.split(state.key, 3)
-        n = jax.tree.leaves(data)[0].shape[0]
-        idx = jax.random.randint(k_batch, (batch_size,), 0, n)
-        batch = jax.tree.map(lambda a: a[idx], data)
-        if augment is not None:
-            k_view, k_alt = jax.random.split(jax.random.fold_in(k_batch, 1))
-            x = batch["x"]
-            batch["x"], batch["x_alt"] = augment(k_view, x), augment(k_alt, x)
-        loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, prior, k_drop)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return (TrainState(params, opt_state, key, state.step + 1), data, prior), loss
-
     def chunk(state, data, prior):
-        (state, _, _), losses = jax.lax.scan(step, (state, data, prior), length=length)
-        return state, losses
+        rows = jax.tree.leaves(data)[0].shape[0]
+        key, xs = chunk_draws(state.key, rows=rows, batch_size=batch_size, length=length,
+                              step_keys=step_keys, augment=augment is not None)
+        gathered = {k: a for k, a in data.items() if k != "index"}
+
+        def step(carry, draws):
+            params, opt_state = carry
+            idx = draws["idx"]
+            batch = {k: a[idx] for k, a in gathered.items()} | {"index": idx}
+            if augment is not None:
+                x = batch["x"]
+                batch["x"] = augment(draws["views"][0], x)
+                batch["x_alt"] = augment(draws["views"][1], x)
+            loss, grads = jax.value_and_grad(loss_fn)(params, batch, prior, draws.get("key"))
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(step, (state.params, state.opt_state), xs)
+        return TrainState(params, opt_state, key, state.step + length), losses
 
     return chunk
 
