@@ -22,9 +22,12 @@ The public API, by idea:
 - posterior teachers: ensembles, SWAG, MC dropout, Laplace, SGLD, NumPyro NUTS/SVI behind one
   predictive interface, and :func:`distill` (``bayeskd.posteriors``)
 - resumable runs: :class:`SweepStore`, :class:`TrainCheckpointer` (``bayeskd.checkpoint``)
+- compiled programs kept on disk across processes: :func:`enable_compile_cache`
+  (``bayeskd.cache``; every ``bayeskd`` command turns it on)
 """
 
 from bayeskd import checkpoint, data, losses, metrics, models, posteriors, priors, training
+from bayeskd.cache import enable_compile_cache
 from bayeskd.checkpoint import SweepStore, TrainCheckpointer
 from bayeskd.data import (
     Dataset,
@@ -89,6 +92,7 @@ __all__ = [
     "data",
     "distill",
     "divergence",
+    "enable_compile_cache",
     "fit",
     "fused_linear_distillation",
     "kl_divergence",

@@ -1,4 +1,11 @@
-"""Cache files that prove their contents: ``.npz`` archives carrying a SHA-256 of their arrays.
+"""bayeskd's caches: ``.npz`` files that prove their contents, and XLA's compiled programs.
+
+Compiled programs: :func:`enable_compile_cache` keeps every program XLA compiles in
+``$BAYESKD_CACHE/xla`` (JAX's persistent compilation cache), so a second process that builds
+the same program (a rerun, the next seed of a job, the next figure) loads it from disk instead of
+compiling it. Every ``bayeskd`` command turns it on; ``--no-compile-cache`` or
+``BAYESKD_COMPILE_CACHE=0`` turns it off. In Python or a notebook, call
+``bayeskd.enable_compile_cache()`` once.
 
 Generated datasets and trained teachers are cached under ``$BAYESKD_CACHE`` and reused by every
 later job, so a cache file is checked like a checkpoint. :func:`write_npz_verified` stores, next to
@@ -40,10 +47,14 @@ import numpy as np
 
 from bayeskd.io import write_bytes
 
-__all__ = ["CacheRead", "CacheWarning", "array_digest", "read_npz_verified", "warn_cache_problem",
-           "write_npz_verified"]
+__all__ = ["COMPILE_CACHE_VARIABLE", "CacheRead", "CacheWarning", "array_digest",
+           "compile_cache_wanted", "enable_compile_cache", "read_npz_verified",
+           "warn_cache_problem", "write_npz_verified"]
 
 DIGEST_KEY = "__sha256__"
+COMPILE_CACHE_VARIABLE = "BAYESKD_COMPILE_CACHE"
+_SWITCH = {"1": True, "true": True, "on": True, "yes": True,
+           "0": False, "false": False, "off": False, "no": False}
 
 
 class CacheWarning(UserWarning):
@@ -106,3 +117,52 @@ def read_npz_verified(path: str | os.PathLike) -> CacheRead:
 def warn_cache_problem(path: str | os.PathLike, problem: str, *, action: str) -> None:
     """One-line :class:`CacheWarning`: ``cache file '<path>' <problem>; <action>``."""
     warnings.warn(f"cache file {str(path)!r} {problem}; {action}", CacheWarning, stacklevel=3)
+
+
+def compile_cache_wanted() -> bool:
+    """Whether ``$BAYESKD_COMPILE_CACHE`` leaves the compilation cache on (unset: on).
+
+    Accepted values (any case): ``1``, ``true``, ``on``, ``yes`` and ``0``, ``false``, ``off``,
+    ``no``; anything else is refused, naming the variable.
+    """
+    value = os.environ.get(COMPILE_CACHE_VARIABLE, "").strip().lower()
+    if not value:
+        return True
+    if value not in _SWITCH:
+        raise ValueError(f"{COMPILE_CACHE_VARIABLE}: must be one of 0, 1, false, true, off, on, "
+                         f"no, yes, got {os.environ[COMPILE_CACHE_VARIABLE]!r}")
+    return _SWITCH[value]
+
+
+def enable_compile_cache(path: str | os.PathLike | None = None) -> pathlib.Path | None:
+    """Keep XLA's compiled programs on disk, so another process loads them instead of compiling.
+
+    The folder is ``path``, else the one JAX already uses (``JAX_COMPILATION_CACHE_DIR`` or
+    ``jax.config``), else ``<bayeskd cache>/xla`` (:func:`bayeskd.data.cache_root`). Every
+    program is kept, however fast it compiled: a student's whole training run is a handful of
+    programs that each compile in about a second or less, under JAX's default threshold of 1 s.
+    Nothing happens when ``$BAYESKD_COMPILE_CACHE`` is ``0`` (:func:`compile_cache_wanted`).
+
+    Returns:
+      The folder in use, or ``None`` when the cache is switched off or its folder cannot be
+      created (then a :class:`CacheWarning` says why and programs are compiled as usual).
+    """
+    if not compile_cache_wanted():
+        return None
+    import jax
+
+    from bayeskd.data.mnist1d import cache_root
+
+    if path is None and jax.config.jax_compilation_cache_dir:
+        return pathlib.Path(jax.config.jax_compilation_cache_dir)
+    folder = pathlib.Path(path) if path is not None else cache_root() / "xla"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        warnings.warn(f"compile cache folder {str(folder)!r} cannot be created "
+                      f"({e.strerror or e}); compiling without it", CacheWarning, stacklevel=2)
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder

@@ -6,6 +6,11 @@ stderr and exits with status 2, leaving no files behind. A run that diverges (no
 prints one line and exits with status 1, and so does a run the machine fails (a full disk, a
 cache or output folder that cannot be written): ``bayeskd: error: '<path>': <reason>``. Warnings
 (for instance a damaged cache file being recomputed) print as one ``bayeskd: warning:`` line.
+
+Every command keeps XLA's compiled programs on disk (:func:`bayeskd.cache.enable_compile_cache`),
+so a rerun loads them instead of compiling; ``--no-compile-cache`` (on every command) or
+``BAYESKD_COMPILE_CACHE=0`` switches that off. ``bayeskd bench`` measures cold compilation with
+the cache off and the warm cache in a fresh process of its own.
 """
 
 from __future__ import annotations
@@ -42,9 +47,26 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module).add_cli(sub)
     from bayeskd.distributed import add_cli_flags
 
-    for command in sub.choices.values():  # the same device and process flags on every job
+    for command in sub.choices.values():  # the same device, process and cache flags on every job
         add_cli_flags(command)
+        command.add_argument("--no-compile-cache", action="store_true",
+                             help="do not keep compiled XLA programs on disk (also: "
+                                  "BAYESKD_COMPILE_CACHE=0)")
     return parser
+
+
+def setup_compile_cache(args: argparse.Namespace):
+    """Turn on the persistent compilation cache for a command unless ``--no-compile-cache``.
+
+    A command that manages the cache itself (``bench``, which times cold and warm compilation)
+    sets ``own_compile_cache``. Returns the folder in use or ``None``.
+    """
+    from bayeskd.cache import compile_cache_wanted, enable_compile_cache
+
+    if args.no_compile_cache or getattr(args, "own_compile_cache", False):
+        compile_cache_wanted()  # a bad BAYESKD_COMPILE_CACHE is refused all the same
+        return None
+    return enable_compile_cache()
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
@@ -86,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with _one_line_warnings(), use_mesh(setup_from_args(args)):
+            setup_compile_cache(args)
             return args.func(args)
     except DistributedInitError as e:  # the processes could not meet: a runtime failure
         sys.stderr.write(f"bayeskd: error: {e}\n")

@@ -32,9 +32,10 @@ def setup(size: str | None = None, *, verbose: bool = True) -> str:
 
     - the size is ``size`` if given, else the environment variable ``BAYESKD_SIZE``, else
       ``"quick"``; it must be one of :data:`NOTEBOOK_SIZES` (checked before anything else);
-    - compiled XLA programs are kept on disk, in ``<bayeskd cache>/jax``
-      (:func:`bayeskd.data.cache_root`), so re-runs and the other notebooks reuse them; a
-      compilation cache the kernel already has (``JAX_COMPILATION_CACHE_DIR``) is kept;
+    - compiled XLA programs are kept on disk, in ``<bayeskd cache>/xla``
+      (:func:`bayeskd.enable_compile_cache`), so re-runs, the other notebooks and the ``bayeskd``
+      commands reuse them; a compilation cache the kernel already has
+      (``JAX_COMPILATION_CACHE_DIR``) is kept, and ``BAYESKD_COMPILE_CACHE=0`` switches it off;
     - matplotlib draws small figures (72 dpi, 8 pt text), which keeps the notebooks light;
     - with ``verbose``, one line is printed: ``size: quick; jax 0.x on cpu``.
 
@@ -48,11 +49,9 @@ def setup(size: str | None = None, *, verbose: bool = True) -> str:
     import jax
     import matplotlib.pyplot as plt
 
-    from bayeskd.data import cache_root
+    from bayeskd.cache import enable_compile_cache
 
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    enable_compile_cache()
     plt.rcParams.update(FIGURE_STYLE)
     if verbose:
         print(f"size: {size}; jax {jax.__version__} on {jax.devices()[0].platform}")

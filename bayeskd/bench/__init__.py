@@ -14,8 +14,17 @@
 Each benchmark alternates its competitors after a warm-up round and reports medians of
 ``repeats`` rounds (5 by default), the ratios, the targets and the load average
 before and after; the machine (CPU model, cores, library versions) is recorded with them.
-Results: ``BENCHMARKS.md``. Command: ``bayeskd bench [--only NAME,...] [--json FILE]``
-(about 15 to 30 minutes on 2 cores; ``--size smoke`` runs everything at toy sizes in a minute).
+Results: ``BENCHMARKS.md``. Command: ``bayeskd bench [--only NAME,...] [--json [FILE]]
+[--out FOLDER]``: ``--json`` alone writes :data:`DEFAULT_JSON`
+(``paper_figures/bench/benchmarks.json``), ``--json FILE`` writes FILE and ``--out FOLDER``
+writes ``FOLDER/benchmarks.json`` (about 15 to 30 minutes on 2 cores; ``--size smoke`` runs
+everything at toy sizes in a minute).
+
+Compilation is timed cold: the benchmark process keeps no compiled program on disk. ``train_kd``
+also times ``fit`` in a fresh process with a warm persistent compilation cache
+(``warm_cache_s``) unless ``--no-compile-cache`` or ``BAYESKD_COMPILE_CACHE=0`` says otherwise.
+Whole processes, interpreter start-up included: the scripts of the repository's ``bench/``
+folder.
 """
 
 from __future__ import annotations
@@ -29,8 +38,10 @@ from typing import Any
 
 BENCHMARKS = ("train_kd", "ensemble", "sweep", "kd_kernel", "reproduce_quick", "lm_step")
 _NEEDS_PROBLEM = ("train_kd", "ensemble", "sweep")
+DEFAULT_JSON = pathlib.Path("paper_figures") / "bench" / "benchmarks.json"
+JSON_NAME = "benchmarks.json"
 
-__all__ = ["BENCHMARKS", "add_cli", "format_targets", "parse_only", "run_benchmarks"]
+__all__ = ["BENCHMARKS", "DEFAULT_JSON", "add_cli", "json_target", "format_targets", "parse_only", "run_benchmarks"]
 
 
 def parse_only(only: str | Sequence[str] | None) -> list[str]:
@@ -44,6 +55,25 @@ def parse_only(only: str | Sequence[str] | None) -> list[str]:
         if n not in BENCHMARKS:
             raise ValueError(f"--only: unknown benchmark {n!r}; choose from: {', '.join(BENCHMARKS)}")
     return list(dict.fromkeys(names))
+
+
+def json_target(json: str | os.PathLike | None, out: str | os.PathLike | None) -> pathlib.Path | None:
+    """The results file of ``--json [FILE]`` and ``--out FOLDER``, or ``None`` (no file).
+
+    ``--out FOLDER`` gives ``FOLDER/benchmarks.json`` (the folder is created); ``--json FILE``
+    gives FILE; the two together are refused. ``--json`` without a file is :data:`DEFAULT_JSON`.
+    """
+    if out is not None:
+        if json is not None and pathlib.Path(json) != DEFAULT_JSON:
+            raise ValueError("--out: give --json FILE or --out FOLDER, not both")
+        folder = pathlib.Path(out)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--out: {str(folder)!r} is a file; give a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / JSON_NAME
+    if json is not None and pathlib.Path(json) == DEFAULT_JSON:
+        DEFAULT_JSON.parent.mkdir(parents=True, exist_ok=True)
+    return None if json is None else pathlib.Path(json)
 
 
 def check_json_path(path: str | os.PathLike | None) -> pathlib.Path | None:
@@ -66,11 +96,12 @@ def run_benchmarks(
     repeats: int | None = None,
     json_path: str | os.PathLike | None = None,
     log=print,
+    compile_cache: bool = True,
 ) -> dict[str, Any]:
     """Run the named benchmarks (all by default); returns (and optionally writes) the results.
 
     The JSON file is rewritten after every benchmark, so a long run that is interrupted keeps
-    what it finished.
+    what it finished. ``compile_cache=False`` leaves out ``train_kd``'s warm-cache run.
     """
     from bayeskd.bench._common import check_size, kd_problem, load_average, machine_info
     from bayeskd.io import write_json
@@ -94,6 +125,8 @@ def run_benchmarks(
         if name in _NEEDS_PROBLEM:
             problem = problem or kd_problem(size=size, log=log)
             kwargs["problem"] = problem
+        if name == "train_kd" and not compile_cache:
+            kwargs["compile_cache"] = False
         tb = time.perf_counter()
         result = module.run(**kwargs)
         result["wall_s"] = time.perf_counter() - tb
@@ -130,14 +163,21 @@ def add_cli(sub) -> None:
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default=None,
                    help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)")
-    p.add_argument("--json", default=None, metavar="FILE", help="write the results to FILE")
+    p.add_argument("--json", nargs="?", const=str(DEFAULT_JSON), default=None, metavar="FILE",
+                   help=f"write the results to FILE (without FILE: {DEFAULT_JSON})")
+    p.add_argument("--out", default=None, metavar="FOLDER",
+                   help=f"write the results to FOLDER/{JSON_NAME}")
     p.add_argument("--size", default="full", help="full (the measured sizes) | smoke (toy sizes)")
     p.add_argument("--repeats", type=int, default=None,
                    help="measured rounds per benchmark (default 5; smoke 1)")
-    p.set_defaults(func=_run_bench)
+    p.set_defaults(func=_run_bench, own_compile_cache=True)  # cold compilation is measured
 
 
 def _run_bench(args) -> int:
-    run_benchmarks(parse_only(args.only), size=args.size, repeats=args.repeats,
-                   json_path=args.json)
+    from bayeskd.cache import compile_cache_wanted
+
+    names = parse_only(args.only)
+    path = json_target(args.json, args.out)
+    run_benchmarks(names, size=args.size, repeats=args.repeats, json_path=path,
+                   compile_cache=not args.no_compile_cache and compile_cache_wanted())
     return 0

@@ -83,20 +83,6 @@ def check_seeds(seeds: int | None) -> None:
                       "trained together)")
 
 
-def enable_compile_cache() -> None:
-    """Keep XLA's compiled programs on disk (``$BAYESKD_CACHE/xla``) unless JAX already has a
-    cache folder: figures retrain identical programs (generations, seeds, sweeps), which then
-    compile once."""
-    import jax
-
-    from bayeskd.data.mnist1d import cache_root
-
-    if not jax.config.jax_compilation_cache_dir:
-        path = cache_root() / "xla"
-        path.mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(path))
-
-
 def reproduce(
     name: str,
     *,
@@ -314,8 +300,6 @@ def add_cli(sub) -> None:
     p.add_argument("--list", action="store_true", help="list the figures, sizes and runtimes")
     p.add_argument("--all", action="store_true", help="every figure in turn")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--no-compile-cache", action="store_true",
-                   help="do not keep compiled XLA programs on disk")
     p.add_argument("--fresh", action="store_true",
                    help="ignore checkpoints of an earlier run in the output folder(s), start over")
     p.set_defaults(func=_run_reproduce)
@@ -337,8 +321,6 @@ def _run_reproduce(args) -> int:
     else:
         check_request(args.name, args.size, args.seeds)
         check_out_dir(args.out or DEFAULT_ROOT / args.name)
-    if not args.no_compile_cache:
-        enable_compile_cache()
     if args.all:
         reproduce_all(size=args.size, seeds=args.seeds, out=args.out, progress=progress,
                       fresh=args.fresh)

@@ -55,3 +55,19 @@ def test_smoke_run_writes_json(tmp_path, capsys):
     for key in ("cpu", "cores", "jax", "jaxlib"):
         assert res["machine"][key]
     assert "kd_kernel" in capsys.readouterr().out
+
+
+def test_out_folder_and_bare_json_write_benchmarks_json(tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    assert main(["bench", "--size", "smoke", "--only", "kd_kernel", "--out", str(out)]) == 0
+    assert set(json.loads((out / "benchmarks.json").read_text())["benchmarks"]) == {"kd_kernel"}
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--size", "smoke", "--only", "kd_kernel", "--json"]) == 0
+    default = tmp_path / "paper_figures" / "bench" / "benchmarks.json"
+    assert set(json.loads(default.read_text())["benchmarks"]) == {"kd_kernel"}
+
+
+def test_json_file_and_out_folder_together_exit_2(tmp_path, capsys):
+    assert main(["bench", "--only", "kd_kernel", "--json", str(tmp_path / "a.json"),
+                 "--out", str(tmp_path)]) == 2
+    assert "--out" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """train_kd at a toy size: the three loops optimise the same objective from the same start."""
 
+import json
 import math
 
 import jax
@@ -84,3 +85,34 @@ def test_alternate_rotates_the_order():
     assert calls == list("abc") + list("abc") + list("bca") + list("cab")
     assert all(len(v) == 3 for v in times.values()) and all(len(v) == 3 for v in cpu.values())
     assert jax.devices()  # the benchmark modules import jax without side effects on the device
+
+
+def _fake_competitors(monkeypatch, times):
+    monkeypatch.setattr(train_kd, "torch_available", lambda: "torch_eager" in times)
+    for name, t in times.items():
+        monkeypatch.setattr(train_kd, f"run_{name}",
+                            lambda *a, t=t, **k: {"_time_s": t, "_cpu_s": t, "accuracy": 0.9})
+
+
+def test_headline_ratios_under_named_keys(problem, monkeypatch):
+    _fake_competitors(monkeypatch, {"bayeskd": 2.0, "nnx_jit_step": 8.0, "torch_eager": 5.0})
+    res = train_kd.run(size="smoke", problem=problem, log=lambda *a: None)
+    assert res["torch_eager_ratio"] == 2.5 and res["nnx_jit_loop_ratio"] == 4.0
+    assert res["cold_cache_s"] == 2.0 and res["warm_cache_s"] is None  # smoke: no warm run
+    torch_t, nnx_t = res["targets"][:2]
+    assert (torch_t["value"], torch_t["bound"], torch_t["met"]) == (2.5, 3.0, False)
+    assert (nnx_t["value"], nnx_t["bound"], nnx_t["met"]) == (4.0, 4.5, False)
+
+
+def test_benchmarks_json_carries_the_named_keys(problem, monkeypatch, tmp_path):
+    """What ``bayeskd bench --out FOLDER`` writes: the named ratios of train_kd, and no torch
+    ratio when PyTorch is missing."""
+    from bayeskd.bench import run_benchmarks
+
+    _fake_competitors(monkeypatch, {"bayeskd": 2.0, "nnx_jit_step": 10.0})
+    monkeypatch.setattr(_common, "kd_problem", lambda **k: problem)
+    path = tmp_path / "benchmarks.json"
+    run_benchmarks(["train_kd"], size="smoke", json_path=path, log=lambda *a: None)
+    res = json.loads(path.read_text())["benchmarks"]["train_kd"]
+    assert res["nnx_jit_loop_ratio"] == 5.0 and res["torch_eager_ratio"] is None
+    assert res["cold_cache_s"] == 2.0 and "warm_cache_s" in res

@@ -135,3 +135,40 @@ def test_fit_validates_data():
         fit(lambda k: make_model("mlp-small", (2,), 2, key=k),
             {"x": np.zeros((4, 2)), "y": np.zeros(4, np.int32)},
             prior=TeacherPrior(table=np.zeros((3, 2))), config=CFG, key=jax.random.key(0))
+
+
+RANDOM_PRIMITIVES = ("random_bits", "random_split", "random_fold_in", "random_seed",
+                     "threefry2x32")
+
+
+def _random_calls(jaxpr, in_loop: bool = False) -> tuple[int, int]:
+    """``(outside, inside)``: PRNG primitives outside and inside ``scan`` bodies of a jaxpr."""
+    outside = inside = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in RANDOM_PRIMITIVES:
+            inside, outside = (inside + 1, outside) if in_loop else (inside, outside + 1)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    o, i = _random_calls(inner, in_loop or eqn.primitive.name == "scan")
+                    outside, inside = outside + o, inside + i
+    return outside, inside
+
+
+def test_a_chunk_draws_its_randomness_once_not_per_step(gmm):
+    """The compiled chunk draws every minibatch (and key) before its loop: no PRNG call inside
+    the scanned step, and the same number of calls for a chunk of 3 steps as for one of 30."""
+    from bayeskd.training import CompiledRun, run_chunk
+
+    run = CompiledRun(_mlp(gmm), {"x": gmm.x_train, "y": gmm.y_train}, prior=NoPrior(),
+                      config=CFG)
+    state = run.init_state(jax.random.key(0))
+    counts = {}
+    for length in (3, 30):
+        jaxpr = jax.make_jaxpr(lambda s, n=length: run_chunk(s, run.data, run.prior,
+                                                             **run._static(n)))(state)
+        counts[length] = _random_calls(jaxpr.jaxpr)
+    assert counts[3] == counts[30]
+    outside, inside = counts[3]
+    assert inside == 0 and outside > 0
