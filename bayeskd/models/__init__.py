@@ -57,7 +57,7 @@ def make_model(
         if not is_image:
             raise ValueError(f"model: {name!r} needs image inputs [H, W, C], got shape {input_shape}")
         if input_shape[0] <= 8:
-            kwargs.setdefault("widths", (32,))
+            kwargs.setdefault("widths", (16,))
         return ResNet(input_shape[-1], num_classes, rngs=rngs, **kwargs)
     in_channels = 1 if len(input_shape) == 1 else input_shape[-1]
     return CNN1D(input_shape[0], num_classes, in_channels=in_channels, rngs=rngs, **kwargs)

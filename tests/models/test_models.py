@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from bayeskd.models import MLP, make_model, param_count
-from bayeskd.models.cnn import conv1d_same
+from bayeskd.models.cnn import ResNet, conv1d_same, conv2d_same
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,22 @@ def test_conv1d_same_equals_nnx_conv(length, stride):
     x = jax.random.normal(jax.random.key(1), (4, length, 3))
     got = conv1d_same(x, conv.kernel[...], conv.bias[...], stride=stride)
     np.testing.assert_allclose(got, conv(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, size", [((3, 3), 8), ((1, 1), 5), ((3, 5), 6), ((2, 2), 4)])
+def test_conv2d_same_equals_nnx_conv(kernel, size):
+    conv = nnx.Conv(3, 7, kernel, padding="SAME", rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (4, size, size, 3))
+    got = conv2d_same(x, conv.kernel[...], conv.bias[...])
+    np.testing.assert_allclose(got, conv(x), atol=1e-5)
+
+
+def test_resnet_on_digits_is_the_small_cnn():
+    """8x8 images get one stage of 16 channels: stem, one residual block, head."""
+    m = make_model("cnn", (8, 8, 1), 10, key=jax.random.key(0))
+    assert isinstance(m, ResNet) and m.head.in_features == 16
+    convs = (3 * 3 * 1 * 16 + 16) + 2 * (3 * 3 * 16 * 16 + 16)
+    assert param_count(m) == convs + 2 * (2 * 16) + (16 * 10 + 10)
 
 
 def test_dropout_only_with_key():
