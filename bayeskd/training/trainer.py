@@ -7,8 +7,10 @@ optional checkpoint hook. Everything is vmapped over a leading *member* axis, so
 members and hyperparameter sweeps train together in one compiled program (a single run is the
 case ``M = 1``).
 
-Minibatches are drawn i.i.d. with replacement from the training arrays with an explicit key
-per step (the stochastic-gradient reading of the likelihood); the same key gives the same run.
+Minibatches are drawn i.i.d. with replacement from the training arrays (the stochastic-gradient
+reading of the likelihood): each chunk draws the rows of all its steps, and any per-step keys,
+at once from the member's key (:func:`chunk_draws`), so the compiled loop body holds no PRNG; the
+same key and chunk length give the same run, and a run resumed between chunks the same bits.
 
 A run is three named steps: :class:`CompiledRun` builds the programs (a member initialiser and a
 chunk of steps, each one module-level ``jax.jit`` with static arguments, so equal runs share their
