@@ -30,7 +30,7 @@ teacher-only facts: accuracy, NLL, ECE (:func:`bayeskd.metrics.classification_me
 teachers themselves on the same queries; a sweep over retriever accuracy ``a``.
 
 Command: ``bayeskd reproduce rag_privileged --size quick`` (3 seeds, ``a`` in 0.5, 0.8, 1.0;
-about 2 min on 2 cores).
+about 1-2 min on 2 cores).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ INFO = FigureInfo(
     claim="Distillation from a teacher with privileged information (here: retrieved documents) "
           "beats the student trained on the labels alone; RAG's marginal over documents is "
           "better calibrated than answering from the top document only.",
-    runtime={"smoke": "~40 s", "quick": "~2 min", "full": "~8 min"},
+    runtime={"smoke": "~40 s", "quick": "~1-2 min", "full": "~8 min"},
 )
 
 FLOOR, CEILING, MARGINAL, TOP1 = "labels only", "labels for all", "RAG marginal", "top-1"
