@@ -7,10 +7,9 @@ Published: Lopez-Paz et al. §4 (generalised distillation beats the student alon
            §2.1 (RAG-Sequence/Token marginalise over the top-k documents).
 Ours:      retriever accuracy 0.8, held-out phrasings of the teacher-only facts: accuracy 0.025
            (labels alone) -> 0.62 (distilled from the RAG marginal) / 0.86 (from top-1), ceiling
-           1.00; teacher ECE 0.081 (marginal) vs 0.190 (top-1); the student distilled from top-1
-           answers is the better calibrated one (ECE 0.061 vs 0.093) (quick size, measured before
-           merging; paper_figures/rag_privileged/summary.md has the current numbers when
-           regenerated).
+           1.00; teacher ECE 0.081 (marginal) vs 0.190 (top-1); student ECE 0.093 (from the
+           marginal) vs 0.061 (from top-1), within 2 std (quick size, measured before merging;
+           paper_figures/rag_privileged/summary.md has the current numbers when regenerated).
 Mirrors:   Lopez-Paz et al. §4, Lewis et al. §2.1, on a synthetic knowledge base.
 
 Command:   bayeskd reproduce rag_privileged --size quick        (or: python experiments/rag_privileged.py --size quick)
