@@ -110,7 +110,7 @@ def make_knowledge_base(cfg: KnowledgeConfig, *, seed: int) -> KnowledgeBase:
     return KnowledgeBase(cfg, values, docs)
 
 
-def reader_sequences(cfg: KnowledgeConfig, docs_ND: np.ndarray, queries_N3: np.ndarray,
+def reader_sequences(docs_ND: np.ndarray, queries_N3: np.ndarray,
                      answers_N: np.ndarray | None = None) -> np.ndarray:
     """``[doc, t, e, r, answer]`` rows ``[N, doc_len + 4]`` (answer 0 when not given)."""
     n = len(queries_N3)
@@ -130,7 +130,7 @@ def reader_training_rows(cfg: KnowledgeConfig, n: int, *, seed: int) -> np.ndarr
     r = rng.integers(0, cfg.num_relations, n)
     t = rng.integers(0, cfg.num_templates, n)
     q = np.stack([cfg.template_token(t), cfg.entity_token(e), cfg.relation_token(r)], 1)
-    return reader_sequences(cfg, docs, q, vals[np.arange(n), r])
+    return reader_sequences(docs, q, vals[np.arange(n), r])
 
 
 def query_tokens(cfg: KnowledgeConfig, t, e, r) -> np.ndarray:

@@ -89,6 +89,8 @@ def test_calibration_verdict_follows_the_numbers(smoke):
     ("main_accuracy", 0.7, "main_accuracy: must be one of accuracies"),
     ("train_templates", 3, "train_templates: must be smaller than num_templates = 3"),
     ("labelled_fraction", 1.0, "labelled_fraction: must lie in the open interval"),
+    ("labelled_fraction", 0.99, "labelled_fraction: must leave at least one labelled and one "
+                                "teacher-only fact of the 32"),
     ("num_entities", 1, "num_entities: must be an integer >= 2"),
     ("score_noise", -0.1, "score_noise: must be a finite number > 0"),
 ])

@@ -163,6 +163,10 @@ def check_size(size: Size) -> None:
         raise ValueError(f"k: must be smaller than num_entities = {kcfg.num_entities}, got "
                          f"{size.k}")
     check_unit_interval(size.labelled_fraction, name="labelled_fraction", open_ends=True)
+    facts = kcfg.num_entities * kcfg.num_relations
+    if not 1 <= round(size.labelled_fraction * facts) <= facts - 1:
+        raise ValueError(f"labelled_fraction: must leave at least one labelled and one "
+                         f"teacher-only fact of the {facts}, got {size.labelled_fraction}")
     check_unit_interval(size.imitation, name="imitation")
     if not size.accuracies:
         raise ValueError("accuracies: must name at least one retriever accuracy, got ()")
@@ -189,7 +193,7 @@ def split_facts(size: Size, *, seed: int = KB_SEED) -> dict:
     """
     rng = np.random.default_rng([seed, 31])
     e, r, t = size.num_entities, size.num_relations, size.num_templates
-    n_lab = int(round(size.labelled_fraction * e * r))
+    n_lab = round(size.labelled_fraction * e * r)
     labelled = np.zeros(e * r, bool)
     labelled[rng.permutation(e * r)[:n_lab]] = True
     perm = np.argsort(rng.random((e, r, t)), axis=-1)
@@ -243,7 +247,7 @@ def train_reader(size: Size, *, progress) -> tuple:
 def reader_log_probs(graphdef, params, kcfg: KnowledgeConfig, docs_ND, queries_N3) -> np.ndarray:
     """The teacher's answer distribution ``[N, V]`` (its next-token log-probabilities after
     ``[doc, query]``, renormalised over the value tokens)."""
-    seqs = reader_sequences(kcfg, docs_ND, queries_N3)
+    seqs = reader_sequences(docs_ND, queries_N3)
     logits = lm_log_probs(graphdef, params, seqs, batch_size=512)[:, -1, :kcfg.num_values]
     return np.asarray(jax.nn.log_softmax(logits, axis=-1))
 
