@@ -50,6 +50,7 @@ FIGURES = (
     "mode_seeking",
     "lm_distillation",
     "distilbert_init",
+    "rag_privileged",
 )
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")
