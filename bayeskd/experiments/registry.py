@@ -44,6 +44,7 @@ FIGURES = (
     "prior_table",
     "function_matching",
     "bayesian_dark_knowledge",
+    "temperature_tempering",
     "ensemble_distribution_distillation",
     "kd_as_map",
     "privileged_information",
