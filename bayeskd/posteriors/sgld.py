@@ -131,12 +131,12 @@ def fit_sgld(
     progress: bool | None = None,
     augment: Callable | None = None,
 ) -> ParamSamples:
-    """Run ``num_chains`` parallel SGLD chains (or cyclical SGLD) and keep thinned samples.
+    r"""Run ``num_chains`` parallel SGLD chains (or cyclical SGLD) and keep thinned samples.
 
     Args:
       prior: the weight prior of the objective (a :class:`bayeskd.priors.GaussianPrior` with
         ``weight_decay = 1/(sigma^2 N)`` targets the ``N(0, sigma^2)`` posterior).
-      step_size: :math:`\\eta_0 > 0`.
+      step_size: :math:`\eta_0 > 0`.
       num_steps: total Langevin steps per chain.
       burn_in: steps discarded before the first kept sample.
       thin: steps between kept samples.

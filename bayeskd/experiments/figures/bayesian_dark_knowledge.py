@@ -44,6 +44,7 @@ from bayeskd.posteriors import (
 )
 from bayeskd.priors import GaussianPrior
 from bayeskd.training import TrainConfig, fit
+from bayeskd.validate import check_choice, check_positive_float, check_positive_int
 
 INFO = FigureInfo(
     name="bayesian_dark_knowledge",
@@ -88,6 +89,21 @@ SIZES = {
 }
 
 
+def check_size(size: Size) -> None:
+    """Refuse a size that cannot run, before any work: positive counts and step size, known
+    student names."""
+    for name in ("seeds", "nuts_warmup", "nuts_samples", "sgld_steps", "grid"):
+        check_positive_int(getattr(size, name), name=name)
+    check_positive_float(size.step_size, name="step_size")
+    if size.sgld_steps < 500:
+        raise ValueError(f"sgld_steps: at least 500 (the chain keeps a draw every 100 steps after "
+                         f"a fifth of them), got {size.sgld_steps}")
+    if not size.students:
+        raise ValueError(f"students: give at least one of {', '.join(STUDENTS)}")
+    for name in size.students:
+        check_choice(name, tuple(STUDENTS), name="students")
+
+
 def mlp(hidden: tuple[int, ...]):
     """``key -> MLP(2 -> hidden -> 2)``."""
     return lambda key: MLP(2, 2, hidden=hidden, rngs=nnx.Rngs(params=key))
@@ -102,6 +118,7 @@ def toy_data(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
+    check_size(size)
     log = log_fn(log)
     units = units or Units()
     x, y = toy_data()
@@ -236,4 +253,4 @@ def _figure(summ, sizes, arms):
     return fig
 
 
-__all__ = ["INFO", "SIZES", "Size", "mlp", "run", "toy_data"]
+__all__ = ["INFO", "SIZES", "Size", "check_size", "mlp", "run", "toy_data"]

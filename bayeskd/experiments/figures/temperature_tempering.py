@@ -122,8 +122,8 @@ def check_size(size: Size) -> None:
         temps = getattr(size, field)
         if len(temps) == 0:
             raise ValueError(f"{field}: give at least one temperature, got none")
-        for t in temps:
-            check_temperature(t, name=field)
+        for t in temps:  # the KD range is checked (and warned about) where the targets are made
+            check_positive_float(t, name=field)
 
 
 def softened_entropy(logp_NK: np.ndarray, temperature: float) -> float:
