@@ -66,6 +66,7 @@ STUDENTS = {"student 2-10-2": (10,), "student 2-100-2": (100,), "student 2-10-10
 PRIOR_STD, INPUT_NOISE, PER_CLASS = 1.0, 0.5, 10
 NEAR = 2 * INPUT_NOISE  # "near the data": within two input-noise std of a training point
 STUDENT_LR = 3e-3  # the posterior zoo's online-student learning rate
+THIN = 100  # SGLD steps between kept draws
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,9 +96,9 @@ def check_size(size: Size) -> None:
     for name in ("seeds", "nuts_warmup", "nuts_samples", "sgld_steps", "grid"):
         check_positive_int(getattr(size, name), name=name)
     check_positive_float(size.step_size, name="step_size")
-    if size.sgld_steps < 500:
-        raise ValueError(f"sgld_steps: at least 500 (the chain keeps a draw every 100 steps after "
-                         f"a fifth of them), got {size.sgld_steps}")
+    if size.sgld_steps - size.sgld_steps // 5 < THIN:
+        raise ValueError(f"sgld_steps: the chain keeps a draw every {THIN} steps after the first "
+                         f"fifth; at least {THIN * 5 // 4 + 1}, got {size.sgld_steps}")
     if not size.students:
         raise ValueError(f"students: give at least one of {', '.join(STUDENTS)}")
     for name in size.students:
@@ -148,7 +149,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
                                      optimizer="sgd", eval_every=2000))
         out["SGD"] = offline_predictive(ParamSamples.from_fit(sgd), grid, key=key).probs
         chain = fit_sgld(teacher_fn, data, prior=prior, key=key, step_size=size.step_size,
-                         num_steps=size.sgld_steps, burn_in=burn_in, thin=100,
+                         num_steps=size.sgld_steps, burn_in=burn_in, thin=THIN,
                          batch_size=len(x), progress=False)
         out["SGLD"] = offline_predictive(chain, grid, key=key).probs
         for name in size.students:
