@@ -43,7 +43,7 @@ def test_rhat_near_one_for_iid_draws_and_far_for_shifted_chains():
     iid = rng.standard_normal((4, 500, 3))
     good = rhat_ess(to_inference_data({"w": iid}))
     assert good["rhat_max"] < 1.01 and good["ess_min"] > 1000
-    shifted = iid + np.array([0.0, 0.0, 3.0, 3.0])[:, None, None]  # two chains elsewhere
+    shifted = iid + np.array([0.0, 3.0, 0.0, 3.0])[:, None, None]  # two chains elsewhere
     assert rhat_ess(to_inference_data({"w": shifted}))["rhat_max"] > 1.5
     # the same draws stored chain-major [C * D, ...]: split correctly they disagree ...
     flat = ParamSamples(None, {"w": jax.numpy.asarray(shifted.reshape(2000, 3))}, chains=4)
