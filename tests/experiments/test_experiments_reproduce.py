@@ -269,12 +269,20 @@ def check_tempering_results(r, tt):
     # the softened targets' entropy rises with the KD temperature (a fact of the softmax)
     h = [kd[f"KD T={t:g}"]["target_entropy"]["mean"] for t in size.kd_temperatures]
     assert all(b > a for a, b in zip(h, h[1:], strict=False))
-    for m in r["extra"]["entropy_meeting"]:
+    meet = r["extra"]["entropy_meeting"]
+    kd_t, post_t = np.array(size.kd_temperatures), np.array(size.posterior_temperatures)
+    assert len(meet) == 2 * (len(kd_t) + len(post_t))  # (plain, aug) x (students + posteriors)
+    targets = np.array([kd[f"KD T={t:g}"]["target_entropy"]["mean"] for t in kd_t])
+    for m in meet:
         aug = " +aug" if m["augmented"] else ""
-        curve = [post[f"T_post={t:g}{aug}"]["entropy"]["mean"] for t in size.posterior_temperatures]
-        want = tt.entropy_crossing(np.array(size.posterior_temperatures), np.array(curve),
-                                   kd[f"KD T={m['kd_temperature']:g}"]["entropy"]["mean"])
-        assert m["posterior_temperature"] == want
+        curve = np.array([post[f"T_post={t:g}{aug}"]["entropy"]["mean"] for t in post_t])
+        if m["kd_side"] == "student":  # the posterior temperature of the student's entropy
+            h = kd[f"KD T={m['kd_temperature']:g}"]["entropy"]["mean"]
+            assert m["posterior_temperature"] == tt.entropy_crossing(post_t, curve, h)
+        else:  # the KD temperature whose targets carry the predictive's entropy
+            h = post[f"T_post={m['posterior_temperature']:g}{aug}"]["entropy"]["mean"]
+            assert m["kd_temperature"] == tt.entropy_crossing(kd_t, targets, h)
+        assert m["entropy"] == h
     assert set(r["extra"]["cold_posterior_gain"]) == {"plain", "augmented"}
 
 

@@ -252,15 +252,16 @@ def _report(rows, size: Size, seeds: int) -> Report:
                           "nll_gain": float(nll[warm[0]] - nll[best]),
                           "accuracy_gain": float(curve("accuracy", aug)[best]
                                                  - curve("accuracy", aug)[warm[0]])}
-    # where the curves meet: the posterior temperature whose predictive entropy equals the
-    # student's, for every KD temperature
+    # where the curves meet: (student) the posterior temperature whose predictive entropy equals
+    # the student's, for every KD temperature; (targets) the KD temperature whose softened
+    # targets carry the entropy of the predictive, for every posterior temperature
     meet = []
     for aug in (False, True):
         h_post = curve("entropy", aug)
         for T, h in zip(kd_t, kd_curve("entropy"), strict=True):
             tp = entropy_crossing(np.array(post_t), h_post, float(h))
-            row = {"kd_temperature": T, "augmented": aug, "student_entropy": float(h),
-                   "posterior_temperature": tp}
+            row = {"kd_side": "student", "augmented": aug, "kd_temperature": T,
+                   "entropy": float(h), "posterior_temperature": tp}
             if tp is not None:
                 nearest = post_t[int(np.argmin(np.abs(np.log(post_t) - np.log(tp))))]
                 row |= {"nearest_posterior_temperature": nearest}
@@ -268,6 +269,10 @@ def _report(rows, size: Size, seeds: int) -> Report:
                     row[f"student_{m}"] = kd[_kd_arm(T)][m]["mean"]
                     row[f"posterior_{m}"] = post[_post_arm(nearest, aug)][m]["mean"]
             meet.append(row)
+        for T, h in zip(post_t, h_post, strict=True):
+            meet.append({"kd_side": "targets", "augmented": aug, "posterior_temperature": T,
+                         "entropy": float(h), "kd_temperature": entropy_crossing(
+                             np.array(kd_t), kd_curve("target_entropy"), float(h))})
 
     h_kd = kd_curve("entropy")
     h_target = kd_curve("target_entropy")
@@ -329,37 +334,39 @@ def _notes(size, seeds, kd_t, h_kd, meet, post, post_t) -> list[str]:
         f"teacher, {size.student_steps} steps; (b) {seeds} SGLD chains per setting, "
         f"{size.sgld_steps} steps of size {size.step_size:g} (batch {SGLD_BATCH}), the first "
         f"{size.burn_in} burn-in, a draw every {size.thin}; N(0, {PRIOR_STD:g}) weight prior.",
+        "The knobs move in opposite directions: raising the KD temperature adds entropy to the "
+        "targets, lowering the posterior temperature takes entropy out of the predictive.",
     ]
     for aug in (False, True):
-        found = [m for m in meet if m["augmented"] == aug and m["posterior_temperature"]]
         tag = "with augmentation" if aug else "without augmentation"
+        rows = [m for m in meet if m["augmented"] == aug and m["kd_side"] == "student"]
+        found = [m for m in rows if m["posterior_temperature"] is not None]
         h_post = [post[_post_arm(T, aug)]["entropy"]["mean"] for T in post_t]
         if not found:
+            listed = ", ".join(f"{m['entropy']:.3f}" for m in rows)
             notes.append(
-                f"The curves do not meet {tag}: the students' entropies "
-                f"({min(h_kd):.3f}–{max(h_kd):.3f}) lie outside the SGLD predictives' "
-                f"({min(h_post):.3f}–{max(h_post):.3f}) over T_post = {min(post_t):g}–"
-                f"{max(post_t):g}.")
-            continue
-        parts = []
-        for m in found:
-            parts.append(
-                f"KD T={m['kd_temperature']:g} (entropy {m['student_entropy']:.3f}) ≈ T_post "
-                f"{m['posterior_temperature']:.3g}; there the student has accuracy "
+                f"The student's predictive entropy never meets the SGLD predictive's {tag}: "
+                f"over KD T = {min(kd_t):g}–{max(kd_t):g} the students' entropies "
+                f"({listed}) all lie outside the "
+                f"predictives' range {min(h_post):.3f}–{max(h_post):.3f} over T_post = "
+                f"{min(post_t):g}–{max(post_t):g}.")
+        else:
+            parts = [
+                f"KD T={m['kd_temperature']:g} (entropy {m['entropy']:.3f}) ≈ T_post "
+                f"{m['posterior_temperature']:.3g}, where the student has accuracy "
                 f"{m['student_accuracy']:.3f} / NLL {m['student_nll']:.3f} / ECE "
-                f"{m['student_ece']:.3f}, the SGLD predictive at T_post="
+                f"{m['student_ece']:.3f} and the SGLD predictive at T_post="
                 f"{m['nearest_posterior_temperature']:g} {m['posterior_accuracy']:.3f} / "
-                f"{m['posterior_nll']:.3f} / {m['posterior_ece']:.3f}")
-        missing = [m["kd_temperature"] for m in meet
-                   if m["augmented"] == aug and not m["posterior_temperature"]]
-        notes.append(f"Where the curves meet ({tag}): " + "; ".join(parts) + "."
-                     + (f" No posterior temperature matches KD T = "
-                        f"{', '.join(f'{t:g}' for t in missing)}." if missing else ""))
-    notes.append(
-        "The knobs move in opposite directions: raising the KD temperature adds entropy to the "
-        "targets, lowering the posterior temperature takes entropy out of the predictive. Equal "
-        "entropy does not make the two predictives equal: the rows above compare their accuracy, "
-        "NLL and ECE at the matching points.")
+                f"{m['posterior_nll']:.3f} / {m['posterior_ece']:.3f}" for m in found]
+            notes.append(f"Where the student's entropy meets the SGLD predictive's {tag}: "
+                         + "; ".join(parts) + ".")
+        targets = [m for m in meet if m["augmented"] == aug and m["kd_side"] == "targets"]
+        notes.append(
+            f"The KD temperature whose softened targets carry the SGLD predictive's entropy "
+            f"({tag}): " + ", ".join(
+                f"T_post={m['posterior_temperature']:g} ({m['entropy']:.3f}) ↔ "
+                + (f"KD T ≈ {m['kd_temperature']:.2g}" if m["kd_temperature"] is not None
+                   else "none in the KD range") for m in targets) + ".")
     return notes
 
 
