@@ -321,7 +321,7 @@ def _figure(summ, sizes, arms, dig):
     ax.set_title("toy 2-D problem, 20 points", fontsize=10)
     ax.legend(fontsize=8)
     ax = axes[1]
-    st = list(sizes)
+    st = sorted(sizes, key=sizes.get)  # by capacity
     ax.plot([sizes[a] for a in st], [summ[a]["kl_ref"]["mean"] for a in st], "o-", label="ours")
     ax.plot([sizes[a] for a in st], [PUBLISHED[a] for a in st], "s--", label="published")
     for a in st:
