@@ -233,7 +233,7 @@ def test_bayesian_dark_knowledge(smoke_root):
     arms = r["summary"]["arms"]
     from bayeskd.experiments.figures import bayesian_dark_knowledge as bdk
 
-    assert set(arms) == {"SGD", "SGLD", *bdk.SIZES["smoke"].students}
+    assert set(arms) == {"SGD", "SGLD", bdk.WINDOW_ARM, *bdk.SIZES["smoke"].students}
     assert all(a["kl_ref"]["mean"] >= 0 for a in arms.values())
     check_bdk_results(r, bdk)
 
