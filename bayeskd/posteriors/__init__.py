@@ -24,6 +24,7 @@ from bayeskd.posteriors.end2 import (
     fit_dirichlet_student,
 )
 from bayeskd.posteriors.ensemble import fit_ensemble, fit_map
+from bayeskd.posteriors.inference_data import rhat_ess, to_inference_data
 from bayeskd.posteriors.laplace import LastLayerLaplace, last_layer_ggn
 from bayeskd.posteriors.mc_dropout import MCDropout
 from bayeskd.posteriors.numpyro_bnn import (
@@ -84,6 +85,7 @@ __all__ = [
     "predictive_metrics",
     "prior_std_from_weight_decay",
     "reference_distances",
+    "rhat_ess",
     "run_ensemble_sampler",
     "run_nuts",
     "run_svi",
@@ -91,5 +93,6 @@ __all__ = [
     "swag_moments",
     "swag_sample",
     "teacher_log_probs",
+    "to_inference_data",
     "weight_decay_from_prior_std",
 ]

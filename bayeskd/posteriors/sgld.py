@@ -129,19 +129,28 @@ def fit_sgld(
     exploration: float = 0.8,
     init_params: Any = None,
     progress: bool | None = None,
+    augment: Callable | None = None,
 ) -> ParamSamples:
-    """Run ``num_chains`` parallel SGLD chains (or cyclical SGLD) and keep thinned samples.
+    r"""Run ``num_chains`` parallel SGLD chains (or cyclical SGLD) and keep thinned samples.
 
     Args:
       prior: the weight prior of the objective (a :class:`bayeskd.priors.GaussianPrior` with
         ``weight_decay = 1/(sigma^2 N)`` targets the ``N(0, sigma^2)`` posterior).
-      step_size: :math:`\\eta_0 > 0`.
+      step_size: :math:`\eta_0 > 0`.
       num_steps: total Langevin steps per chain.
       burn_in: steps discarded before the first kept sample.
       thin: steps between kept samples.
       num_cycles: ``None`` for plain SGLD; ``M >= 1`` for cyclical SGLD with ``M`` cycles, keeping
         samples only in each cycle's sampling stage (the last ``1 - exploration`` of it).
+      temperature: the posterior temperature :math:`T > 0`: the noise is scaled by
+        :math:`\sqrt T`, so the chain samples :math:`p_T(\theta\mid\mathcal D) \propto
+        \exp(-U(\theta)/T)`, the posterior tempered as a whole (likelihood and prior:
+        Wenzel et al. 2020's "cold posterior" for :math:`T < 1`). :math:`T = 1` is the Bayes
+        posterior; :math:`T \to 0` approaches noisy gradient descent to a mode.
       init_params: optional stacked ``[num_chains, ...]`` start (e.g. MAP); default random init.
+      augment: optional augmentation ``(key, x) -> x'`` applied to every minibatch
+        (:mod:`bayeskd.data.augment`): the likelihood is then that of fresh augmented views, the
+        setting in which Izmailov et al. (2021) trace the cold-posterior effect.
 
     Returns:
       a :class:`ParamSamples` with ``chains = num_chains``, samples ordered chain-major.
@@ -172,7 +181,7 @@ def fit_sgld(
         res = fit(model_fn, data, prior=prior, optimizer=tx, key=key, num_members=num_chains,
                   config=TrainConfig(steps=num_steps, batch_size=batch_size, eval_every=thin),
                   init_params=init_params, on_chunk=keep, progress=progress,
-                  desc="csgld" if num_cycles else "sgld")
+                  desc="csgld" if num_cycles else "sgld", augment=augment)
     except TrainingDiverged as e:
         raise ValueError(f"step_size: SGLD diverged with step_size={step_size}; lower it ({e})"
                          ) from None

@@ -11,6 +11,7 @@ from bayeskd.experiments.figures import bayesian_dark_knowledge as bdk
 from bayeskd.experiments.figures import ensemble_distribution_distillation as end2_fig
 from bayeskd.experiments.figures import kd_as_map
 from bayeskd.experiments.figures import privileged_information as pi
+from bayeskd.experiments.figures import temperature_tempering as tt
 
 # --------------------------------------------------------------------------- kd_as_map
 
@@ -109,3 +110,48 @@ def test_uncertainty_split_and_auroc():
 def test_toy_has_ten_points_per_class():
     x, y = bdk.toy_data()
     assert x.shape == (20, 2) and np.bincount(y).tolist() == [10, 10]
+
+
+def test_generalised_targets_need_one_privileged_row_per_label():
+    with pytest.raises(ValueError, match=r"^log_s: the privileged targets need one row per regular "
+                                         r"label \(N = 3\), got shape \(2, 2\)"):
+        pi.generalised_targets(np.array([0, 1, 0]), np.zeros((2, 2)), imitation=0.5)
+
+
+# --------------------------------------------------------------------------- temperature tempering
+
+
+def test_softened_entropy_is_the_entropy_of_softmax_over_t():
+    logp = np.log(np.array([[0.7, 0.2, 0.1], [0.5, 0.25, 0.25]]))
+    h1 = np.mean([-(p * np.log(p)).sum() for p in np.exp(logp)])
+    assert tt.softened_entropy(logp, 1.0) == pytest.approx(h1, rel=1e-12)
+    q = np.exp(logp[0] / 4) / np.exp(logp[0] / 4).sum()
+    q2 = np.exp(logp[1] / 4) / np.exp(logp[1] / 4).sum()
+    want = np.mean([-(q * np.log(q)).sum(), -(q2 * np.log(q2)).sum()])
+    assert tt.softened_entropy(logp, 4.0) == pytest.approx(want, rel=1e-12)
+
+
+def test_entropy_crossing_interpolates_in_log_temperature():
+    temps = np.array([1.0, 0.1, 0.01])  # any order
+    h = np.array([0.4, 0.2, 0.1])
+    assert tt.entropy_crossing(temps, h, 0.3) == pytest.approx(10 ** -0.5)
+    assert tt.entropy_crossing(temps, h, 0.1) == pytest.approx(0.01)
+    assert tt.entropy_crossing(temps, h, 0.5) is None and tt.entropy_crossing(temps, h, 0.05) is None
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("posterior_temperatures", (1.0, 0.0), "^posterior_temperatures: must be a finite number > 0"),
+    ("posterior_temperatures", (-0.3,), "^posterior_temperatures: must be a finite number > 0"),
+    ("kd_temperatures", (0.0,), "^kd_temperatures: must be a finite number > 0"),
+    ("kd_temperatures", (), "^kd_temperatures: give at least one temperature"),
+])
+def test_tempering_temperatures_must_be_positive_before_work(field, value, message, monkeypatch):
+    import dataclasses
+
+    def no_work(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(tt, "load_digits", no_work)
+    size = dataclasses.replace(tt.SIZES["smoke"], **{field: value})
+    with pytest.raises(ValueError, match=message):
+        tt.run(size, seeds=1)
