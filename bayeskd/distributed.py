@@ -7,7 +7,8 @@ axes have fixed names:
 ``members``    the member axis of :func:`bayeskd.training.fit` (seeds, ensemble members, sweep
                configurations, SWAG/SGLD chains): independent programs, no communication
 ``data``       the rows of the training arrays (and the teacher tables read with them)
-``vocab``      the classes of a large output head (:func:`bayeskd.losses.vocab_sharded_distillation`)
+``vocab``      the classes of a large output head (``fused_linear_distillation(...,
+               implementation="vocab_sharded")`` of :mod:`bayeskd.losses.fused`)
 =============  ==================================================================================
 
 :func:`make_mesh` builds it from a device count and the sizes of ``data`` and ``vocab`` (the rest
