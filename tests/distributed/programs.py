@@ -35,7 +35,7 @@ def _max_diff(a, b) -> float:
                for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
-def sharded_fit(data_axis: str = "1") -> dict:
+def sharded_fit(one, data_axis: int) -> dict:
     """KD students, 4 members, on 4 devices with ``data`` of the given size vs one device."""
     import jax
     import numpy as np
@@ -45,11 +45,11 @@ def sharded_fit(data_axis: str = "1") -> dict:
 
     model, data, prior, cfg = _problem()
     kw = dict(prior=prior, config=cfg, key=jax.random.key(0), num_members=4, progress=False)
-    one = fit(model, data, **kw)
-    mesh = make_mesh(4, data=int(data_axis))
+    mesh = make_mesh(4, data=data_axis)
     many = fit(model, data, mesh=mesh, **kw)
     leaf = jax.tree.leaves(many.params)[0]
     run = CompiledRun(model, data, prior=prior, config=cfg, num_members=4, mesh=mesh)
+    program = run.lower(run.init_state(jax.random.key(0))).as_text()
     errors = []
     for members, batch, rows in ((3, 20, 2), (4, 10, 4)):  # members=2 vs 3; data=4 vs batch 10
         try:
@@ -61,6 +61,8 @@ def sharded_fit(data_axis: str = "1") -> dict:
             "data_spec": str(run.data["x"].sharding.spec), "errors": errors,
             "table_spec": (str(run.prior.table.sharding.spec)  # unplaced: replicated by jit
                            if hasattr(run.prior.table, "sharding") else "P()"),
+            # with_sharding_constraint on the minibatch rows, in either partitioner's spelling
+            "batch_constraints": program.count("sharding_constraint") + program.count("@Sharding"),
             "loss": float(np.max(np.abs(np.subtract(one.history["loss"], many.history["loss"])))),
             "spec": str(leaf.sharding.spec), "devices": len(leaf.sharding.device_set),
             "one_device": len(jax.tree.leaves(one.params)[0].sharding.device_set)}
@@ -92,7 +94,6 @@ def vocab_kernel() -> dict:
 
     from bayeskd.distributed import make_mesh
     from bayeskd.losses.fused import DIVERGENCES, fused_linear_distillation
-    from bayeskd.losses.sharded import vocab_sharded_distillation
 
     mesh = make_mesh(4, vocab=4)
     k = jax.random.split(jax.random.key(0), 5)
@@ -108,8 +109,8 @@ def vocab_kernel() -> dict:
         ref = jax.value_and_grad(
             lambda a, b, kw=kw: fused_linear_distillation(a, b, h_t, w_t, **kw), (0, 1))
         new = jax.jit(jax.value_and_grad(
-            lambda a, b, kw=kw: vocab_sharded_distillation(a, b, h_t, w_t, mesh=mesh, **kw),
-            (0, 1)))
+            lambda a, b, kw=kw: fused_linear_distillation(
+                a, b, h_t, w_t, implementation="vocab_sharded", mesh=mesh, **kw), (0, 1)))
         (l1, (dh1, dw1)), (l2, (dh2, dw2)) = ref(h_s, w_s), new(h_s, w_s)
         out[f"{d},{label_weight}"] = {
             "value": float(l1), "d_value": float(jnp.abs(l1 - l2)),
@@ -169,23 +170,29 @@ def multiprocess(process_id: str, port: str, out: str) -> dict:
     write_json(f"{out}/result-{jax.process_index()}.json", {"writer": jax.process_index(),
                                       "params": [np.asarray(p).tolist()
                                                  for p in jax.tree.leaves(params)]})
+    leaf = jax.tree.leaves(res.params)[0]  # restored from the checkpoint, then trained on
     return {"process": jax.process_index(), "devices": jax.device_count(),
             "local": jax.local_device_count(), "loss": res.history["loss"],
-            "steps_run": res.steps_run}
+            "steps_run": res.steps_run, "spec": str(leaf.sharding.spec),
+            "spread": len(leaf.sharding.device_set)}
 
 
-def one_process(out: str) -> dict:
-    """The reference of :func:`multiprocess`: the same run on one device."""
+def single(out: str) -> dict:
+    """Every one-process program in one interpreter (4 CPU devices), and the one-device reference
+    of :func:`multiprocess` (``reference.npz`` and its losses)."""
     import jax
     import numpy as np
 
     from bayeskd.training import fit
 
     model, data, prior, cfg = _problem()
-    res = fit(model, data, prior=prior, config=cfg, key=jax.random.key(0), num_members=4,
-              progress=False)
-    np.savez(f"{out}/reference.npz", *[np.asarray(p) for p in jax.tree.leaves(res.params)])
-    return {"loss": res.history["loss"]}
+    one = fit(model, data, prior=prior, config=cfg, key=jax.random.key(0), num_members=4,
+              progress=False)  # mesh=None: device 0 alone
+    np.savez(f"{out}/reference.npz", *[np.asarray(p) for p in jax.tree.leaves(one.params)])
+    return {"reference_loss": one.history["loss"],
+            "sharded_fit": {str(d): sharded_fit(one, d) for d in (1, 2)},
+            "sharded_sgld": sharded_sgld(), "vocab_kernel": vocab_kernel(),
+            "nuts_parallel": nuts_parallel()}
 
 
 if __name__ == "__main__":
