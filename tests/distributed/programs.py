@@ -61,8 +61,9 @@ def sharded_fit(one, data_axis: int) -> dict:
             "data_spec": str(run.data["x"].sharding.spec), "errors": errors,
             "table_spec": (str(run.prior.table.sharding.spec)  # unplaced: replicated by jit
                            if hasattr(run.prior.table, "sharding") else "P()"),
-            # with_sharding_constraint on the minibatch rows, in either partitioner's spelling
-            "batch_constraints": program.count("sharding_constraint") + program.count("@Sharding"),
+            # with_sharding_constraint of rows over `data` (Shardy's spelling) in the chunk
+            "batch_constraints": sum("sharding_constraint" in line and '{"data"}' in line
+                                     for line in program.splitlines()),
             "loss": float(np.max(np.abs(np.subtract(one.history["loss"], many.history["loss"])))),
             "spec": str(leaf.sharding.spec), "devices": len(leaf.sharding.device_set),
             "one_device": len(jax.tree.leaves(one.params)[0].sharding.device_set)}
