@@ -10,6 +10,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -41,15 +42,23 @@ class Child:
     """A started child process; :meth:`wait` gives ``(returncode, stdout, stderr, seconds)``."""
 
     def __init__(self, args: list[str], *, devices: int | None, timeout: float = 240):
-        self.timeout, self.t0 = timeout, time.monotonic()
+        self.timeout, t0 = timeout, time.monotonic()
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=environment(devices), cwd=ROOT)
         self._done = None
 
+        def collect():  # in the background, so ``seconds`` is when the child ended
+            out, err = self.proc.communicate()
+            self._done = (self.proc.returncode, out, err, time.monotonic() - t0)
+
+        self._reader = threading.Thread(target=collect, daemon=True)
+        self._reader.start()
+
     def wait(self):
+        self._reader.join(self.timeout)
         if self._done is None:
-            out, err = self.proc.communicate(timeout=self.timeout)
-            self._done = (self.proc.returncode, out, err, time.monotonic() - self.t0)
+            self.proc.kill()
+            raise TimeoutError(f"{self.proc.args[2:]}: still running after {self.timeout} s")
         return self._done
 
     def json(self) -> dict:
