@@ -38,6 +38,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_STARTED: list = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_children():
+    """No child outlives the session (a failing test may leave one waiting on its peers)."""
+    yield
+    for child in _STARTED:
+        if child.proc.poll() is None:
+            child.proc.kill()
+
+
 class Child:
     """A started child process; :meth:`wait` gives ``(returncode, stdout, stderr, seconds)``."""
 
@@ -45,6 +57,7 @@ class Child:
         self.timeout, t0 = timeout, time.monotonic()
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=environment(devices), cwd=ROOT)
+        _STARTED.append(self)
         self._done = None
 
         def collect():  # in the background, so ``seconds`` is when the child ended
