@@ -88,7 +88,7 @@ def program(name: str, *args: str, devices: int | None = 4) -> Child:
 
 
 def cli(*args: str, devices: int = 2) -> Child:
-    return Child([sys.executable, "-m", "bayeskd.cli", *args], devices=devices, timeout=90)
+    return Child([sys.executable, "-m", "bayeskd.cli", *args], devices=devices, timeout=400)
 
 
 @pytest.fixture(scope="session")

@@ -162,7 +162,7 @@ def multiprocess(process_id: str, port: str, out: str) -> dict:
     from bayeskd import distributed
 
     distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), local_devices=2,
-                           timeout_s=30)
+                           timeout_s=60)
     import jax
     import numpy as np
 
