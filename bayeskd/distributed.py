@@ -12,9 +12,11 @@ axes have fixed names:
 =============  ==================================================================================
 
 :func:`make_mesh` builds it from a device count and the sizes of ``data`` and ``vocab`` (the rest
-goes to ``members``); ``fit(..., mesh=mesh)`` places the training state with its member axis
-over ``members`` and the data rows over ``data``, and ``jax.jit`` propagates the placement
-through the compiled chunk, so the numbers are those of one device up to float reassociation.
+goes to ``members``); ``fit(..., mesh=mesh)`` checks it (:func:`resolve_mesh`), places the
+training state with its member axis over ``members`` and the data rows and teacher tables over
+``data`` (:func:`place_training`, also after a restore from a checkpoint), and keeps every
+minibatch's rows over ``data`` inside the compiled step (:func:`constrain_rows`); ``jax.jit``
+propagates the rest, so the numbers are those of one device up to float reassociation.
 
 **Many processes.** :func:`initialize` calls :func:`jax.distributed.initialize` from explicit
 arguments or the environment (``BAYESKD_COORDINATOR``, ``BAYESKD_NUM_PROCESSES``,
