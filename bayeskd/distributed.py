@@ -482,15 +482,15 @@ def _meet_process_zero(coordinator, address, process_id, num_processes, deadline
                     f"coordinator {coordinator}: unreachable after {timeout_s} s "
                     f"({e.strerror or e}); is process 0 running there?") from None
             time.sleep(0.2)
-    with conn:
+    with conn:  # process 0 started before we connected: its deadline ends within timeout_s
         _send_message(conn, {"process_id": process_id, "num_processes": num_processes})
-        answer = _read_message(conn, deadline)
+        answer = _read_message(conn, time.monotonic() + timeout_s)
     count = answer.get("num_processes")
     if count is not None and count != num_processes:
         raise ValueError(f"--num-processes: process 0 was started with {count}, process "
                          f"{process_id} with {num_processes}")
     if not answer or answer.get("error"):
-        why = answer.get("error") or f"no answer within {timeout_s} s"
+        why = answer.get("error") or f"it closed the connection or gave no answer in {timeout_s} s"
         raise DistributedInitError(f"coordinator {coordinator}: process 0 stopped the run: "
                                    f"{why}")
 
