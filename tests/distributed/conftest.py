@@ -91,15 +91,49 @@ def cli(*args: str, devices: int = 2) -> Child:
     return Child([sys.executable, "-m", "bayeskd.cli", *args], devices=devices, timeout=400)
 
 
-@pytest.fixture(scope="session")
-def reference_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("reference")
+class Shared:
+    """A program run once per test session, even when xdist workers share the session.
+
+    The first worker to ask starts it; :meth:`json` waits for its result (the starter writes it
+    to ``folder``, the others read it there).
+    """
+
+    def __init__(self, folder: pathlib.Path, name: str, *args: str):
+        self.result = folder / f"{name}.json"
+        try:
+            os.close(os.open(folder / f"{name}.started", os.O_CREAT | os.O_EXCL))
+            self.child = program(name, *args)
+        except FileExistsError:
+            self.child = None
+
+    def json(self) -> dict:
+        if self.child is not None and not self.result.exists():
+            code, out, err, _ = self.child.wait()
+            data = json.loads(out.strip().splitlines()[-1]) if code == 0 else {"error": err[-3000:]}
+            self.result.with_suffix(".tmp").write_text(json.dumps(data))
+            self.result.with_suffix(".tmp").replace(self.result)
+        deadline = time.monotonic() + 400
+        while not self.result.exists():
+            assert time.monotonic() < deadline, f"{self.result}: never written"
+            time.sleep(0.5)
+        data = json.loads(self.result.read_text())
+        assert "error" not in data, data.get("error")
+        return data
 
 
 @pytest.fixture(scope="session")
-def single(reference_dir) -> Child:
+def reference_dir(tmp_path_factory) -> pathlib.Path:
+    """This session's folder for shared runs (common to the xdist workers of the session)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared_runs"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def single(reference_dir) -> Shared:
     """Every one-process program on 4 CPU devices, one interpreter (see ``programs.single``)."""
-    return program("single", str(reference_dir))
+    return Shared(reference_dir, "single", str(reference_dir))
 
 
 @pytest.fixture(scope="session")
