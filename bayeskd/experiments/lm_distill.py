@@ -645,22 +645,32 @@ def compare_to_hard(summary: dict, metric: str, base: str = "hard") -> dict:
     return out
 
 
+def teacher_part(cfg: LMDistillConfig, data: dict, units: Units, *, progress=None,
+                 log=print) -> dict:
+    """The teacher of ``cfg`` as a unit (trained, or reloaded from ``units``)."""
+    name = teacher_unit(cfg)
+    return units(name, lambda: train_teacher(cfg, data, checkpoint=units.trainer(name),
+                                             progress=progress, log=log))
+
+
 def distill(cfg: LMDistillConfig, data: dict, units: Units, *, prefix: str = "", progress=None,
-            log=print, hard: bool = True) -> dict:
+            log=print, methods: list | None = None, teacher: dict | None = None,
+            topk: bool = True) -> dict:
     """Teacher and every method's students of ``cfg`` as units; returns the results (no files).
 
     ``units`` (:class:`bayeskd.experiments.figures._base.Units`) stores each finished part and
     its trainer checkpoints; ``prefix`` names the students' parts (figures that run several
-    configurations with one teacher); ``hard=False`` leaves out the hard-label students. With
-    ``cfg.compare_posteriors`` the results also hold ``posteriors`` (:func:`compare_posteriors`).
+    configurations with one teacher). ``methods`` (``(mode, divergence)`` pairs) replaces
+    ``cfg.methods()``; ``teacher`` is an already trained :func:`teacher_part`; ``topk=False``
+    skips the top-k table errors. With ``cfg.compare_posteriors`` the results also hold
+    ``posteriors`` (:func:`compare_posteriors`).
     """
-    name_t = teacher_unit(cfg)
-    teacher = units(name_t, lambda: train_teacher(cfg, data, checkpoint=units.trainer(name_t),
-                                                  progress=progress, log=log))
+    if teacher is None:
+        teacher = teacher_part(cfg, data, units, progress=progress, log=log)
     rows: list[dict] = []
     student_params = None
     finished: dict[str, dict] = {}
-    methods = [m for m in cfg.methods() if hard or m[0] != "hard"]
+    methods = list(cfg.methods() if methods is None else methods)
     for mode, div in methods:
         name = f"{prefix}student-{method_name(mode, div)}"
         t1 = time.perf_counter()
@@ -695,7 +705,8 @@ def distill(cfg: LMDistillConfig, data: dict, units: Units, *, prefix: str = "",
         "versus_hard": {m: compare_to_hard(summary, m)
                         for m in ("nll", "kl_true", "nll_best", "kl_true_best") if m in metrics},
         "topk_error": units(f"{prefix}topk-error", lambda: {"rows": topk_errors(cfg, data,
-                                                                                 teacher)})["rows"],
+                                                                                 teacher)})["rows"]
+        if topk else [],
     }
     if cfg.compare_posteriors:
         out["posteriors"] = compare_posteriors(
@@ -725,9 +736,7 @@ def compare_posteriors(cfg: LMDistillConfig, data: dict, units: Units, *, prefix
         label = pcfg.posterior_label
         teacher, unit = reuse.get(label, (None, None))
         if teacher is None:
-            name_t = teacher_unit(pcfg)
-            teacher = units(name_t, lambda pcfg=pcfg, name_t=name_t: train_teacher(
-                pcfg, data, checkpoint=units.trainer(name_t), progress=progress, log=log))
+            teacher = teacher_part(pcfg, data, units, progress=progress, log=log)
         if unit is None:
             name = f"{prefix}{label}-student-{method_name(mode, div)}"
             unit = units(name, lambda pcfg=pcfg, teacher=teacher, name=name: train_students(
@@ -794,15 +803,21 @@ def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
 
 
 def figure(results: dict):
-    """Bars of bits per token and KL(p*||.) per method, the teacher dashed."""
+    """Bars of bits per token and KL(p*||.) per method, the teacher dashed; with a posterior
+    comparison, KL(p*||.) of each posterior teacher and of its student."""
     import matplotlib.pyplot as plt
 
     summary = results["summary"]
     metrics = [m for m in ("bits_per_token", "kl_true", "sample_nll_true")
                if m in next(iter(summary.values()))]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    post = results.get("posteriors")
+    extra = 1 if post and "kl_true" in metrics else 0
+    fig, axes = plt.subplots(1, len(metrics) + extra, figsize=(4.2 * (len(metrics) + extra), 3.6),
+                             squeeze=False)
+    if extra:
+        _posterior_panel(axes[0][-1], post)
     names = list(summary)
-    for ax, m in zip(axes[0], metrics, strict=True):
+    for ax, m in zip(axes[0][:len(metrics)], metrics, strict=True):
         means = [summary[n][m]["mean"] for n in names]
         stds = [summary[n][m]["std"] for n in names]
         ax.barh(range(len(names)), means, xerr=stds, color=["0.6"] + ["C0"] * (len(names) - 1))
@@ -820,6 +835,23 @@ def figure(results: dict):
                  f"{results['config']['seeds']} seeds; grey: hard labels)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _posterior_panel(ax, post: dict) -> None:
+    """KL(p*||teacher predictive) and KL(p*||student) (mean and std over seeds) per posterior."""
+    labels = list(post["teachers"])
+    x = np.arange(len(labels))
+    teacher = [post["teachers"][a]["kl_true"] for a in labels]
+    student = [post["summary"][a]["kl_true"] for a in labels]
+    ax.bar(x - 0.2, teacher, 0.4, color="0.4", label="teacher predictive")
+    ax.bar(x + 0.2, [s["mean"] for s in student], 0.4, yerr=[s["std"] for s in student],
+           color="C1", label=f"student ({post['method']})")
+    for i, a in enumerate(labels):
+        ax.annotate(f"MI {post['teachers'][a]['mutual_information']:.3f}", (x[i] - 0.2, teacher[i]),
+                    ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_title("posterior teachers: KL(p* || .) per token", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def format_table(results: dict) -> str:
