@@ -335,7 +335,7 @@ def load_lm_data(cfg: LMDistillConfig) -> dict:
         val = teacher_rows[size.num_train:size.num_train + size.num_test]
         return {"teacher_train": teacher_rows, "train": teacher_rows[:size.num_train],
                 "test": np.asarray(test), "vocab_size": cfg.hmm_vocab, "true_test": true,
-                "val": val, "true_val": predictive_log_probs(hmm, jnp.asarray(val))[:, 1:],
+                "val": val,
                 "hmm": hmm,
                 "meta": {"kind": "hmm", "num_states": size.num_states, "vocab_size": cfg.hmm_vocab,
                          "zipf_exponent": size.zipf_exponent, "concentration": size.concentration,
@@ -355,7 +355,7 @@ def load_lm_data(cfg: LMDistillConfig) -> dict:
                          f"got {cfg.top_k}")
     return {"teacher_train": rows["train"], "train": rows["train"][:size.num_train],
             "test": rows["test"], "vocab_size": rows["vocab_size"],
-            "true_test": None, "hmm": None, "true_val": None,
+            "true_test": None, "hmm": None,
             "val": rows["train"][size.num_train:size.num_train + size.num_test],
             "meta": {"kind": "text", "source": source, "sha256": rows["sha256"],
                      "num_chars": rows["num_chars"], "tokenizer": rows["tokenizer"],
