@@ -501,8 +501,9 @@ def unigram_log_prior(data: dict) -> jax.Array:
 
 
 def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, div: str | None,
-                   *, checkpoint, progress) -> dict:
-    """Every seed's student for one method; returns the unit (rows per seed, parameter count)."""
+                   *, checkpoint, progress, sample: bool = True) -> dict:
+    """Every seed's student for one method; returns the unit (rows per seed, parameter count);
+    ``sample=False`` skips the true NLL of the students' own samples."""
     size = cfg.sizes
     scfg = model_config(cfg, "student", data["vocab_size"])
     config = TrainConfig(steps=size.student_steps, batch_size=size.batch_size,
@@ -539,7 +540,7 @@ def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, d
     for s in range(cfg.num_seeds):
         params = jax.tree.map(lambda a, s=s: a[s], res.params)
         row = {"method": method_name(mode, div), "mode": mode, "divergence": div or "", "seed": s}
-        row |= _evaluate(res.graphdef, params, data, key=jax.random.key(100 + s), sample=True)
+        row |= _evaluate(res.graphdef, params, data, key=jax.random.key(100 + s), sample=sample)
         row |= best_by_validation(curve, s)
         rows.append(row)
     return {"rows": rows, "param_count": int(scfg.param_count()), "steps_run": res.steps_run,
@@ -740,13 +741,13 @@ def compare_posteriors(cfg: LMDistillConfig, data: dict, units: Units, *, prefix
         if unit is None:
             name = f"{prefix}{label}-student-{method_name(mode, div)}"
             unit = units(name, lambda pcfg=pcfg, teacher=teacher, name=name: train_students(
-                pcfg, data, teacher, mode, div, progress=progress,
+                pcfg, data, teacher, mode, div, progress=progress, sample=False,
                 checkpoint=units.trainer(name)))
         rows += [r | {"teacher_posterior": label} for r in unit["rows"]]
         teachers[label] = {k: v for k, v in teacher["metrics"].items()} | {"posterior": post}
         if post == "ensemble":
             member_kl = [m["kl_true"] for m in teacher["members"] if "kl_true" in m]
-    metrics = [m for m in METRICS if m in rows[0]]
+    metrics = [m for m in METRICS if all(m in r for r in rows)]
     summary = summarize(rows, group="teacher_posterior", metrics=metrics)
     single = posterior_config(cfg, "single").posterior_label
     students = {m: compare_to_hard(summary, m, base=single)
