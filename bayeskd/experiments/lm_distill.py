@@ -592,6 +592,9 @@ def figure(results: dict):
         means = [summary[n][m]["mean"] for n in names]
         stds = [summary[n][m]["std"] for n in names]
         ax.barh(range(len(names)), means, xerr=stds, color=["0.6"] + ["C0"] * (len(names) - 1))
+        if all(f"{m}_best" in summary[n] for n in names):
+            ax.plot([summary[n][f"{m}_best"]["mean"] for n in names], range(len(names)), "kx",
+                    label="at lowest validation NLL")
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.invert_yaxis()
         if m in results["teacher"]:
@@ -602,6 +605,8 @@ def figure(results: dict):
                       "kl_true": "KL(p* || model) per token",
                       "sample_nll_true": "true NLL of own samples"}[m], fontsize=9)
     axes[0][0].legend(fontsize=7)
+    if len(metrics) > 1:
+        axes[0][1].legend(fontsize=7)
     fig.suptitle(f"lm-distill on {results['data']['kind']} ({results['size']}, "
                  f"{results['config']['seeds']} seeds; grey: hard labels)", fontsize=10)
     fig.tight_layout()
@@ -622,7 +627,8 @@ def _posterior_panel(ax, post: dict) -> None:
                     ha="center", va="bottom", fontsize=6)
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_title("posterior teachers: KL(p* || .) per token", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_ylim(top=1.25 * max(teacher + [s["mean"] + s["std"] for s in student]))
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
 
 
 def format_table(results: dict) -> str:
