@@ -83,7 +83,8 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             arm = f"{init} / " + ("hard" if r["mode"] == "hard" else
                                   "kd+cos" if cos > 0 else "kd")
             rows.append(r | {"arm": arm})
-    s = summarize(rows, group="arm", metrics=["bits_per_token", "kl_true", "nll"])
+    s = summarize(rows, group="arm", metrics=["bits_per_token", "kl_true", "nll", "kl_true_best",
+                                              "nll_best"])
     quality = {a: teacher["bits_per_token"] / v["bits_per_token"]["mean"] for a, v in s.items()}
     ratio = s_params / t_params
     comparisons = [
