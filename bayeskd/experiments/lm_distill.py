@@ -217,9 +217,10 @@ def train_teacher(cfg: LMDistillConfig, data: dict, *, checkpoint, progress, log
               key=jax.random.key(cfg.seed + 1000), num_members=cfg.teacher_members,
               objective=LMObjective(label_weight=1.0), progress=progress, desc="teacher",
               checkpoint=checkpoint)
-    # each member alone (an MC-dropout teacher: its deterministic network), then the predictive
+    # each member alone (an MC-dropout teacher: its deterministic network; the true NLL of the
+    # samples of the first only), then the predictive
     rows = [_evaluate(res.graphdef, jax.tree.map(lambda a, m=m: a[m], res.params), data,
-                      key=jax.random.key(7), sample=True) for m in range(cfg.teacher_members)]
+                      key=jax.random.key(7), sample=m == 0) for m in range(cfg.teacher_members)]
     post = posterior_metrics(posterior_teacher(cfg, res.graphdef, res.params), data,
                              key=jax.random.key(cfg.seed + 2000))
     metrics = rows[0] | {"mutual_information": post["mutual_information"]} \
