@@ -367,9 +367,10 @@ def _report(rows, size, seeds, sizes, divergent, diag, box) -> Report:
         f"The NUTS reference: 2 chains x {size.nuts_samples} draws after {size.nuts_warmup} "
         f"warm-up steps ({divergent} divergent transitions). SGLD and the online students: "
         f"{size.sgld_steps} full-batch steps of size {size.step_size:g}, the first "
-        f"{size.sgld_steps // 5} burn-in; {seeds} seeds. Each student is trained twice on "
-        "the same chain's keys, once per input choice; nothing else differs (Adam, learning "
-        f"rate {STUDENT_LR:g} cosine-decayed to zero). The uniform box is the KL grid's: "
+        f"{size.sgld_steps // 5} burn-in; {seeds} seeds. Each student is trained twice, once "
+        "per input choice, on the identical teacher chain (same key; the teacher's steps do not "
+        f"depend on the student); nothing else differs (Adam, learning rate {STUDENT_LR:g} "
+        "cosine-decayed to zero). The uniform box is the KL grid's: "
         f"[{box[0][0]:.2f}, {box[1][0]:.2f}] x [{box[0][1]:.2f}, {box[1][1]:.2f}].",
         *(inputs_note(means, students, i) for i in STUDENT_INPUTS),
         "The paper's Algorithm 1 updates the student by plain SGD steps with a learning-rate "
@@ -412,7 +413,7 @@ def _window_note(summ, students) -> str:
     return (f"The chain's average over all its draws has KL {full:.3f}; over only its last "
             f"{WINDOW} draws ({WINDOW * THIN} steps) {win:.3f}; the online students "
             f"{min(st):.3f}–{max(st):.3f}, nearer (in log ratio) the short-window average for "
-            f"{nearer} of {len(st)} student sizes. "
+            f"{nearer} of {len(st)} student arms. "
             + ("Every student lies between the short-window and the whole-chain average: it "
                "averages the chain's predictive over more than the last "
                f"{WINDOW * THIN} steps but far fewer than the whole chain, consistent with "
