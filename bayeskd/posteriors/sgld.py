@@ -207,8 +207,8 @@ def perturbed_inputs(x, input_noise: float) -> Callable[[jax.Array, int], jax.Ar
     r"""The student data generator "near the training data": ``(key, m) -> x' [m, ...]`` with
     :math:`x' = x_i + \sigma\epsilon`, :math:`i` uniform over the rows of ``x``,
     :math:`\epsilon\sim\mathcal N(0, I)`; :math:`\sigma` = ``input_noise`` :math:`\ge 0`."""
-    if not (isinstance(input_noise, int | float) and math.isfinite(input_noise)
-            and input_noise >= 0):
+    ok = isinstance(input_noise, int | float | np.floating) and not isinstance(input_noise, bool)
+    if not (ok and math.isfinite(input_noise) and input_noise >= 0):
         raise ValueError(f"input_noise: must be a finite number >= 0, got {input_noise!r}")
     x = jnp.asarray(x, jnp.float32)
 
