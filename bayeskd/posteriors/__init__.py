@@ -49,7 +49,9 @@ from bayeskd.posteriors.sgld import (
     bayesian_dark_knowledge,
     cyclical_step_size,
     fit_sgld,
+    perturbed_inputs,
     sgld,
+    uniform_inputs,
 )
 from bayeskd.posteriors.swag import SWAG, SWAGState, fit_swag, swag_moments, swag_sample
 
@@ -89,7 +91,9 @@ __all__ = [
     "run_ensemble_sampler",
     "run_nuts",
     "run_svi",
+    "perturbed_inputs",
     "sgld",
+    "uniform_inputs",
     "swag_moments",
     "swag_sample",
     "teacher_log_probs",

@@ -233,7 +233,7 @@ def test_bayesian_dark_knowledge(smoke_root):
     arms = r["summary"]["arms"]
     from bayeskd.experiments.figures import bayesian_dark_knowledge as bdk
 
-    assert set(arms) == {"SGD", "SGLD", bdk.WINDOW_ARM, *bdk.SIZES["smoke"].students}
+    assert set(arms) == {"SGD", "SGLD", bdk.WINDOW_ARM, *bdk.student_arms(bdk.SIZES["smoke"].students)}
     assert all(a["kl_ref"]["mean"] >= 0 for a in arms.values())
     check_bdk_results(r, bdk)
 
@@ -248,6 +248,13 @@ def check_bdk_results(r, bdk):
     assert [c["student"] for c in cap] == list(bdk.SIZES["smoke"].students)
     assert all(c["weights"] == s["student_weights"][c["student"]] for c in cap)
     assert all(c["kl_ref"] == s["arms"][c["student"]]["kl_ref"]["mean"] for c in cap)
+    # both student-input arms are recorded, each with its own KLs and verdicts
+    ins = s["student_inputs"]["arms"]
+    assert set(ins) == set(bdk.STUDENT_INPUTS)
+    for inputs, arm in ins.items():
+        assert arm["kl_ref"] == {c["student"]: s["arms"][bdk.student_arm(c["student"], inputs)]
+                                 ["kl_ref"]["mean"] for c in cap}
+    assert all(c["kl_ref_perturbed"] == ins["perturb"]["kl_ref"][c["student"]] for c in cap)
     for part in ("weights", "predictive"):
         d = s["nuts_diagnostics"][part]
         assert d["chains"] == 2 and d["rhat_max"] >= d["rhat_median"] > 0.9 and d["ess_min"] > 0
