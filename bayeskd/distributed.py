@@ -7,13 +7,16 @@ axes have fixed names:
 ``members``    the member axis of :func:`bayeskd.training.fit` (seeds, ensemble members, sweep
                configurations, SWAG/SGLD chains): independent programs, no communication
 ``data``       the rows of the training arrays (and the teacher tables read with them)
-``vocab``      the classes of a large output head (:func:`bayeskd.losses.vocab_sharded_distillation`)
+``vocab``      the classes of a large output head (``fused_linear_distillation(...,
+               implementation="vocab_sharded")`` of :mod:`bayeskd.losses.fused`)
 =============  ==================================================================================
 
 :func:`make_mesh` builds it from a device count and the sizes of ``data`` and ``vocab`` (the rest
-goes to ``members``); ``fit(..., mesh=mesh)`` places the training state with its member axis
-over ``members`` and the data rows over ``data``, and ``jax.jit`` propagates the placement
-through the compiled chunk, so the numbers are those of one device up to float reassociation.
+goes to ``members``); ``fit(..., mesh=mesh)`` checks it (:func:`resolve_mesh`), places the
+training state with its member axis over ``members`` and the data rows and teacher tables over
+``data`` (:func:`place_training`, also after a restore from a checkpoint), and keeps every
+minibatch's rows over ``data`` inside the compiled step (:func:`constrain_rows`); ``jax.jit``
+propagates the rest, so the numbers are those of one device up to float reassociation.
 
 **Many processes.** :func:`initialize` calls :func:`jax.distributed.initialize` from explicit
 arguments or the environment (``BAYESKD_COORDINATOR``, ``BAYESKD_NUM_PROCESSES``,
@@ -27,17 +30,20 @@ with :func:`put_global` (every process holds the same host value) and read back 
 data=D,vocab=V`` and ``--coordinator HOST:PORT --num-processes P --process-id I``
 (:func:`add_cli_flags`, :func:`setup_from_args`). Bad input (more devices than exist, a mesh
 that does not divide the devices, a process id outside ``[0, P)``) is one ``ValueError`` line;
-an unreachable coordinator is a :class:`DistributedInitError` after ``--init-timeout`` seconds.
+processes that disagree on ``--num-processes`` are one ``ValueError`` line from each; an
+unreachable coordinator, or a process 0 whose peers do not all arrive, is a
+:class:`DistributedInitError` line after ``--init-timeout`` seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -47,8 +53,9 @@ from bayeskd.validate import check_positive_int
 
 AXES = ("members", "data", "vocab")
 
-__all__ = ["AXES", "DistributedInitError", "default_mesh", "initialize", "is_main_process",
-           "make_mesh", "parse_mesh", "put_global", "to_host", "use_mesh"]
+__all__ = ["AXES", "DistributedInitError", "Placed", "constrain_rows", "default_mesh",
+           "initialize", "is_main_process", "make_mesh", "parse_mesh", "place_training",
+           "put_global", "resolve_mesh", "to_host", "use_mesh"]
 
 
 class DistributedInitError(RuntimeError):
@@ -177,6 +184,110 @@ def leading_sharding(mesh: Mesh, axis: str | None) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec() if axis is None else PartitionSpec(axis))
 
 
+# --------------------------------------------------------------------------------------------
+# A training run on a mesh: which mesh, and where its state, data and tables live.
+# --------------------------------------------------------------------------------------------
+
+
+def mesh_axis(mesh: Mesh, name: str) -> str | None:
+    """``name`` if the mesh has that axis with more than one device, else ``None`` (replicated)."""
+    return name if mesh.shape.get(name, 1) > 1 else None
+
+
+def resolve_mesh(mesh: Mesh | None, *, num_members: int, batch_size: int) -> Mesh | None:
+    """The mesh a run uses: an explicit one (checked), else the default where it divides the run.
+
+    An explicit mesh must divide ``M`` over ``members`` and the batch over ``data``; the default
+    mesh of :func:`use_mesh` is skipped (``None``: one device) where it does not, so a job whose
+    runs differ in size still runs them all.
+
+    Raises:
+      ValueError: an explicit mesh with axes outside :data:`AXES`, or one that does not divide
+        ``num_members`` or ``batch_size``.
+    """
+    strict = mesh is not None
+    mesh = mesh if strict else default_mesh()
+    if mesh is None:
+        return None
+    unknown = [a for a in mesh.axis_names if a not in AXES]
+    if unknown:
+        raise ValueError(f"mesh: axes must be named among {AXES}, got {unknown}")
+    m_size, d_size = mesh.shape.get("members", 1), mesh.shape.get("data", 1)
+    if num_members % m_size:
+        if strict:
+            raise ValueError(f"mesh: its members axis ({m_size} devices) must divide "
+                             f"num_members, got num_members={num_members}")
+        return None
+    if batch_size % d_size:
+        if strict:
+            raise ValueError(f"mesh: its data axis ({d_size} devices) must divide the batch, "
+                             f"got batch_size={batch_size}")
+        return None
+    return mesh
+
+
+def _prior_sharding(mesh: Mesh, shape: tuple, n: int, prior_axis: int | None,
+                    rows: str | None) -> NamedSharding:
+    """A prior leaf's placement: stacked ``[M, ...]`` over members; per-example rows over data."""
+    lead: tuple = ()
+    if prior_axis is not None:
+        lead, shape = (mesh_axis(mesh, "members"),), shape[1:]
+    row = (rows,) if rows is not None and len(shape) >= 1 and shape[0] == n else ()
+    return NamedSharding(mesh, PartitionSpec(*lead, *row) if row else PartitionSpec(*lead))
+
+
+class Placed(NamedTuple):
+    """What :func:`place_training` returns; a part that was not given is ``None``."""
+
+    state: Any
+    data: Any
+    prior: Any
+
+
+def place_training(mesh: Mesh | None, *, state: Any = None, data: Mapping | None = None,
+                   prior: Any = None, prior_axis: int | None = None) -> Placed:
+    """A training run's arrays on ``mesh``: members over ``members``, rows over ``data``.
+
+    - ``state`` (leaves ``[M, ...]``): the member axis split over ``members``.
+    - ``data`` (arrays ``[N, ...]``): the rows split over ``data`` when its size divides ``N``,
+      else replicated.
+    - ``prior``: leaves stacked ``[M, ...]`` (``prior_axis=0``) split over ``members``; leaves
+      with one row per example (a teacher table ``[N, K]``, or ``[M, N, K]`` stacked) split by
+      rows like the data; the replicated rest stay as given (``jax.jit`` replicates them).
+
+    Without a mesh the data become device arrays and the rest is returned as given.
+    """
+    if mesh is None:
+        return Placed(state, None if data is None else {k: jax.numpy.asarray(v)
+                                                        for k, v in data.items()}, prior)
+    placed_state = None if state is None else put_global(
+        state, leading_sharding(mesh, mesh_axis(mesh, "members")))
+    placed_data = placed_prior = None
+    if data is not None:
+        n = np.shape(next(iter(data.values())))[0]
+        rows = mesh_axis(mesh, "data") if n % mesh.shape.get("data", 1) == 0 else None
+        placed_data = put_global(dict(data), leading_sharding(mesh, rows))
+        if prior is not None:
+            leaves, treedef = jax.tree.flatten(prior)
+            specs = [_prior_sharding(mesh, np.shape(a), n, prior_axis, rows) for a in leaves]
+            placed_prior = jax.tree.unflatten(treedef, [
+                a if s.is_fully_replicated else put_global(a, s)
+                for a, s in zip(leaves, specs, strict=True)])
+    return Placed(placed_state, placed_data, placed_prior)
+
+
+def constrain_rows(batch: Any, mesh: Mesh | None) -> Any:
+    """Inside a compiled step: every leaf of ``batch`` with its rows over the ``data`` axis.
+
+    The identity without a mesh or with a ``data`` axis of one device. Under :func:`jax.vmap`
+    (the trainer's member axis) the mapped axis is left to the compiler.
+    """
+    if mesh is None or mesh_axis(mesh, "data") is None:
+        return batch
+    sharding = leading_sharding(mesh, "data")
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), batch)
+
+
 def is_main_process() -> bool:
     """Whether this process writes outputs: process 0, or the only one."""
     return jax.process_index() == 0
@@ -273,7 +384,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         kwargs.update(coordinator_address=settings["coordinator"],
                       num_processes=settings["num_processes"], process_id=settings["process_id"])
     if "coordinator" in settings:
-        _preflight(settings["coordinator"], settings["process_id"], timeout_s)
+        _rendezvous(settings["coordinator"], settings["process_id"], settings["num_processes"],
+                    timeout_s)
     try:
         jax.distributed.initialize(**kwargs)
     except Exception as e:  # noqa: BLE001 - the runtime raises XlaRuntimeError and others
@@ -284,34 +396,124 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     return True
 
 
-def _preflight(coordinator: str, process_id: int, timeout_s: int) -> None:
-    """Fail with one line, not an abort, when the coordinator cannot be bound or reached.
+def _rendezvous(coordinator: str, process_id: int, num_processes: int, timeout_s: int) -> None:
+    """Meet every process on the coordinator address before JAX's runtime does; one line if not.
 
-    JAX's runtime terminates the process (no Python exception) when its connection times out,
-    so process 0 first checks that it can listen on the address, and the others that something
-    listens there within ``timeout_s`` (retrying, since process 0 may start later). Once
-    connected, JAX's own ``initialization_timeout`` bounds the wait for the remaining processes.
+    JAX's runtime terminates the process (no Python exception) when its peers never connect,
+    and does not compare process counts. So first, process 0 listens on the coordinator address
+    and waits up to ``timeout_s`` for all ``num_processes - 1`` peers; each peer connects
+    (retrying, as process 0 may start later) and sends ``{"process_id", "num_processes"}``;
+    process 0 answers every peer with its own count and an error, if any, once all have come
+    or one disagrees. Then process 0 closes the address for JAX's coordination service.
+
+    Raises:
+      ValueError: the processes disagree on ``--num-processes``, or two share a ``--process-id``
+        (bad input; reported by process 0 and by the peer concerned).
+      DistributedInitError: process 0 cannot listen on the address, a peer cannot reach it, or
+        not every peer arrived within ``timeout_s``.
     """
     host, _, port = coordinator.rpartition(":")
-    host = host.strip("[]")
-    if process_id == 0:
-        try:
-            with socket.create_server((host, int(port)), reuse_port=False):
-                return
-        except OSError as e:
-            raise DistributedInitError(f"coordinator {coordinator}: process 0 cannot listen "
-                                       f"there ({e.strerror or e})") from None
+    address = (host.strip("[]"), int(port))
     deadline = time.monotonic() + timeout_s
+    if process_id == 0:
+        _meet_peers(coordinator, address, num_processes, deadline, timeout_s)
+    else:
+        _meet_process_zero(coordinator, address, process_id, num_processes, deadline, timeout_s)
+
+
+def _meet_peers(coordinator, address, num_processes, deadline, timeout_s) -> None:
+    """Process 0's side of :func:`_rendezvous`."""
+    try:
+        server = socket.create_server(address)
+    except OSError as e:
+        raise DistributedInitError(f"coordinator {coordinator}: process 0 cannot listen there "
+                                   f"({e.strerror or e})") from None
+    peers: dict[int, socket.socket] = {}
+    error: Exception | None = None
+    with server:
+        server.settimeout(0.2)
+        while error is None and len(peers) < num_processes - 1:
+            if time.monotonic() >= deadline:
+                missing = sorted(set(range(1, num_processes)) - set(peers))
+                error = DistributedInitError(
+                    f"coordinator {coordinator}: process(es) {', '.join(map(str, missing))} of "
+                    f"--num-processes {num_processes} did not arrive within {timeout_s} s")
+                break
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            hello = _read_message(conn, deadline)
+            if not isinstance(hello.get("process_id"), int):
+                conn.close()  # not a bayeskd process (a port probe): ignore it
+                continue
+            pid, count = hello["process_id"], hello.get("num_processes")
+            if count != num_processes:
+                error = ValueError(f"--num-processes: process {pid} was started with {count}, "
+                                   f"process 0 with {num_processes}")
+            elif pid in peers:
+                error = ValueError(f"--process-id: two processes were started with {pid}")
+            else:
+                peers[pid] = conn
+                continue
+            with conn:
+                _send_message(conn, {"num_processes": num_processes, "error": str(error)})
+        answer = {"num_processes": num_processes, "error": None if error is None else str(error)}
+        for conn in peers.values():
+            with conn:
+                _send_message(conn, answer)
+                with contextlib.suppress(OSError):
+                    conn.settimeout(1.0)
+                    conn.recv(1)  # the peer closes first, so the address is free to reuse
+    if error is not None:
+        raise error
+
+
+def _meet_process_zero(coordinator, address, process_id, num_processes, deadline,
+                       timeout_s) -> None:
+    """A peer's side of :func:`_rendezvous`."""
     while True:
         try:
-            with socket.create_connection((host, int(port)), timeout=2.0):
-                return
+            conn = socket.create_connection(address, timeout=2.0)
+            break
         except OSError as e:
             if time.monotonic() >= deadline:
                 raise DistributedInitError(
                     f"coordinator {coordinator}: unreachable after {timeout_s} s "
                     f"({e.strerror or e}); is process 0 running there?") from None
-            time.sleep(0.5)
+            time.sleep(0.2)
+    with conn:  # process 0 started before we connected: its deadline ends within timeout_s
+        _send_message(conn, {"process_id": process_id, "num_processes": num_processes})
+        answer = _read_message(conn, time.monotonic() + timeout_s)
+    count = answer.get("num_processes")
+    if count is not None and count != num_processes:
+        raise ValueError(f"--num-processes: process 0 was started with {count}, process "
+                         f"{process_id} with {num_processes}")
+    if not answer or answer.get("error"):
+        why = answer.get("error") or f"it closed the connection or gave no answer in {timeout_s} s"
+        raise DistributedInitError(f"coordinator {coordinator}: process 0 stopped the run: "
+                                   f"{why}")
+
+
+def _send_message(conn: socket.socket, message: dict) -> None:
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _read_message(conn: socket.socket, deadline: float) -> dict:
+    """One JSON line from ``conn`` before ``deadline``; ``{}`` on a timeout, EOF or garbage."""
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            conn.settimeout(max(deadline - time.monotonic(), 0.05))
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        message = json.loads(data)
+    except (OSError, ValueError):
+        return {}
+    return message if isinstance(message, dict) else {}
 
 
 # --------------------------------------------------------------------------------------------

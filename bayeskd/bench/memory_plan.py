@@ -12,7 +12,8 @@ per-device bytes of arguments, outputs and temporaries. Two layouts:
 ``vocab``       mesh ``data = D/8, vocab = 8``: embeddings/heads (and the student's gradient and
                 Adam moments for them) split by vocabulary over ``vocab``; the body stays
                 data-parallel over all ``D`` devices; the loss is
-                :func:`bayeskd.losses.sharded.vocab_sharded_distillation` on all tokens.
+                :func:`bayeskd.losses.fused_linear_distillation` with
+                ``implementation="vocab_sharded"`` on all tokens.
 
 Command (the device count must be set before JAX starts, so one process per count)::
 
@@ -94,7 +95,6 @@ def plan(devices: int, layout: str) -> dict:
 
     from bayeskd.distributed import make_mesh
     from bayeskd.losses import fused_linear_distillation
-    from bayeskd.losses.sharded import vocab_sharded_distillation
 
     vocab_axis = 8 if layout == "vocab" else 1
     mesh = make_mesh(devices, data=devices // vocab_axis, vocab=vocab_axis)
@@ -122,10 +122,9 @@ def plan(devices: int, layout: str) -> dict:
         hs = _body(ps, ps["embed"][tok], STUDENT.heads)
         ht = _body(pt, pt["embed"][tok], TEACHER.heads)
         hs, ht = hs.reshape(-1, STUDENT.width), jax.lax.stop_gradient(ht.reshape(-1, TEACHER.width))
-        if sharded:
-            return vocab_sharded_distillation(hs, ps["embed"].T, ht, pt["embed"].T, mesh=mesh,
-                                              temperature=2.0)
-        return fused_linear_distillation(hs, ps["embed"].T, ht, pt["embed"].T, temperature=2.0)
+        kw = dict(implementation="vocab_sharded", mesh=mesh) if sharded else {}
+        return fused_linear_distillation(hs, ps["embed"].T, ht, pt["embed"].T, temperature=2.0,
+                                         **kw)
 
     def step(ps, opt_state, pt, tok):
         loss, grads = jax.value_and_grad(loss_fn)(ps, pt, tok)

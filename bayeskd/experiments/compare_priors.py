@@ -86,6 +86,9 @@ from bayeskd.validate import (
     check_unit_interval,
 )
 
+__all__ = ["DEFAULT_PRIORS", "METRICS", "PRIORS", "SIZES", "STUDENTS", "TEACHERS", "ComparePriorsConfig",
+           "format_table", "run"]
+
 PRIORS = ("none", "weight_decay", "label_smoothing", "dropout", "kd", "kd_transfer", "augment",
           "kd_augment", "kd_crossfit")
 #: Run when ``--priors`` is not given (``kd_crossfit`` trains ``folds`` more teachers: on request).

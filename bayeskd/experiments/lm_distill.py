@@ -20,6 +20,12 @@ MiniLLM's claim for reverse KL). Real text (``--data text``: the standard librar
 ``--data FILE``: any UTF-8 file) reports bits per token. Every loss goes through the chunked
 kernel (:func:`bayeskd.losses.fused.fused_linear_distillation`).
 
+Teachers may be posterior predictives (``--teacher-posterior``): one network, an ensemble
+(mean in probability space over members) or MC dropout (mean over dropout masks), each with its
+per-token mutual information; a comma-separated list compares them and their students. Every
+student is scored at its final step and at its lowest validation NLL (early stopping). The
+configuration and its checks are :mod:`bayeskd.experiments.lm_distill_config`.
+
 Command: ``bayeskd lm-distill`` (quick HMM, 3 seeds; a few minutes on 2 cores).
 Resumable and atomic like ``compare-priors``: the teacher and each method's students are units
 of a :class:`bayeskd.checkpoint.SweepStore` in ``<out>/.checkpoints``.
@@ -42,8 +48,24 @@ from flax import nnx
 
 from bayeskd.checkpoint import SweepStore
 from bayeskd.data.hmm import predictive_log_probs, random_hmm, sample_hmm, sequence_log_prob
-from bayeskd.experiments.common import SIZE_NAMES
 from bayeskd.experiments.figures._base import Units
+from bayeskd.experiments.lm_distill_config import (  # noqa: F401  (re-exported)
+    DEFAULT_DIVERGENCES,
+    ENSEMBLE_MEMBERS,
+    INITS,
+    METRICS,
+    MODES,
+    POSTERIOR_METHOD,
+    POSTERIORS,
+    SIZE_TABLE,
+    TOPK_VALUES,
+    LMDistillConfig,
+    LMSize,
+    method_name,
+    model_config,
+    posterior_config,
+    teacher_unit,
+)
 from bayeskd.io import locked_output, save_figure, write_csv, write_json
 from bayeskd.losses.divergences import DIVERGENCES, log_mean_probs
 from bayeskd.metrics import format_mean_std, summarize
@@ -63,191 +85,7 @@ from bayeskd.training.lm import (
 )
 from bayeskd.validate import (
     check_choice,
-    check_positive_int,
-    check_temperature,
-    check_unit_interval,
 )
-
-MODES = ("token", "online", "sequence", "on_policy")
-INITS = ("random", "distilbert")
-DEFAULT_DIVERGENCES = ("forward_kl", "reverse_kl", "jsd", "skew_kl", "tvd")
-METRICS = ("nll", "bits_per_token", "kl_true", "sample_nll_true")
-TOPK_VALUES = (16, 64, 256)
-
-
-@dataclasses.dataclass(frozen=True)
-class LMSize:
-    """Run lengths and model sizes of one size.
-
-    The teacher trains on ``teacher_rows`` sequences; the students on the first ``num_train`` of
-    them (the teacher has seen the student's rows, as a large model distilled on a smaller
-    transfer set). HMM: ``vocab_size``, ``num_states``, ``zipf_exponent``, ``concentration``.
-    """
-
-    vocab_size: int
-    num_states: int
-    seq_len: int
-    num_train: int
-    teacher_rows: int
-    num_test: int
-    teacher: tuple[int, int]  # (layers, width)
-    student: tuple[int, int]
-    teacher_steps: int
-    student_steps: int
-    seeds: int
-    batch_size: int
-    eval_every: int
-    text_files: int | None  # stdlib files read for --data text (None: all)
-    bpe_vocab: int
-    zipf_exponent: float = 1.5
-    concentration: float = 0.05
-
-
-SIZE_TABLE = {
-    "smoke": LMSize(vocab_size=64, num_states=8, seq_len=16, num_train=64, teacher_rows=256,
-                    num_test=32,
-                    teacher=(1, 32), student=(1, 16), teacher_steps=60, student_steps=40, seeds=2,
-                    batch_size=16, eval_every=20, text_files=8, bpe_vocab=300),
-    "quick": LMSize(vocab_size=512, num_states=32, seq_len=32, num_train=1000, teacher_rows=8000,
-                    num_test=200, teacher=(2, 128), student=(1, 64), teacher_steps=2000, student_steps=1000,
-                    seeds=3, batch_size=32, eval_every=250, text_files=None, bpe_vocab=2048),
-    "full": LMSize(vocab_size=4096, num_states=64, seq_len=64, num_train=4000, teacher_rows=32000,
-                   num_test=500,
-                   teacher=(4, 256), student=(2, 128), teacher_steps=8000, student_steps=4000,
-                   seeds=5, batch_size=32, eval_every=500, text_files=None, bpe_vocab=4096),
-}
-
-
-def _parse_arch(spec: str | None, name: str) -> tuple[int, int] | None:
-    """``"LAYERSxWIDTH"`` (e.g. ``2x128``) as ``(layers, width)``."""
-    if spec is None:
-        return None
-    try:
-        layers, width = (int(s) for s in str(spec).lower().split("x"))
-    except ValueError:
-        raise ValueError(f"{name}: must be LAYERSxWIDTH like 2x128, got {spec!r}") from None
-    if layers < 1 or width < 4 or width % 4:
-        raise ValueError(f"{name}: needs >= 1 layer and a width divisible by 4 (4 heads), "
-                         f"got {spec!r}")
-    return layers, width
-
-
-@dataclasses.dataclass(frozen=True)
-class LMDistillConfig:
-    """Everything that defines an ``lm-distill`` run (validated on construction)."""
-
-    data: str = "hmm"
-    modes: tuple[str, ...] = ("token", "online", "sequence", "on_policy")
-    divergences: tuple[str, ...] | None = None
-    size: str = "quick"
-    seeds: int | None = None
-    seed: int = 0
-    teacher: str | None = None
-    student: str | None = None
-    seq_len: int | None = None
-    max_len: int | None = None
-    temperature: float = 1.0
-    beta: float = 0.5
-    lam: float = 0.1
-    label_weight: float = 0.0
-    top_k: int | None = None
-    tail: str = "uniform"
-    on_policy: float = 0.5
-    sample_temperature: float = 1.0
-    learning_rate: float = 3e-3
-    teacher_members: int = 1
-    tokenizer: str = "bpe"
-    vocab_size: int | None = None
-    init: str = "random"
-    hidden_weight: float = 0.0
-
-    def __post_init__(self):
-        check_choice(self.size, SIZE_NAMES, name="size")
-        if not self.modes:
-            raise ValueError(f"mode: give at least one of: {', '.join(MODES)}")
-        for m in self.modes:
-            check_choice(m, MODES, name="mode")
-        for d in self.divergences or ():
-            check_choice(d, DIVERGENCES, name="divergence")
-        if self.seeds is not None:
-            check_positive_int(self.seeds, name="seeds")
-        _parse_arch(self.teacher, "--teacher")
-        _parse_arch(self.student, "--student")
-        for name in ("seq_len", "max_len", "top_k", "vocab_size"):
-            if getattr(self, name) is not None:
-                check_positive_int(getattr(self, name), name=name)
-        if self.seq_length > self.model_positions:
-            raise ValueError(f"seq_len: {self.seq_length} is longer than the model's "
-                             f"{self.model_positions} positions (max_len)")
-        check_temperature(self.temperature)
-        check_temperature(self.sample_temperature, name="sample_temperature")
-        check_unit_interval(self.beta, name="beta")
-        check_unit_interval(self.lam, name="lam")
-        check_unit_interval(self.label_weight, name="label_weight")
-        check_unit_interval(self.on_policy, name="on_policy")
-        check_choice(self.tail, TAILS, name="tail")
-        check_positive_int(self.teacher_members, name="teacher_members")
-        check_choice(self.init, INITS, name="init")
-        check_unit_interval(self.hidden_weight, name="hidden_weight")
-        t, s = self.arch("teacher"), self.arch("student")
-        if self.init == "distilbert" or self.hidden_weight > 0:
-            what = "DistilBERT initialisation" if self.init == "distilbert" else "hidden_weight"
-            if s[1] != t[1]:
-                raise ValueError(f"--student: {what} needs the teacher's width {t[1]}, got "
-                                 f"{self.student or f'{s[0]}x{s[1]}'}")
-            if s[0] > t[0]:
-                raise ValueError(f"--student: {what} needs a student no deeper than the teacher "
-                                 f"({t[0]} layers), got {s[0]}")
-        if s[0] > t[0] and s[1] > t[1]:
-            raise ValueError(f"--student: {self.student} is larger than the teacher "
-                             f"{t[0]}x{t[1]} in both depth and width")
-        if self.data == "hmm" and self.top_k is not None and self.top_k > self.hmm_vocab:
-            raise ValueError(f"top_k: must be at most the vocabulary size {self.hmm_vocab}, "
-                             f"got {self.top_k}")
-        LMObjective(divergence="jsd", beta=min(max(self.beta, 1e-6), 1 - 1e-6), lam=self.lam,
-                    temperature=self.temperature)
-
-    @property
-    def sizes(self) -> LMSize:
-        return SIZE_TABLE[self.size]
-
-    @property
-    def num_seeds(self) -> int:
-        return self.seeds if self.seeds is not None else self.sizes.seeds
-
-    @property
-    def seq_length(self) -> int:
-        return self.seq_len if self.seq_len is not None else self.sizes.seq_len
-
-    @property
-    def model_positions(self) -> int:
-        return self.max_len if self.max_len is not None else self.seq_length
-
-    @property
-    def hmm_vocab(self) -> int:
-        return self.vocab_size if self.vocab_size is not None else self.sizes.vocab_size
-
-    def arch(self, who: str) -> tuple[int, int]:
-        spec = _parse_arch(getattr(self, who), f"--{who}")
-        return spec if spec is not None else getattr(self.sizes, who)
-
-    def methods(self) -> list[tuple[str, str | None]]:
-        """``(mode, divergence)`` of every student run; ``("hard", None)`` first."""
-        divs = self.divergences
-        out: list[tuple[str, str | None]] = [("hard", None)]
-        for mode in self.modes:
-            if mode == "sequence":
-                out.append((mode, None))
-            elif mode == "token":
-                out += [(mode, d) for d in (divs or DEFAULT_DIVERGENCES)]
-            else:
-                out += [(mode, d) for d in (divs or ("forward_kl",))]
-        return out
-
-
-def method_name(mode: str, div: str | None) -> str:
-    return mode if div is None else f"{mode}-{div}"
-
 
 # --------------------------------------------------------------------------------------------------
 # Data.
@@ -255,7 +93,12 @@ def method_name(mode: str, div: str | None) -> str:
 
 
 def load_lm_data(cfg: LMDistillConfig) -> dict:
-    """Train/test rows, vocabulary and (HMM) the exact predictive of the test rows."""
+    """Train/validation/test rows, vocabulary and (HMM) the exact predictive of the held-out rows.
+
+    The validation rows are teacher rows after the students' ``num_train`` (unseen by the
+    students; empty when the text is too short); the students' early-stopping point is chosen
+    on them.
+    """
     size, length = cfg.sizes, cfg.seq_length
     if cfg.data == "hmm":
         key = jax.random.key(cfg.seed)
@@ -266,8 +109,10 @@ def load_lm_data(cfg: LMDistillConfig) -> dict:
                                              length=length))
         test = sample_hmm(hmm, key=k_test, num_sequences=size.num_test, length=length)
         true = predictive_log_probs(hmm, test)[:, 1:]
+        val = teacher_rows[size.num_train:size.num_train + size.num_test]
         return {"teacher_train": teacher_rows, "train": teacher_rows[:size.num_train],
                 "test": np.asarray(test), "vocab_size": cfg.hmm_vocab, "true_test": true,
+                "val": val,
                 "hmm": hmm,
                 "meta": {"kind": "hmm", "num_states": size.num_states, "vocab_size": cfg.hmm_vocab,
                          "zipf_exponent": size.zipf_exponent, "concentration": size.concentration,
@@ -288,15 +133,10 @@ def load_lm_data(cfg: LMDistillConfig) -> dict:
     return {"teacher_train": rows["train"], "train": rows["train"][:size.num_train],
             "test": rows["test"], "vocab_size": rows["vocab_size"],
             "true_test": None, "hmm": None,
+            "val": rows["train"][size.num_train:size.num_train + size.num_test],
             "meta": {"kind": "text", "source": source, "sha256": rows["sha256"],
                      "num_chars": rows["num_chars"], "tokenizer": rows["tokenizer"],
                      "python": sys.version.split()[0]}}
-
-
-def model_config(cfg: LMDistillConfig, who: str, vocab_size: int) -> TransformerConfig:
-    layers, width = cfg.arch(who)
-    return TransformerConfig(vocab_size=vocab_size, num_layers=layers, width=width, num_heads=4,
-                             max_len=cfg.model_positions)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,7 +149,11 @@ def _params_to_arrays(params) -> list[np.ndarray]:
 
 
 def _arrays_to_params(model_cfg: TransformerConfig, arrays: list) -> tuple[Any, Any]:
+    """``(graphdef, params)`` of ``model_cfg`` with leaves ``arrays`` (no arrays: the graphdef
+    and ``None``)."""
     graphdef, abstract = nnx.split(nnx.eval_shape(lambda: model_cfg(jax.random.key(0))), nnx.Param)
+    if not arrays:
+        return graphdef, None
     treedef = jax.tree.structure(abstract)
     return graphdef, jax.tree.unflatten(treedef, [jnp.asarray(a) for a in arrays])
 
@@ -326,18 +170,40 @@ def _evaluate(graphdef, params, data: dict, *, key, sample: bool) -> dict:
     return row
 
 
-def _ensemble_metrics(graphdef, params_M, data: dict) -> dict:
+def posterior_metrics(teacher: ModelLMTeacher, data: dict, *, key, batch: int = 16) -> dict:
+    r"""Test metrics of a teacher's predictive :math:`\bar p = \frac1S\sum_s p_s` and its
+    epistemic part, the mutual information per token (nats; 0 for one deterministic network),
+
+    .. math::
+        I = H[\bar p] - \frac1S \sum_s H[p_s],
+
+    over the ``S`` members or dropout masks (:meth:`ModelLMTeacher.draw_log_probs`; the masks of
+    row batch ``i`` are drawn from ``fold_in(key, i)``)."""
+
+    @jax.jit
+    def one(teacher, t, k):
+        lps = teacher.draw_log_probs(t[:, :-1], k)  # [B*T, S, V]
+        lp = log_mean_probs(lps)
+        mi = -jnp.sum(jnp.exp(lp) * lp, -1) + jnp.sum(jnp.exp(lps) * lps, -1).mean(-1)
+        return lp.reshape(t.shape[0], t.shape[1] - 1, -1), mi
+
     test = jnp.asarray(data["test"])
-    m = jax.tree.leaves(params_M)[0].shape[0]
-    lps = jnp.stack([lm_log_probs(graphdef, jax.tree.map(lambda a, i=i: a[i], params_M), test)
-                     for i in range(m)], axis=-2)  # [N, T, M, V]
-    lp = log_mean_probs(lps)
+    parts = [one(teacher, test[i:i + batch], jax.random.fold_in(key, i))
+             for i in range(0, test.shape[0], batch)]
+    lp = jnp.concatenate([p[0] for p in parts])
     row = token_metrics(lp, test[:, 1:], data["true_test"])
-    # epistemic part: mutual information = H[mean] - mean H (nats per token)
-    ent = -jnp.sum(jnp.exp(lp) * lp, -1)
-    ent_m = -jnp.sum(jnp.exp(lps) * lps, -1).mean(-1)
-    row["mutual_information"] = float(jnp.mean(ent - ent_m))
+    row["mutual_information"] = float(jnp.mean(jnp.concatenate([p[1] for p in parts])))
     return row
+
+
+def posterior_teacher(cfg: LMDistillConfig, graphdef, params_M) -> ModelLMTeacher:
+    """The teacher's predictive from its stacked ``[M, ...]`` parameters: one network, the
+    ensemble's mean, or the mean over ``teacher_samples`` dropout masks of one network."""
+    if cfg.posterior == "ensemble":
+        return ModelLMTeacher(graphdef, params_M, cfg.teacher_members)
+    one = jax.tree.map(lambda a: a[0], params_M)
+    return ModelLMTeacher(graphdef, one,
+                          samples=cfg.teacher_samples if cfg.posterior == "mc_dropout" else 0)
 
 
 def train_teacher(cfg: LMDistillConfig, data: dict, *, checkpoint, progress, log) -> dict:
@@ -351,12 +217,18 @@ def train_teacher(cfg: LMDistillConfig, data: dict, *, checkpoint, progress, log
               key=jax.random.key(cfg.seed + 1000), num_members=cfg.teacher_members,
               objective=LMObjective(label_weight=1.0), progress=progress, desc="teacher",
               checkpoint=checkpoint)
+    # each member alone (an MC-dropout teacher: its deterministic network; the true NLL of the
+    # samples of the first only), then the predictive
     rows = [_evaluate(res.graphdef, jax.tree.map(lambda a, m=m: a[m], res.params), data,
-                      key=jax.random.key(7), sample=True) for m in range(cfg.teacher_members)]
-    metrics = rows[0] if cfg.teacher_members == 1 else _ensemble_metrics(res.graphdef, res.params,
-                                                                         data)
-    log(f"[lm-distill] teacher {cfg.arch('teacher')}: NLL {metrics['nll']:.4f}, "
+                      key=jax.random.key(7), sample=m == 0) for m in range(cfg.teacher_members)]
+    post = posterior_metrics(posterior_teacher(cfg, res.graphdef, res.params), data,
+                             key=jax.random.key(cfg.seed + 2000))
+    metrics = rows[0] | {"mutual_information": post["mutual_information"]} \
+        if cfg.posterior == "single" else post
+    log(f"[lm-distill] teacher {cfg.arch('teacher')} ({cfg.posterior_label}): NLL "
+        f"{metrics['nll']:.4f}, "
         + (f"KL(p*||q) {metrics['kl_true']:.4f}, " if "kl_true" in metrics else "")
+        + f"MI {metrics['mutual_information']:.4f}, "
         + f"{time.perf_counter() - t0:.0f} s, {res.steps_run} of {size.teacher_steps} steps "
         "trained here")
     return {"params": _params_to_arrays(res.params), "metrics": metrics, "members": rows,
@@ -366,13 +238,11 @@ def train_teacher(cfg: LMDistillConfig, data: dict, *, checkpoint, progress, log
 def _teacher_prior(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str):
     """The teacher as the trainer's ``prior`` for ``mode``."""
     tcfg = model_config(cfg, "teacher", data["vocab_size"])
-    graphdef, params_M = _arrays_to_params(tcfg, teacher["params"])
-    members = cfg.teacher_members
-    online = ModelLMTeacher(graphdef, params_M if members > 1 else
-                            jax.tree.map(lambda a: a[0], params_M), members if members > 1 else 0)
+    online = posterior_teacher(cfg, *_arrays_to_params(tcfg, teacher["params"]))
     if mode in ("online", "on_policy"):
         return online
-    lp = _teacher_table(online, jnp.asarray(data["train"])[:, :-1])
+    lp = _teacher_table(online, jnp.asarray(data["train"])[:, :-1],
+                        key=jax.random.key(cfg.seed + 3000))
     if cfg.top_k is None:
         return TableLMTeacher(lp, vocab_size=data["vocab_size"])
     vals, idx = topk_log_probs(lp, cfg.top_k)
@@ -380,14 +250,19 @@ def _teacher_prior(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str):
                           vocab_size=data["vocab_size"])
 
 
-def _teacher_table(teacher: ModelLMTeacher, inputs: jax.Array, batch: int = 64) -> jax.Array:
-    """Teacher log-probabilities ``[N, T, V]`` on every training row (computed once)."""
+def _teacher_table(teacher: ModelLMTeacher, inputs: jax.Array, batch: int = 64,
+                   key: jax.Array | None = None) -> jax.Array:
+    """Teacher log-probabilities ``[N, T, V]`` on every training row (computed once; an
+    MC-dropout teacher draws the masks of row batch ``i`` from ``fold_in(key, i)``)."""
     @jax.jit
-    def one(t):
-        h, w = teacher.head_inputs(t)
+    def one(t, k):
+        h, w = teacher.head_inputs(t, k)
         return jax.nn.log_softmax(h @ w, axis=-1).reshape(t.shape[0], t.shape[1], -1)
 
-    return jnp.concatenate([one(inputs[i:i + batch]) for i in range(0, inputs.shape[0], batch)])
+    batch = max(1, batch // teacher.draws)
+    key = jax.random.key(0) if key is None else key
+    return jnp.concatenate([one(inputs[i:i + batch], jax.random.fold_in(key, i))
+                            for i in range(0, inputs.shape[0], batch)])
 
 
 def unigram_log_prior(data: dict) -> jax.Array:
@@ -397,8 +272,9 @@ def unigram_log_prior(data: dict) -> jax.Array:
 
 
 def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, div: str | None,
-                   *, checkpoint, progress) -> dict:
-    """Every seed's student for one method; returns the unit (rows per seed, parameter count)."""
+                   *, checkpoint, progress, sample: bool = True) -> dict:
+    """Every seed's student for one method; returns the unit (rows per seed, parameter count);
+    ``sample=False`` skips the true NLL of the students' own samples."""
     size = cfg.sizes
     scfg = model_config(cfg, "student", data["vocab_size"])
     config = TrainConfig(steps=size.student_steps, batch_size=size.batch_size,
@@ -422,17 +298,55 @@ def train_students(cfg: LMDistillConfig, data: dict, teacher: dict, mode: str, d
         _, params_M = _arrays_to_params(tcfg, teacher["params"])
         one = distilbert_init(jax.tree.map(lambda a: a[0], params_M), tcfg, scfg)
         init_params = jax.tree.map(lambda a: jnp.stack([a] * cfg.num_seeds), one)
+    # evaluated after every chunk (on_chunk); a run resumed from a trainer checkpoint has only
+    # the points after the resume
+    curve: dict[str, list] = {"step": [], "val_nll": [], "nll": [], "kl_true": []}
+    graphdef, _ = _arrays_to_params(scfg, [])
     res = fit(scfg, {"x": rows_data}, prior=prior, config=config, key=jax.random.key(cfg.seed),
               num_members=cfg.num_seeds, objective=objective, progress=progress,
               desc=f"student {method_name(mode, div)}", checkpoint=checkpoint,
-              init_params=init_params)
+              init_params=init_params,
+              on_chunk=lambda done, state: _record_curve(curve, done, graphdef, state.params, data))
     rows = []
     for s in range(cfg.num_seeds):
         params = jax.tree.map(lambda a, s=s: a[s], res.params)
         row = {"method": method_name(mode, div), "mode": mode, "divergence": div or "", "seed": s}
-        row |= _evaluate(res.graphdef, params, data, key=jax.random.key(100 + s), sample=True)
+        row |= _evaluate(res.graphdef, params, data, key=jax.random.key(100 + s), sample=sample)
+        row |= best_by_validation(curve, s)
         rows.append(row)
-    return {"rows": rows, "param_count": int(scfg.param_count()), "steps_run": res.steps_run}
+    return {"rows": rows, "param_count": int(scfg.param_count()), "steps_run": res.steps_run,
+            "curve": curve}
+
+
+def _record_curve(curve: dict, step: int, graphdef, params_M, data: dict) -> None:
+    """Append each seed's validation NLL and test NLL / KL(p*||.) at ``step`` to ``curve``."""
+    m = jax.tree.leaves(params_M)[0].shape[0]
+    test, val = jnp.asarray(data["test"]), np.asarray(data["val"])
+    per = {"val_nll": [], "nll": [], "kl_true": []}
+    for s in range(m):
+        params = jax.tree.map(lambda a, s=s: a[s], params_M)
+        row = token_metrics(lm_log_probs(graphdef, params, test), test[:, 1:], data["true_test"])
+        per["nll"].append(row["nll"])
+        per["kl_true"].append(row.get("kl_true", float("nan")))
+        per["val_nll"].append(token_metrics(lm_log_probs(graphdef, params, val), val[:, 1:])["nll"]
+                              if len(val) else float("nan"))
+    curve["step"].append(int(step))
+    for k, v in per.items():
+        curve[k].append(v)
+
+
+def best_by_validation(curve: dict, seed: int) -> dict:
+    r"""Early stopping after the fact: the test NLL and :math:`\mathrm{KL}(p^*\|\cdot)` of
+    ``seed`` at the evaluation point of lowest validation NLL (``best_step``); the test rows
+    take no part in the choice. Empty without evaluation points or validation rows."""
+    val = [v[seed] for v in curve["val_nll"]]
+    if not val or not np.all(np.isfinite(val)):
+        return {}
+    i = int(np.argmin(val))
+    out = {"nll_best": curve["nll"][i][seed], "best_step": curve["step"][i]}
+    if np.isfinite(curve["kl_true"][i][seed]):
+        out["kl_true_best"] = curve["kl_true"][i][seed]
+    return out
 
 
 def teacher_samples(cfg: LMDistillConfig, data: dict, teacher: dict) -> np.ndarray:
@@ -486,15 +400,16 @@ def checkpoint_config(cfg: LMDistillConfig) -> dict:
     return out
 
 
-def compare_to_hard(summary: dict, metric: str) -> dict:
-    r"""Each method against ``hard`` on ``metric``: the difference of means and whether it exceeds
-    two standard deviations, :math:`\bar d > 2\sqrt{s_h^2 + s_m^2}` (seeds independent)."""
-    if "hard" not in summary or metric not in summary["hard"]:
+def compare_to_hard(summary: dict, metric: str, base: str = "hard") -> dict:
+    r"""Each method against ``base`` (lower is better) on ``metric``: the difference of means and
+    whether it exceeds two standard deviations, :math:`\bar d > 2\sqrt{s_h^2 + s_m^2}` (seeds
+    independent)."""
+    if base not in summary or metric not in summary[base]:
         return {}
-    h = summary["hard"][metric]
+    h = summary[base][metric]
     out = {}
     for name, s in summary.items():
-        if name == "hard" or metric not in s:
+        if name == base or metric not in s:
             continue
         diff = h["mean"] - s[metric]["mean"]
         sd = math.sqrt(h["std"] ** 2 + s[metric]["std"] ** 2)
@@ -502,23 +417,38 @@ def compare_to_hard(summary: dict, metric: str) -> dict:
     return out
 
 
+def teacher_part(cfg: LMDistillConfig, data: dict, units: Units, *, progress=None,
+                 log=print) -> dict:
+    """The teacher of ``cfg`` as a unit (trained, or reloaded from ``units``)."""
+    name = teacher_unit(cfg)
+    return units(name, lambda: train_teacher(cfg, data, checkpoint=units.trainer(name),
+                                             progress=progress, log=log))
+
+
 def distill(cfg: LMDistillConfig, data: dict, units: Units, *, prefix: str = "", progress=None,
-            log=print) -> dict:
+            log=print, methods: list | None = None, teacher: dict | None = None,
+            topk: bool = True) -> dict:
     """Teacher and every method's students of ``cfg`` as units; returns the results (no files).
 
     ``units`` (:class:`bayeskd.experiments.figures._base.Units`) stores each finished part and
     its trainer checkpoints; ``prefix`` names the students' parts (figures that run several
-    configurations with one teacher).
+    configurations with one teacher). ``methods`` (``(mode, divergence)`` pairs) replaces
+    ``cfg.methods()``; ``teacher`` is an already trained :func:`teacher_part`; ``topk=False``
+    skips the top-k table errors. With ``cfg.compare_posteriors`` the results also hold
+    ``posteriors`` (:func:`compare_posteriors`).
     """
-    teacher = units("teacher", lambda: train_teacher(cfg, data, checkpoint=units.trainer("teacher"),
-                                                     progress=progress, log=log))
+    if teacher is None:
+        teacher = teacher_part(cfg, data, units, progress=progress, log=log)
     rows: list[dict] = []
     student_params = None
-    for mode, div in cfg.methods():
+    finished: dict[str, dict] = {}
+    methods = list(cfg.methods() if methods is None else methods)
+    for mode, div in methods:
         name = f"{prefix}student-{method_name(mode, div)}"
         t1 = time.perf_counter()
         unit = units(name, lambda mode=mode, div=div, name=name: train_students(
             cfg, data, teacher, mode, div, progress=progress, checkpoint=units.trainer(name)))
+        finished[method_name(mode, div)] = unit
         student_params = int(unit["param_count"])
         rows.extend(unit["rows"])
         log(f"[lm-distill] {method_name(mode, div):22s} NLL "
@@ -528,22 +458,86 @@ def distill(cfg: LMDistillConfig, data: dict, units: Units, *, prefix: str = "",
             + f"  ({time.perf_counter() - t1:.0f} s)")
     metrics = [m for m in METRICS if m in rows[0]]
     summary = summarize(rows, group="method", metrics=metrics)
-    return {
+    out = {
         "experiment": "lm_distill", "size": cfg.size, "config": dataclasses.asdict(cfg)
         | {"seeds": cfg.num_seeds, "seq_len": cfg.seq_length, "teacher": cfg.arch("teacher"),
-           "student": cfg.arch("student"), "methods": [method_name(*m) for m in cfg.methods()]},
+           "student": cfg.arch("student"), "methods": [method_name(*m) for m in methods],
+           "teacher_steps": cfg.sizes.teacher_steps, "student_steps": cfg.sizes.student_steps,
+           "eval_every": cfg.sizes.eval_every},
         "data": data["meta"] | {"num_train": len(data["train"]), "num_test": len(data["test"]),
+                                "num_val": len(data["val"]),
                                 "num_teacher_train": len(data["teacher_train"]),
                                 "vocab_size": data["vocab_size"]},
         "teacher": teacher["metrics"] | {"param_count": int(teacher["param_count"]),
-                                         "members": teacher["members"]},
+                                         "members": teacher["members"],
+                                         "posterior": cfg.posterior_label},
         "student": {"param_count": student_params},
         "rows": rows, "summary": summary,
-        "versus_hard": {m: compare_to_hard(summary, m) for m in ("nll", "kl_true")
-                        if m in metrics},
+        "curves": {name: u["curve"] for name, u in finished.items()},
+        "versus_hard": {m: compare_to_hard(summary, m)
+                        for m in ("nll", "kl_true", "nll_best", "kl_true_best") if m in metrics},
         "topk_error": units(f"{prefix}topk-error", lambda: {"rows": topk_errors(cfg, data,
-                                                                                 teacher)})["rows"],
+                                                                                 teacher)})["rows"]
+        if topk else [],
     }
+    if cfg.compare_posteriors:
+        out["posteriors"] = compare_posteriors(
+            cfg, data, units, prefix=prefix, progress=progress, log=log,
+            reuse={cfg.posterior_label: (teacher, finished.get(method_name(*POSTERIOR_METHOD)))})
+    return out
+
+
+def compare_posteriors(cfg: LMDistillConfig, data: dict, units: Units, *, prefix: str = "",
+                       progress=None, log=print, reuse: dict | None = None) -> dict:
+    r"""A teacher of each posterior of ``cfg.compare_posteriors`` and the student distilled from it.
+
+    Per posterior: the teacher predictive's test NLL, :math:`\mathrm{KL}(p^*\|\bar p)` and mutual
+    information (:func:`posterior_metrics`), and the :data:`POSTERIOR_METHOD` students' metrics
+    (one row per seed, ``teacher_posterior`` naming the teacher). Verdicts against the single
+    teacher (lower is better): for the students, :func:`compare_to_hard` with the single-teacher
+    students as the base (difference against two standard deviations over seeds); for the
+    teachers, the difference against two standard deviations of :math:`\mathrm{KL}(p^*\|\cdot)`
+    over the ensemble's members (each an independently seeded single teacher; absent without an
+    ensemble). ``reuse`` maps a posterior label to an already trained ``(teacher, student unit)``.
+    """
+    reuse = reuse or {}
+    mode, div = POSTERIOR_METHOD
+    rows, teachers, member_kl = [], {}, None
+    for post in cfg.compare_posteriors:
+        pcfg = posterior_config(cfg, post)
+        label = pcfg.posterior_label
+        teacher, unit = reuse.get(label, (None, None))
+        if teacher is None:
+            teacher = teacher_part(pcfg, data, units, progress=progress, log=log)
+        if unit is None:
+            name = f"{prefix}{label}-student-{method_name(mode, div)}"
+            unit = units(name, lambda pcfg=pcfg, teacher=teacher, name=name: train_students(
+                pcfg, data, teacher, mode, div, progress=progress, sample=False,
+                checkpoint=units.trainer(name)))
+        rows += [r | {"teacher_posterior": label} for r in unit["rows"]]
+        teachers[label] = {k: v for k, v in teacher["metrics"].items()} | {"posterior": post}
+        if post == "ensemble":
+            member_kl = [m["kl_true"] for m in teacher["members"] if "kl_true" in m]
+    metrics = [m for m in METRICS if all(m in r for r in rows)]
+    summary = summarize(rows, group="teacher_posterior", metrics=metrics)
+    single = posterior_config(cfg, "single").posterior_label
+    students = {m: compare_to_hard(summary, m, base=single)
+                for m in ("kl_true", "nll", "kl_true_best", "nll_best") if m in metrics}
+    teacher_verdict = {}
+    if single in teachers and member_kl and "kl_true" in teachers[single]:
+        spread = 2 * float(np.std(member_kl, ddof=1))
+        for label, t in teachers.items():
+            if label != single:
+                diff = teachers[single]["kl_true"] - t["kl_true"]
+                teacher_verdict[label] = {"improvement": diff, "two_std": spread,
+                                          "better_by_2std": bool(diff > spread)}
+    for label, t in teachers.items():
+        log(f"[lm-distill] posterior {label:14s} teacher KL(p*||q) "
+            f"{t.get('kl_true', float('nan')):.4f}, MI {t['mutual_information']:.4f}; student "
+            f"KL {summary[label].get('kl_true', {}).get('mean', float('nan')):.4f}")
+    return {"method": method_name(mode, div), "teachers": teachers, "rows": rows,
+            "summary": summary, "single_member_kl_true": member_kl,
+            "teacher_versus_single": teacher_verdict, "student_versus_single": students}
 
 
 def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
@@ -581,18 +575,27 @@ def run(cfg: LMDistillConfig, *, out, progress: bool | None = None, log=print,
 
 
 def figure(results: dict):
-    """Bars of bits per token and KL(p*||.) per method, the teacher dashed."""
+    """Bars of bits per token and KL(p*||.) per method, the teacher dashed; with a posterior
+    comparison, KL(p*||.) of each posterior teacher and of its student."""
     import matplotlib.pyplot as plt
 
     summary = results["summary"]
     metrics = [m for m in ("bits_per_token", "kl_true", "sample_nll_true")
                if m in next(iter(summary.values()))]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    post = results.get("posteriors")
+    extra = 1 if post and "kl_true" in metrics else 0
+    fig, axes = plt.subplots(1, len(metrics) + extra, figsize=(4.2 * (len(metrics) + extra), 3.6),
+                             squeeze=False)
+    if extra:
+        _posterior_panel(axes[0][-1], post)
     names = list(summary)
-    for ax, m in zip(axes[0], metrics, strict=True):
+    for ax, m in zip(axes[0][:len(metrics)], metrics, strict=True):
         means = [summary[n][m]["mean"] for n in names]
         stds = [summary[n][m]["std"] for n in names]
         ax.barh(range(len(names)), means, xerr=stds, color=["0.6"] + ["C0"] * (len(names) - 1))
+        if all(f"{m}_best" in summary[n] for n in names):
+            ax.plot([summary[n][f"{m}_best"]["mean"] for n in names], range(len(names)), "kx",
+                    label="at lowest validation NLL")
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.invert_yaxis()
         if m in results["teacher"]:
@@ -603,10 +606,30 @@ def figure(results: dict):
                       "kl_true": "KL(p* || model) per token",
                       "sample_nll_true": "true NLL of own samples"}[m], fontsize=9)
     axes[0][0].legend(fontsize=7)
+    if len(metrics) > 1:
+        axes[0][1].legend(fontsize=7)
     fig.suptitle(f"lm-distill on {results['data']['kind']} ({results['size']}, "
                  f"{results['config']['seeds']} seeds; grey: hard labels)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _posterior_panel(ax, post: dict) -> None:
+    """KL(p*||teacher predictive) and KL(p*||student) (mean and std over seeds) per posterior."""
+    labels = list(post["teachers"])
+    x = np.arange(len(labels))
+    teacher = [post["teachers"][a]["kl_true"] for a in labels]
+    student = [post["summary"][a]["kl_true"] for a in labels]
+    ax.bar(x - 0.2, teacher, 0.4, color="0.4", label="teacher predictive")
+    ax.bar(x + 0.2, [s["mean"] for s in student], 0.4, yerr=[s["std"] for s in student],
+           color="C1", label=f"student ({post['method']})")
+    for i, a in enumerate(labels):
+        ax.annotate(f"MI {post['teachers'][a]['mutual_information']:.3f}", (x[i] - 0.2, teacher[i]),
+                    ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_title("posterior teachers: KL(p* || .) per token", fontsize=9)
+    ax.set_ylim(top=1.25 * max(teacher + [s["mean"] + s["std"] for s in student]))
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
 
 
 def format_table(results: dict) -> str:
@@ -617,6 +640,16 @@ def format_table(results: dict) -> str:
         lines.append(f"{name:22s}" + "".join(f"{format_mean_std(s[c], digits=4):>20s}" for c in cols))
     t = results["teacher"]
     lines.append(f"{'teacher':22s}" + "".join(f"{t.get(c, float('nan')):>20.4f}" for c in cols))
+    if "posteriors" in results:
+        post = results["posteriors"]
+        lines += ["", f"{'teacher posterior':22s}{'teacher KL(p*||q)':>20s}{'teacher MI':>20s}"
+                      f"{'student KL(p*||q)':>20s}", "-" * 82]
+        for label, t in post["teachers"].items():
+            st = post["summary"][label]
+            lines.append(f"{label:22s}{t.get('kl_true', float('nan')):>20.4f}"
+                         f"{t['mutual_information']:>20.4f}"
+                         + (f"{format_mean_std(st['kl_true'], digits=4):>20s}"
+                            if "kl_true" in st else ""))
     return "\n".join(lines)
 
 
@@ -632,8 +665,19 @@ def add_cli(sub) -> None:
                         "token mode, forward_kl otherwise)")
     p.add_argument("--teacher", default=None, help="teacher LAYERSxWIDTH (default: by size)")
     p.add_argument("--student", default=None, help="student LAYERSxWIDTH (default: by size)")
-    p.add_argument("--teacher-members", type=int, default=1,
-                   help="an ensemble of teachers; the predictive averages probabilities")
+    p.add_argument("--teacher-posterior", default=None,
+                   help=f"the teacher's predictive: {' | '.join(POSTERIORS)} (default: single, or "
+                        "ensemble with --teacher-members > 1); a comma-separated list also trains "
+                        "a teacher of each and the token/forward-KL student from each, compared "
+                        "with the first")
+    p.add_argument("--teacher-members", type=int, default=None,
+                   help="members of an ensemble teacher (the predictive averages probabilities; "
+                        f"default {ENSEMBLE_MEMBERS} for --teacher-posterior ensemble, else 1)")
+    p.add_argument("--teacher-dropout", type=float, default=0.1,
+                   help="MC-dropout teacher: drop probability in (0, 1) while training and "
+                        "predicting")
+    p.add_argument("--teacher-samples", type=int, default=8,
+                   help="MC-dropout teacher: dropout masks averaged by the predictive (>= 1)")
     p.add_argument("--top-k", type=int, default=None, help="offline table keeps the top k logits")
     p.add_argument("--tail", default="uniform", help=f"top-k missing mass: {', '.join(TAILS)}")
     p.add_argument("--temperature", type=float, default=1.0, help="distillation temperature")
@@ -671,13 +715,20 @@ def _run_cli(args) -> int:
     check_choice(args.tokenizer, TOKENIZERS, name="--tokenizer")
     if args.data not in ("hmm", "text"):
         read_text_file(args.data)
+    posteriors = _split(args.teacher_posterior) or ()
+    main = posteriors[0] if posteriors else None
+    members = args.teacher_members if args.teacher_members is not None else (
+        ENSEMBLE_MEMBERS if main == "ensemble" else 1)
     cfg = LMDistillConfig(
         data=args.data, modes=_split(args.mode) or (), divergences=_split(args.divergence),
         size=args.size, seeds=args.seeds, teacher=args.teacher, student=args.student,
         seq_len=args.seq_len, max_len=args.max_len, temperature=args.temperature,
         beta=args.beta, lam=args.lam, label_weight=args.label_weight, top_k=args.top_k,
         tail=args.tail, on_policy=args.on_policy, sample_temperature=args.sample_temperature,
-        teacher_members=args.teacher_members, tokenizer=args.tokenizer,
+        teacher_members=members, teacher_posterior=main,
+        compare_posteriors=posteriors if len(posteriors) > 1 else (),
+        teacher_dropout=args.teacher_dropout, teacher_samples=args.teacher_samples,
+        tokenizer=args.tokenizer,
         vocab_size=args.vocab_size, init=args.init, hidden_weight=args.hidden_weight)
     check_out_dir(args.out)
     run(cfg, out=args.out, progress=False if args.no_progress else None, fresh=args.fresh)

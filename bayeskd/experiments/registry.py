@@ -12,7 +12,13 @@ Commands::
 
     bayeskd reproduce --list
     bayeskd reproduce hinton_kd --size quick --seeds 3
+    bayeskd reproduce bayesian_dark_knowledge --size quick --set sgld_steps=5000 --set grid=30
     bayeskd reproduce --all --size quick
+
+``--set FIELD=VALUE`` (repeatable) changes one field of the chosen size (the value is read by the
+field's current type; a tuple as a comma list). A figure module may define ``check_size(size)``;
+it is called on the final size before any work and before any folder is created. The overrides
+are recorded in ``results.json`` (``size_overrides``) and in the checkpoints' configuration.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import json
 import os
 import pathlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any
 
 from bayeskd.checkpoint import SweepStore
 from bayeskd.experiments.common import SIZE_NAMES, string_keys
@@ -44,12 +51,14 @@ FIGURES = (
     "prior_table",
     "function_matching",
     "bayesian_dark_knowledge",
+    "temperature_tempering",
     "ensemble_distribution_distillation",
     "kd_as_map",
     "privileged_information",
     "mode_seeking",
     "lm_distillation",
     "distilbert_init",
+    "rag_privileged",
 )
 
 DEFAULT_ROOT = pathlib.Path("paper_figures")
@@ -63,12 +72,88 @@ def figure_module(name: str) -> ModuleType:
     return importlib.import_module(f"bayeskd.experiments.figures.{name}")
 
 
-def check_request(name: str, size: str, seeds: int | None) -> ModuleType:
+def check_request(name: str, size: str, seeds: int | None,
+                  overrides: Sequence[str] | dict | None = None) -> ModuleType:
     """Validate a request before any work; returns the figure's module."""
+    return resolve_request(name, size, seeds, overrides)[0]
+
+
+def resolve_request(name: str, size: str, seeds: int | None,
+                    overrides: Sequence[str] | dict | None = None) -> tuple[ModuleType, Any, dict]:
+    """Validate a request before any work: the figure's module, its size with ``overrides``
+    applied (:func:`apply_overrides`) and checked by the module's ``check_size`` (if it has
+    one), and the parsed overrides ``{field: value}``."""
     module = figure_module(name)
     check_choice(size, SIZE_NAMES, name="--size")
     check_seeds(seeds)
-    return module
+    chosen, parsed = apply_overrides(module.SIZES[size], overrides, figure=name)
+    check = getattr(module, "check_size", None)
+    if check is not None:
+        check(chosen)
+    return module, chosen, parsed
+
+
+def apply_overrides(size_obj: Any, overrides: Sequence[str] | dict | None, *,
+                    figure: str = "the figure") -> tuple[Any, dict]:
+    """``dataclasses.replace`` of ``size_obj`` by ``FIELD=VALUE`` strings (or a ``{field: value}``
+    dict); returns the new size and the parsed ``{field: value}``.
+
+    Each value is read by the type of the field's current value: ``int``, ``float``, ``bool``
+    (``true``/``false``), ``str``, or a tuple as a comma list of its first element's type (an
+    empty string is the empty tuple).
+
+    Example:
+      >>> @dataclasses.dataclass(frozen=True)
+      ... class S:
+      ...     steps: int = 10
+      ...     temps: tuple = (1.0, 2.0)
+      >>> apply_overrides(S(), ["steps=5", "temps=0.5,4"])
+      (S(steps=5, temps=(0.5, 4.0)), {'steps': 5, 'temps': (0.5, 4.0)})
+    """
+    if not overrides:
+        return size_obj, {}
+    fields = [f.name for f in dataclasses.fields(size_obj)]
+    items = overrides.items() if isinstance(overrides, dict) else [_split_override(o)
+                                                                   for o in overrides]
+    parsed: dict = {}
+    for field, value in items:
+        if field not in fields:
+            raise ValueError(f"--set: {figure}'s size has no field {field!r}; allowed: "
+                             f"{', '.join(fields)}")
+        current = getattr(size_obj, field)
+        parsed[field] = _parse_like(current, value, field) if isinstance(value, str) else value
+    return dataclasses.replace(size_obj, **parsed), parsed
+
+
+def _split_override(item: str) -> tuple[str, str]:
+    field, sep, value = str(item).partition("=")
+    if not sep or not field.strip():
+        raise ValueError(f"--set: must be FIELD=VALUE, got {item!r}")
+    return field.strip(), value.strip()
+
+
+def _parse_like(current: Any, value: str, field: str) -> Any:
+    """``value`` read as the type of ``current`` (a tuple: a comma list of its elements' type)."""
+    if isinstance(current, tuple):
+        kind = type(current[0]) if current else str
+        parts = [v.strip() for v in value.split(",")] if value.strip() else []
+        return tuple(_parse_scalar(kind, v, field) for v in parts)
+    return _parse_scalar(type(current), value, field)
+
+
+def _parse_scalar(kind: type, value: str, field: str) -> Any:
+    if kind is bool:
+        low = value.lower()
+        if low not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"--set: {field} must be true or false, got {value!r}")
+        return low in ("true", "1", "yes")
+    if kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"--set: {field} must be {what}, got {value!r}") from None
+    return value
 
 
 def check_seeds(seeds: int | None) -> None:
@@ -93,6 +178,7 @@ def reproduce(
     log: Callable[[str], None] = print,
     table: bool | None = None,
     fresh: bool = False,
+    overrides: Sequence[str] | dict | None = None,
 ) -> dict:
     """Run figure ``name`` at ``size`` and write its folder (default ``paper_figures/<name>``).
 
@@ -106,6 +192,8 @@ def reproduce(
       table: rebuild ``README_table.md`` in the parent folder afterwards (default: only when
         writing to the default ``paper_figures/<name>``, so a custom ``out`` gets nothing else).
       fresh: ignore the checkpoints of an earlier run in ``out`` and start over.
+      overrides: ``FIELD=VALUE`` strings (or a dict) changing fields of the size
+        (:func:`apply_overrides`), recorded in ``results.json`` as ``size_overrides``.
 
     Resumable: every part of the figure (see each figure's ``run``) is a unit of a
     :class:`bayeskd.checkpoint.SweepStore` in ``<out>/.checkpoints`` bound to the figure, size
@@ -115,21 +203,21 @@ def reproduce(
     Returns:
       The dict written to ``results.json``.
     """
-    module = check_request(name, size, seeds)
+    module, size_obj, parsed = resolve_request(name, size, seeds, overrides)
     out_path = pathlib.Path(out) if out is not None else DEFAULT_ROOT / name
     check_out_dir(out_path)
-    n_seeds = seeds if seeds is not None else module.SIZES[size].seeds
+    n_seeds = seeds if seeds is not None else size_obj.seeds
     t0 = time.perf_counter()
     with locked_output(out_path) as out_dir:
         log(f"[reproduce] {name} ({size}, {n_seeds} seeds): {module.INFO.title}")
-        store = SweepStore.for_output(out_dir, config=checkpoint_config(module, size, n_seeds),
-                                      fresh=fresh, log=log)
+        store = SweepStore.for_output(out_dir, fresh=fresh, log=log,
+                                      config=checkpoint_config(module, size, n_seeds, size_obj))
         if store.active:
             log(f"[reproduce] {name}: {store.describe()}")
-        report = module.run(module.SIZES[size], seeds=n_seeds, log=log, progress=progress,
+        report = module.run(size_obj, seeds=n_seeds, log=log, progress=progress,
                             units=Units(store))
         results = _write(out_dir, module.INFO, report, size=size, seeds=n_seeds,
-                         runtime_s=time.perf_counter() - t0)
+                         runtime_s=time.perf_counter() - t0, overrides=parsed)
     log(f"[reproduce] {name}: {report.headline}")
     log(f"[reproduce] wrote {out_path}/ in {results['timing']['runtime_s']:.0f} s")
     if table if table is not None else out is None:
@@ -137,10 +225,12 @@ def reproduce(
     return results
 
 
-def checkpoint_config(module: ModuleType, size: str, seeds: int) -> dict:
-    """What a figure run's checkpoints belong to: the figure, its size's settings and seeds."""
+def checkpoint_config(module: ModuleType, size: str, seeds: int, size_obj: Any = None) -> dict:
+    """What a figure run's checkpoints belong to: the figure, its size's settings (``size_obj``,
+    the size after ``--set`` overrides; default the named size) and seeds."""
+    settings = module.SIZES[size] if size_obj is None else size_obj
     return {"job": "reproduce", "units": UNIT_FORMAT, "figure": module.INFO.name, "size": size,
-            "settings": dataclasses.asdict(module.SIZES[size]), "seeds": seeds}
+            "settings": dataclasses.asdict(settings), "seeds": seeds}
 
 
 def reproduce_all(*, size: str = "quick", seeds: int | None = None,
@@ -170,7 +260,8 @@ def reproduce_all(*, size: str = "quick", seeds: int | None = None,
     return timing
 
 
-def _write(out_dir: pathlib.Path, info, report, *, size: str, seeds: int, runtime_s: float) -> dict:
+def _write(out_dir: pathlib.Path, info, report, *, size: str, seeds: int, runtime_s: float,
+           overrides: dict | None = None) -> dict:
     import matplotlib.pyplot as plt
 
     results = {
@@ -180,6 +271,7 @@ def _write(out_dir: pathlib.Path, info, report, *, size: str, seeds: int, runtim
         "mirrors": info.mirrors,
         "published_claim": info.claim,
         "size": size,
+        "size_overrides": string_keys(dict(overrides or {})),
         "seeds": seeds,
         "headline": report.headline,
         "comparisons": [c.__dict__ for c in report.comparisons],
@@ -208,6 +300,8 @@ def _agree_mark(a) -> str:
 
 def summary_markdown(results: dict) -> str:
     """``summary.md``: what the figure mirrors, then the published number and ours side by side."""
+    sets = "".join(f" --set {k}={','.join(map(str, v)) if isinstance(v, list | tuple) else v}"
+                   for k, v in results.get("size_overrides", {}).items())
     lines = [
         f"# `{results['figure']}` — {results['title']}",
         "",
@@ -215,7 +309,7 @@ def summary_markdown(results: dict) -> str:
         f"- Mirrors: {results['mirrors']}",
         f"- Published claim: {results['published_claim']}",
         f"- Command: `bayeskd reproduce {results['figure']} --size {results['size']} "
-        f"--seeds {results['seeds']}` ({results['size']} size; mean ± std over "
+        f"--seeds {results['seeds']}{sets}` ({results['size']} size; mean ± std over "
         f"{results['seeds']} seeds unless a row says otherwise; ran in "
         f"{results['timing']['runtime_s']:.0f} s)",
         "",
@@ -300,6 +394,9 @@ def add_cli(sub) -> None:
     p.add_argument("--list", action="store_true", help="list the figures, sizes and runtimes")
     p.add_argument("--all", action="store_true", help="every figure in turn")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--set", action="append", default=[], dest="overrides",
+                   metavar="FIELD=VALUE",
+                   help="change one field of the size (repeatable; tuples as comma lists)")
     p.add_argument("--fresh", action="store_true",
                    help="ignore checkpoints of an earlier run in the output folder(s), start over")
     p.set_defaults(func=_run_reproduce)
@@ -314,17 +411,19 @@ def _run_reproduce(args) -> int:
     if args.all == (args.name is not None):
         raise ValueError(f"name: give one figure name or --all; known: {', '.join(FIGURES)}")
     progress = False if args.no_progress else None
+    if args.all and args.overrides:
+        raise ValueError("--set: give one figure name with --set (the sizes differ by figure)")
     if args.all:
         check_choice(args.size, SIZE_NAMES, name="--size")
         check_seeds(args.seeds)
         check_out_dir(args.out or DEFAULT_ROOT)
     else:
-        check_request(args.name, args.size, args.seeds)
+        check_request(args.name, args.size, args.seeds, args.overrides)
         check_out_dir(args.out or DEFAULT_ROOT / args.name)
     if args.all:
         reproduce_all(size=args.size, seeds=args.seeds, out=args.out, progress=progress,
                       fresh=args.fresh)
     else:
         reproduce(args.name, size=args.size, seeds=args.seeds, out=args.out, progress=progress,
-                  fresh=args.fresh)
+                  fresh=args.fresh, overrides=args.overrides)
     return 0

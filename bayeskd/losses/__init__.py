@@ -15,7 +15,6 @@ from bayeskd.losses.divergences import (
     tempered_log_probs,
 )
 from bayeskd.losses.fused import fused_linear_distillation
-from bayeskd.losses.sharded import vocab_sharded_distillation
 from bayeskd.validate import check_temperature, check_unit_interval
 
 __all__ = [
@@ -34,5 +33,4 @@ __all__ = [
     "soft_cross_entropy",
     "softmax_cross_entropy",
     "tempered_log_probs",
-    "vocab_sharded_distillation",
 ]

@@ -392,7 +392,9 @@ def tempered_log_probs(
     return jax.nn.log_softmax(as_float(logits) / temperature, axis=-1)
 
 
-def log_mean_probs(member_logits: Float[ArrayLike, "*batch members classes"]) -> Float[Array, "*batch classes"]:
+def log_mean_probs(member_logits: Float[ArrayLike, "*batch members classes"], *,
+                   member_scores: Float[ArrayLike, "*batch members"] | None = None,
+                   ) -> Float[Array, "*batch classes"]:
     r"""Log of the members' mean probability: the predictive of an ensemble or posterior sample.
 
     .. math::
@@ -400,9 +402,15 @@ def log_mean_probs(member_logits: Float[ArrayLike, "*batch members classes"]) ->
         = \mathrm{logsumexp}_m\, \log\mathrm{softmax}(z_m)_k - \log M
 
     Averaging happens in probability space, as the posterior predictive
-    :math:`\mathbb{E}_{\theta}[p(y\mid x,\theta)]` asks, not in logit space.
+    :math:`\mathbb{E}_{\theta}[p(y\mid x,\theta)]` asks, not in logit space. With
+    ``member_scores`` :math:`s` the mean is weighted by :math:`w = \mathrm{softmax}(s)`,
+    :math:`\log \sum_m w_m\, \mathrm{softmax}(z_m)_k`: a mixture whose weights are a posterior
+    over the members (RAG's marginal over retrieved documents, Lewis et al. 2020).
     """
     logp = jax.nn.log_softmax(as_float(member_logits), axis=-1)
     m = logp.shape[-2]
-    return jax.nn.logsumexp(logp, axis=-2) - jnp.log(m)
+    if member_scores is None:
+        return jax.nn.logsumexp(logp, axis=-2) - jnp.log(m)
+    log_w = jax.nn.log_softmax(as_float(member_scores), axis=-1)
+    return jax.nn.logsumexp(logp + log_w[..., None], axis=-2)
 

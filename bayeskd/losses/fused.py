@@ -21,6 +21,22 @@ closed-form gradients it uses.
 ``implementation="naive"`` is the plain reference: it materialises the logits, calls
 :func:`~bayeskd.losses.divergences.divergence` and lets autodiff find the gradient, so the
 tests can compare the two paths.
+
+``implementation="vocab_sharded"`` is the chunked kernel with both heads split by columns over
+the ``vocab`` axis of a :func:`bayeskd.distributed.make_mesh` mesh (``mesh=``, ``axis=``):
+device ``i`` of ``D`` holds classes ``[i V/D, (i+1) V/D)`` and runs the same scan on its slice
+(:func:`jax.shard_map`). Everything a divergence needs beyond the slice is a sum over classes,
+so per chunk of tokens each device sends ``O(chunk)`` numbers, never logits:
+
+.. math::
+    \log \sum_{k=1}^{V} e^{z_k} = m + \log \sum_{i=1}^{D} \sum_{k \in \text{slice } i}
+        e^{z_k - m}, \qquad m = \max_i \max_{k \in \text{slice } i} z_k \ (\texttt{pmax}),
+
+and every :math:`\sum_k` of the divergence table (the KL sums, the softmax chain rule
+:math:`p \odot (g - \sum_k p_k g_k)`) is a ``psum`` of partial sums
+(:func:`bayeskd.losses.divergences.class_sum`). The gradient for ``W_S`` stays on its slice;
+the gradient for the hidden states, :math:`\sum_i \partial\ell/\partial z_{\text{slice } i}\,
+W_{S,\text{slice } i}^\top`, is one ``psum`` at the end.
 """
 
 from __future__ import annotations
@@ -30,6 +46,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from bayeskd.losses.divergences import (
@@ -49,7 +67,7 @@ from bayeskd.validate import (
 
 __all__ = ["DIVERGENCES", "IMPLEMENTATIONS", "REDUCTIONS", "fused_linear_distillation"]
 
-IMPLEMENTATIONS = ("chunked", "naive")
+IMPLEMENTATIONS = ("chunked", "naive", "vocab_sharded")
 REDUCTIONS = ("mean", "sum")
 
 
@@ -271,6 +289,64 @@ def _naive(cfg: _Config, h_s, w_s, h_t, w_t, labels):
     return jnp.mean(loss_N) if cfg.reduction == "mean" else jnp.sum(loss_N)
 
 
+# --------------------------------------------------------------------------------------
+# The chunked kernel on vocabulary slices over a mesh axis (implementation="vocab_sharded").
+# --------------------------------------------------------------------------------------
+
+
+def _sharded_run(cfg: _Config, mesh: Mesh, h_s, w_s, h_t, w_t, labels):
+    """Each device's vocabulary slice through :func:`_chunked`; ``dh`` summed over the axis.
+
+    Returns ``(loss, dh [N, H] f32, dw [H, V] f32)``, ``dw`` split by columns over the axis.
+    """
+    col = P(None, cfg.axis_name)
+
+    def local(h_s, w_s, h_t, w_t, labels=None):
+        loss, dh_NH, dw_HV = _chunked(cfg, h_s, w_s, h_t, w_t, labels, with_grad=True)
+        return loss, lax.psum(dh_NH, cfg.axis_name), dw_HV
+
+    args, specs = (h_s, w_s, h_t, w_t), (P(), col, P(), col)
+    if labels is not None:
+        args, specs = (*args, labels), (*specs, P())
+    mapped = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=(P(), P(), col),
+                           check_vma=False)
+    return mapped(*args)
+
+
+def _sharded_primal(cfg, mesh, h_s, w_s, h_t, w_t, labels):
+    return _sharded_run(cfg, mesh, h_s, w_s, h_t, w_t, labels)[0]
+
+
+def _sharded_fwd(cfg, mesh, h_s, w_s, h_t, w_t, labels):
+    loss, dh_NH, dw_HV = _sharded_run(cfg, mesh, h_s, w_s, h_t, w_t, labels)
+    return loss, (dh_NH.astype(h_s.dtype), dw_HV.astype(w_s.dtype))
+
+
+def _sharded_bwd(cfg, mesh, res, g):
+    del mesh
+    return _fused_bwd(cfg, res, g)
+
+
+_sharded = jax.custom_vjp(_sharded_primal, nondiff_argnums=(0, 1))
+_sharded.defvjp(_sharded_fwd, _sharded_bwd)
+
+
+def _check_mesh(implementation: str, mesh, axis: str, vocab: int) -> None:
+    """``mesh`` and ``axis`` only with ``"vocab_sharded"``, where ``axis`` must divide ``V``."""
+    if implementation != "vocab_sharded":
+        if mesh is not None:
+            raise ValueError(f"mesh: only implementation='vocab_sharded' takes a mesh, got "
+                             f"implementation={implementation!r} with a mesh")
+        return
+    if not isinstance(mesh, Mesh):
+        raise ValueError(f"mesh: implementation='vocab_sharded' needs a jax.sharding.Mesh, got "
+                         f"{type(mesh).__name__}")
+    check_choice(axis, tuple(mesh.axis_names), name="axis")
+    if vocab % mesh.shape[axis]:
+        raise ValueError(f"axis: the {mesh.shape[axis]} devices of mesh axis {axis!r} must "
+                         f"divide the vocabulary, got V={vocab}")
+
+
 def fused_linear_distillation(
     h_student: Float[ArrayLike, "n h"],
     w_student: Float[ArrayLike, "h v"],
@@ -286,6 +362,8 @@ def fused_linear_distillation(
     chunk_size: int = 256,
     reduction: str = "mean",
     implementation: str = "chunked",
+    mesh: Mesh | None = None,
+    axis: str = "vocab",
 ) -> Float[Array, ""]:
     r"""Distillation loss through two linear heads, without materialising [N, V] logits.
 
@@ -337,6 +415,14 @@ def fused_linear_distillation(
     per-token loss and leaves the gradient to autodiff (memory :math:`O(NV)`; ``chunk_size``
     is checked and ignored). It is the independent reference for tests and benchmarks.
 
+    ``implementation="vocab_sharded"`` runs the chunked kernel with ``w_student`` and
+    ``w_teacher`` split by columns over mesh axis ``axis`` of ``mesh`` (placed there if they
+    are not already); the hidden states and labels are replicated. Each device holds ``1/D``
+    of both heads and of the head's gradient and at most ``chunk_size x V/D`` logits; the
+    collectives carry ``O(chunk_size)`` statistics per chunk (module docstring) and one
+    ``[N, H]`` sum for the hidden states' gradient. The value is replicated, the head's
+    gradient split like the head; both equal the chunked ones up to float reassociation.
+
     **Gradients.** The teacher is a fixed target: ``h_teacher`` and ``w_teacher`` get
     zero gradients (as if wrapped in :func:`jax.lax.stop_gradient`), and ``labels`` get
     none. The chunked path supports reverse-mode differentiation only (``jax.grad``,
@@ -362,7 +448,12 @@ def fused_linear_distillation(
         memory of a forward+backward step at about 10% of the naive one for
         ``N=2048, V=65536``.
       reduction: ``"mean"`` (over the N tokens) or ``"sum"``.
-      implementation: ``"chunked"`` (the kernel) or ``"naive"`` (the reference).
+      implementation: ``"chunked"`` (the kernel), ``"naive"`` (the reference) or
+        ``"vocab_sharded"`` (the kernel on vocabulary slices over ``mesh``).
+      mesh: a :class:`jax.sharding.Mesh` with axis ``axis``
+        (:func:`bayeskd.distributed.make_mesh` ``(vocab=D)``); only, and required, with
+        ``implementation="vocab_sharded"``.
+      axis: the mesh axis the vocabulary is split over; its size must divide ``V``.
 
     Returns:
       A float32 scalar.
@@ -370,7 +461,9 @@ def fused_linear_distillation(
     Raises:
       ValueError: at trace time, for an unknown ``divergence``, ``reduction`` or
         ``implementation``, a bad ``temperature``, ``beta``, ``lam``, ``label_weight`` or
-        ``chunk_size``, missing labels, or inconsistent shapes.
+        ``chunk_size``, missing labels, inconsistent shapes, a ``mesh`` without
+        ``"vocab_sharded"`` (or that implementation without one), an ``axis`` the mesh does
+        not have or whose size does not divide ``V``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -383,6 +476,14 @@ def fused_linear_distillation(
       ...     argnums=(0, 1))(h_s, w_s)
       >>> loss.dtype, g_h.shape, g_w.shape
       (dtype('float32'), (5, 4), (4, 11))
+
+      The same loss with the heads split over the ``vocab`` axis of a mesh:
+
+      >>> from bayeskd.distributed import make_mesh
+      >>> sharded = fused_linear_distillation(h_s, w_s, h_t, w_t, chunk_size=2,
+      ...                                     implementation="vocab_sharded", mesh=make_mesh(1))
+      >>> bool(jnp.allclose(sharded, loss))
+      True
 
     References:
       Hinton, Vinyals and Dean, `Distilling the Knowledge in a Neural Network
@@ -412,9 +513,14 @@ def fused_linear_distillation(
         chunk_size=chunk_size,
         reduction=reduction,
     )
+    _check_mesh(implementation, mesh, axis, jnp.shape(w_student)[1])
     if cfg.label_weight == 0.0:
         labels = None  # unused: keep it out of the kernel
     h_s, w_s, h_t, w_t = (jnp.asarray(x) for x in (h_student, w_student, h_teacher, w_teacher))
     labels = None if labels is None else jnp.asarray(labels, jnp.int32)
+    if implementation == "vocab_sharded":
+        col = NamedSharding(mesh, P(None, axis))
+        w_s, w_t = (lax.with_sharding_constraint(w, col) for w in (w_s, w_t))
+        return _sharded(cfg._replace(axis_name=axis), mesh, h_s, w_s, h_t, w_t, labels)
     run = _fused if implementation == "chunked" else _naive
     return run(cfg, h_s, w_s, h_t, w_t, labels)

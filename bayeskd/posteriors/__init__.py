@@ -24,6 +24,7 @@ from bayeskd.posteriors.end2 import (
     fit_dirichlet_student,
 )
 from bayeskd.posteriors.ensemble import fit_ensemble, fit_map
+from bayeskd.posteriors.inference_data import rhat_ess, to_inference_data
 from bayeskd.posteriors.laplace import LastLayerLaplace, last_layer_ggn
 from bayeskd.posteriors.mc_dropout import MCDropout
 from bayeskd.posteriors.numpyro_bnn import (
@@ -48,7 +49,9 @@ from bayeskd.posteriors.sgld import (
     bayesian_dark_knowledge,
     cyclical_step_size,
     fit_sgld,
+    perturbed_inputs,
     sgld,
+    uniform_inputs,
 )
 from bayeskd.posteriors.swag import SWAG, SWAGState, fit_swag, swag_moments, swag_sample
 
@@ -84,12 +87,16 @@ __all__ = [
     "predictive_metrics",
     "prior_std_from_weight_decay",
     "reference_distances",
+    "rhat_ess",
     "run_ensemble_sampler",
     "run_nuts",
     "run_svi",
+    "perturbed_inputs",
     "sgld",
+    "uniform_inputs",
     "swag_moments",
     "swag_sample",
     "teacher_log_probs",
+    "to_inference_data",
     "weight_decay_from_prior_std",
 ]

@@ -25,7 +25,21 @@ from bayeskd.posteriors.base import Posterior
 from bayeskd.training import apply_model
 from bayeskd.validate import check_num_samples
 
-__all__ = ["MCDropout"]
+__all__ = ["MCDropout", "dropout_rate"]
+
+
+def dropout_rate(model: nnx.Module) -> float:
+    """The largest drop probability of ``model``'s ``nnx.Dropout`` layers (it must be > 0).
+
+    Raises:
+      ValueError: the model has no dropout layer with a rate above 0 (MC dropout would return
+        the same network ``S`` times).
+    """
+    rates = [m.rate for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Dropout)]
+    if not rates or max(rates) <= 0:
+        raise ValueError("model: has no dropout layer with rate > 0; build it with dropout > 0 "
+                         "(e.g. make_model(..., dropout=0.1)) for MC dropout")
+    return float(max(rates))
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
 def _dropout_logits(params, x, keys, *, graphdef):
@@ -43,14 +57,9 @@ class MCDropout(Posterior):
     """
 
     def __init__(self, graphdef, params, *, num_samples: int = 30, name: str = "mc_dropout"):
-        model = nnx.merge(graphdef, params)
-        rates = [m.rate for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Dropout)]
-        if not rates or max(rates) <= 0:
-            raise ValueError("model: has no dropout layer with rate > 0; build it with dropout > 0 "
-                             "(e.g. make_model(..., dropout=0.1)) for MC dropout")
+        self.rate = dropout_rate(nnx.merge(graphdef, params))
         self.graphdef, self.params, self.name = graphdef, params, name
         self.num_samples = check_num_samples(num_samples)
-        self.rate = float(max(rates))
 
     @classmethod
     def from_fit(cls, result, *, member: int = 0, num_samples: int = 30) -> MCDropout:

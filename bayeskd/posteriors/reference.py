@@ -13,8 +13,8 @@ The KL direction follows Korattikara et al. (2015), who report
 
 Convergence of the sampled predictive is judged on the quantity that matters, the predictive
 probabilities :math:`p(y=k\mid x_i,\theta_{c,d})` of every chain :math:`c` and draw :math:`d`,
-with NumPyro's split :math:`\hat R` (Gelman et al. 2013; Vehtari et al. 2021) and effective
-sample size.
+with ArviZ's rank-normalised split :math:`\hat R` and bulk effective sample size (Vehtari et
+al. 2021; :func:`bayeskd.posteriors.rhat_ess`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, Float
-from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 
 from bayeskd.metrics import (
     agreement,
@@ -32,6 +31,7 @@ from bayeskd.metrics import (
     mutual_information,
     total_variation,
 )
+from bayeskd.posteriors.inference_data import rhat_ess, to_inference_data
 
 _mean_mi = jax.jit(lambda probs_SBK: jnp.mean(mutual_information(probs_SBK)))
 
@@ -83,9 +83,11 @@ def predictive_metrics(
 def predictive_diagnostics(
     probs_CDBK: Float[ArrayLike, "chains draws batch classes"],
 ) -> dict[str, float]:
-    """Split R-hat and ESS of the predictive probabilities of ``C >= 2`` chains of ``D >= 4`` draws.
+    """Split R-hat and ESS of the predictive probabilities of ``C >= 2`` chains of ``D >= 4`` draws
+    (ArviZ's, through :func:`bayeskd.posteriors.to_inference_data` and
+    :func:`bayeskd.posteriors.rhat_ess`).
 
-    Returns the maximum and median split R-hat and the minimum and median ESS over all
+    Returns the maximum and median rank-normalised split R-hat and the minimum and median ESS over all
     (input, class) entries, plus ``chains`` and ``draws``. Constant entries (R-hat undefined)
     are left out.
     """
@@ -95,13 +97,5 @@ def predictive_diagnostics(
     c, d = x.shape[:2]
     if c < 2 or d < 4:
         raise ValueError(f"probs_CDBK: split R-hat needs >= 2 chains of >= 4 draws, got {c} x {d}")
-    varying = np.std(x.reshape(c * d, -1), axis=0) > 1e-7
-    flat = x.reshape(c, d, -1)[..., varying]
-    if flat.shape[-1] == 0:
-        return {"rhat_max": 1.0, "rhat_median": 1.0, "ess_min": float(c * d),
-                "ess_median": float(c * d), "chains": c, "draws": d}
-    rhat = np.asarray(split_gelman_rubin(flat))
-    ess = np.asarray(effective_sample_size(flat))
-    return {"rhat_max": float(np.nanmax(rhat)), "rhat_median": float(np.nanmedian(rhat)),
-            "ess_min": float(np.nanmin(ess)), "ess_median": float(np.nanmedian(ess)),
-            "chains": c, "draws": d}
+    idata = to_inference_data(predictions=x, prediction_dims=("input", "class"))
+    return rhat_ess(idata, group="posterior_predictive")

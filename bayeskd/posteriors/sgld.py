@@ -20,8 +20,11 @@ explores (no noise, plain gradient steps), the rest samples.
 
 **Bayesian dark knowledge** (Korattikara, Rathod, Murphy & Welling, NeurIPS 2015) distills the
 chain *online*: teacher (SGLD) and student steps alternate, and the student fits the current
-sample's predictive on perturbed inputs :math:`x' = x + \epsilon`, so over time it fits the running
-average over :math:`\theta_t`, the posterior predictive, without storing samples.
+sample's predictive on inputs :math:`x'` from a *student data generator*, so over time it fits the
+running average over :math:`\theta_t`, the posterior predictive, without storing samples. The paper
+names two generators: inputs drawn uniformly over the input domain (for low-dimensional problems,
+such as its 2-D toy) and training inputs perturbed slightly (for high-dimensional ones):
+:func:`uniform_inputs` and :func:`perturbed_inputs`.
 
 The samplers are optax transforms that keep their PRNG key in their state
 (:class:`SGLDState`) and run inside the compiled, member-vmapped trainer (parallel chains).
@@ -43,9 +46,10 @@ from bayeskd.losses import soft_cross_entropy, softmax_cross_entropy
 from bayeskd.posteriors.base import ParamSamples
 from bayeskd.priors.priors import objective
 from bayeskd.training import TrainConfig, TrainingDiverged, apply_model, fit, init_members
-from bayeskd.validate import check_positive_float, check_positive_int
+from bayeskd.validate import check_choice, check_positive_float, check_positive_int
 
-__all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "cyclical_step_size", "fit_sgld", "sgld"]
+__all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "cyclical_step_size", "fit_sgld",
+           "perturbed_inputs", "sgld", "uniform_inputs"]
 
 
 class SGLDState(NamedTuple):
@@ -129,19 +133,28 @@ def fit_sgld(
     exploration: float = 0.8,
     init_params: Any = None,
     progress: bool | None = None,
+    augment: Callable | None = None,
 ) -> ParamSamples:
-    """Run ``num_chains`` parallel SGLD chains (or cyclical SGLD) and keep thinned samples.
+    r"""Run ``num_chains`` parallel SGLD chains (or cyclical SGLD) and keep thinned samples.
 
     Args:
       prior: the weight prior of the objective (a :class:`bayeskd.priors.GaussianPrior` with
         ``weight_decay = 1/(sigma^2 N)`` targets the ``N(0, sigma^2)`` posterior).
-      step_size: :math:`\\eta_0 > 0`.
+      step_size: :math:`\eta_0 > 0`.
       num_steps: total Langevin steps per chain.
       burn_in: steps discarded before the first kept sample.
       thin: steps between kept samples.
       num_cycles: ``None`` for plain SGLD; ``M >= 1`` for cyclical SGLD with ``M`` cycles, keeping
         samples only in each cycle's sampling stage (the last ``1 - exploration`` of it).
+      temperature: the posterior temperature :math:`T > 0`: the noise is scaled by
+        :math:`\sqrt T`, so the chain samples :math:`p_T(\theta\mid\mathcal D) \propto
+        \exp(-U(\theta)/T)`, the posterior tempered as a whole (likelihood and prior:
+        Wenzel et al. 2020's "cold posterior" for :math:`T < 1`). :math:`T = 1` is the Bayes
+        posterior; :math:`T \to 0` approaches noisy gradient descent to a mode.
       init_params: optional stacked ``[num_chains, ...]`` start (e.g. MAP); default random init.
+      augment: optional augmentation ``(key, x) -> x'`` applied to every minibatch
+        (:mod:`bayeskd.data.augment`): the likelihood is then that of fresh augmented views, the
+        setting in which Izmailov et al. (2021) trace the cold-posterior effect.
 
     Returns:
       a :class:`ParamSamples` with ``chains = num_chains``, samples ordered chain-major.
@@ -172,7 +185,7 @@ def fit_sgld(
         res = fit(model_fn, data, prior=prior, optimizer=tx, key=key, num_members=num_chains,
                   config=TrainConfig(steps=num_steps, batch_size=batch_size, eval_every=thin),
                   init_params=init_params, on_chunk=keep, progress=progress,
-                  desc="csgld" if num_cycles else "sgld")
+                  desc="csgld" if num_cycles else "sgld", augment=augment)
     except TrainingDiverged as e:
         raise ValueError(f"step_size: SGLD diverged with step_size={step_size}; lower it ({e})"
                          ) from None
@@ -184,6 +197,41 @@ def fit_sgld(
                           *snaps)
     return ParamSamples(res.graphdef, jax.tree.map(jnp.asarray, params),
                         name="csgld" if num_cycles else "sgld", chains=num_chains)
+
+
+#: The student data generators :func:`bayesian_dark_knowledge` knows by name.
+STUDENT_INPUTS = ("perturb", "uniform")
+
+
+def perturbed_inputs(x, input_noise: float) -> Callable[[jax.Array, int], jax.Array]:
+    r"""The student data generator "near the training data": ``(key, m) -> x' [m, ...]`` with
+    :math:`x' = x_i + \sigma\epsilon`, :math:`i` uniform over the rows of ``x``,
+    :math:`\epsilon\sim\mathcal N(0, I)`; :math:`\sigma` = ``input_noise`` :math:`\ge 0`."""
+    ok = isinstance(input_noise, int | float | np.floating) and not isinstance(input_noise, bool)
+    if not (ok and math.isfinite(input_noise) and input_noise >= 0):
+        raise ValueError(f"input_noise: must be a finite number >= 0, got {input_noise!r}")
+    x = jnp.asarray(x, jnp.float32)
+
+    def draw(key, m):
+        ki, kn = jax.random.split(key)
+        xs = x[jax.random.randint(ki, (m,), 0, x.shape[0])]
+        return xs + input_noise * jax.random.normal(kn, xs.shape)
+
+    return draw
+
+
+def uniform_inputs(low, high) -> Callable[[jax.Array, int], jax.Array]:
+    r"""The student data generator "uniform over the input domain": ``(key, m) -> x' [m, D]`` with
+    :math:`x'_d \sim \mathcal U(\mathrm{low}_d, \mathrm{high}_d)` independently; ``low``,
+    ``high``: ``[D]`` corners of the box, ``low < high`` in every coordinate."""
+    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+    if low.ndim != 1 or low.shape != high.shape or not (np.all(np.isfinite(low))
+                                                         and np.all(np.isfinite(high))
+                                                         and np.all(low < high)):
+        raise ValueError(f"input_box: must be two finite [D] corners (low, high) with low < high in "
+                         f"every coordinate, got {low.tolist()!r}, {high.tolist()!r}")
+    lo, hi = jnp.asarray(low), jnp.asarray(high)
+    return lambda key, m: jax.random.uniform(key, (m, lo.shape[0]), minval=lo, maxval=hi)
 
 
 class DarkKnowledge(NamedTuple):
@@ -205,7 +253,9 @@ def bayesian_dark_knowledge(
     num_steps: int,
     burn_in: int,
     batch_size: int,
-    input_noise: float,
+    input_noise: float | None = None,
+    student_inputs: str | Callable[[jax.Array, int], jax.Array] = "perturb",
+    input_box: tuple | None = None,
     student_learning_rate: float = 1e-3,
     student_weight_decay: float = 0.0,
     init_params: Any = None,
@@ -215,22 +265,29 @@ def bayesian_dark_knowledge(
 
     Each step: one SGLD step of the teacher on a minibatch of ``data``; after ``burn_in``, one Adam
     step of the student (learning rate decayed to zero by a cosine over its ``num_steps - burn_in``
-    steps, so late updates average over many teacher samples) on perturbed inputs
-    :math:`x' = x + \sigma\epsilon` with loss
+    steps, so late updates average over many teacher samples) on a batch of inputs :math:`x'` from
+    the student data generator, with loss
     :math:`-\sum_k p(k\mid x',\theta_t)\log S(k\mid x', w) + \frac{\lambda_s}2\|w\|^2`.
+    (The paper's Algorithm 1 takes plain SGD steps of schedule :math:`\rho_t` for the student;
+    this function uses Adam.)
 
     Args:
       teacher_fn, student_fn: ``key -> nnx.Module``.
       prior: the teacher's weight prior (as for :func:`fit_sgld`).
-      input_noise: :math:`\sigma \ge 0` of the input perturbation.
+      student_inputs: the student data generator :math:`x'`: ``"perturb"`` (training inputs plus
+        :math:`\mathcal N(0, \sigma^2)` noise, :func:`perturbed_inputs`; the paper's choice for
+        high-dimensional inputs), ``"uniform"`` (uniform over ``input_box``,
+        :func:`uniform_inputs`; its choice for low-dimensional ones), or a callable
+        ``(key, m) -> x' [m, ...]``.
+      input_noise: :math:`\sigma \ge 0` of the perturbation; needed by ``"perturb"`` only.
+      input_box: ``(low, high)`` corners of the box; needed by ``"uniform"`` only.
       init_params: optional teacher start (one member, no leading axis).
     """
     check_positive_float(step_size)
     check_positive_int(num_steps, name="num_steps")
     if not 0 <= burn_in < num_steps:
         raise ValueError(f"burn_in: must lie in [0, num_steps={num_steps}), got {burn_in!r}")
-    if not (math.isfinite(input_noise) and input_noise >= 0):
-        raise ValueError(f"input_noise: must be a finite number >= 0, got {input_noise!r}")
+    draw_inputs = _student_inputs(student_inputs, data["x"], input_noise, input_box)
     t0 = time.perf_counter()
     x, y = jnp.asarray(data["x"], jnp.float32), jnp.asarray(data["y"], jnp.int32)
     n = x.shape[0]
@@ -256,13 +313,12 @@ def bayesian_dark_knowledge(
 
     def step(carry, _):
         tp, ts, sp, ss, k, i = carry
-        k, kb, kx, kn = jax.random.split(k, 4)
+        k, kb, kx = jax.random.split(k, 3)
         idx = jax.random.randint(kb, (batch_size,), 0, n)
         g = jax.grad(teacher_loss)(tp, x[idx], y[idx])
         upd, ts = tx_t.update(g, ts, tp)
         tp = optax.apply_updates(tp, upd)
-        xs = x[jax.random.randint(kx, (batch_size,), 0, n)]
-        xs = xs + input_noise * jax.random.normal(kn, xs.shape)
+        xs = draw_inputs(kx, batch_size)
         target = jax.nn.softmax(apply_model(t_graph, tp, xs), axis=-1)
         gs = jax.grad(student_loss)(sp, xs, target)
         supd, ss_new = tx_s.update(gs, ss, sp)
@@ -287,3 +343,20 @@ def bayesian_dark_knowledge(
     return DarkKnowledge(ParamSamples(s_graph, stack(carry[2]), name="bdk"),
                          ParamSamples(t_graph, stack(carry[0]), name="sgld_last"),
                          time.perf_counter() - t0)
+
+
+def _student_inputs(kind, x, input_noise, input_box) -> Callable[[jax.Array, int], jax.Array]:
+    """The student data generator that ``student_inputs`` names (see
+    :func:`bayesian_dark_knowledge`), checked before any work."""
+    if callable(kind):
+        return kind
+    check_choice(kind, STUDENT_INPUTS, name="student_inputs")
+    if kind == "perturb":
+        if input_noise is None:
+            raise ValueError("input_noise: student_inputs='perturb' needs the noise std (a "
+                             "finite number >= 0), got None")
+        return perturbed_inputs(x, input_noise)
+    if input_box is None or len(input_box) != 2:
+        raise ValueError("input_box: student_inputs='uniform' needs the box's (low, high) "
+                         f"corners, got {input_box!r}")
+    return uniform_inputs(*input_box)

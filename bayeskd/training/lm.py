@@ -48,6 +48,7 @@ from bayeskd.losses.divergences import DIVERGENCES, log_mean_probs
 from bayeskd.losses.fused import IMPLEMENTATIONS, fused_linear_distillation
 from bayeskd.validate import (
     check_choice,
+    check_num_samples,
     check_positive_int,
     check_temperature,
     check_unit_interval,
@@ -74,42 +75,77 @@ class HardLabels:
 
 
 class ModelLMTeacher:
-    """A transformer teacher evaluated in the compiled step; ``params`` are program arguments.
+    r"""A transformer teacher evaluated in the compiled step; ``params`` are program arguments.
 
-    ``members > 0`` means ``params`` are stacked ``[M, ...]`` (an ensemble or posterior sample):
-    the teacher predictive is then the mean in probability space, given to the kernel as dense
-    log-probabilities with an identity head.
+    The teacher may be a posterior predictive, the mean in probability space over draws
+    :math:`\theta_s`, :math:`\log \bar p = \log \frac1S \sum_s p(\cdot\mid x, \theta_s)`:
+
+    - ``members > 0``: ``params`` are stacked ``[M, ...]`` (an ensemble or posterior sample);
+    - ``samples > 0``: one network with dropout, ``S = samples`` dropout masks drawn from the
+      ``key`` of each call (MC dropout, Gal & Ghahramani 2016: each mask is one draw of a
+      Bernoulli variational posterior).
+
+    Either predictive is given to the kernel as dense log-probabilities with an identity head.
     """
 
-    def __init__(self, graphdef: Any, params: Any, members: int = 0):
-        self.graphdef, self.params, self.members = graphdef, params, members
+    def __init__(self, graphdef: Any, params: Any, members: int = 0, samples: int = 0):
+        self.graphdef, self.params, self.members, self.samples = graphdef, params, members, samples
+        if members and samples:
+            raise ValueError(f"samples: MC dropout draws masks of one network; give members or "
+                             f"samples, not both (got {members} and {samples})")
+        if samples:
+            from bayeskd.posteriors.mc_dropout import dropout_rate
+
+            check_num_samples(samples, name="samples")
+            dropout_rate(nnx.merge(graphdef, params))  # raises without dropout
 
     @classmethod
     def from_module(cls, module: nnx.Module) -> ModelLMTeacher:
         graphdef, params = nnx.split(module, nnx.Param)
         return cls(graphdef, params)
 
-    def head_inputs(self, tokens_BT: Array) -> tuple[Array, Array]:
-        """``(h [B*T, Ht], w [Ht, V])`` with ``h @ w`` the teacher's logits (or log-probs)."""
-        def one(params):
-            model = nnx.merge(self.graphdef, params)
-            return model.hidden(tokens_BT), model.head_weight()
+    @property
+    def draws(self) -> int:
+        """Networks or masks averaged by the predictive (1: a single deterministic network)."""
+        return self.members or self.samples or 1
 
-        if not self.members:
-            h_BTH, w_HV = one(self.params)
+    def _one(self, params, tokens_BT, key=None):
+        model = nnx.merge(self.graphdef, params)
+        return model.hidden(tokens_BT, key=key), model.head_weight()
+
+    def draw_log_probs(self, tokens_BT: Array, key: jax.Array | None = None) -> Array:
+        """Log-probabilities ``[B*T, S, V]`` of every member or dropout mask (``S = draws``)."""
+        if self.members:
+            h_S, w_S = jax.vmap(lambda p: self._one(p, tokens_BT))(self.params)
+        elif self.samples:
+            if key is None:
+                raise ValueError("key: an MC-dropout teacher (samples > 0) needs a key for its "
+                                 "dropout masks")
+            keys = jax.random.split(key, self.samples)
+            h_S, w_S = jax.vmap(lambda k: self._one(self.params, tokens_BT, k))(keys)
+        else:
+            h, w = self._one(self.params, tokens_BT)
+            h_S, w_S = h[None], w[None]
+        logits_SNV = jnp.einsum("snh,shv->snv", h_S.reshape(h_S.shape[0], -1, h_S.shape[-1]), w_S)
+        return jax.nn.log_softmax(jnp.moveaxis(logits_SNV, 0, 1), axis=-1)
+
+    def head_inputs(self, tokens_BT: Array, key: jax.Array | None = None) -> tuple[Array, Array]:
+        """``(h [B*T, Ht], w [Ht, V])`` with ``h @ w`` the teacher's logits (or log-probs)."""
+        if self.draws == 1:
+            h_BTH, w_HV = self._one(self.params, tokens_BT)
             return h_BTH.reshape(-1, h_BTH.shape[-1]), w_HV
-        h_MBTH, w_MHV = jax.vmap(one)(self.params)
-        logits_MNV = jnp.einsum("mnh,mhv->mnv", h_MBTH.reshape(
-            self.members, -1, h_MBTH.shape[-1]), w_MHV)
-        logp_NV = log_mean_probs(jnp.moveaxis(logits_MNV, 0, 1))
+        logp_NV = log_mean_probs(self.draw_log_probs(tokens_BT, key))
         return logp_NV, jnp.eye(logp_NV.shape[-1], dtype=logp_NV.dtype)
 
     def tree_flatten(self):
-        return (self.params,), (self.graphdef, self.members)
+        return (self.params,), (self.graphdef, self.members, self.samples)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        return cls(aux[0], children[0], aux[1])
+        out = cls.__new__(cls)
+        out.graphdef, out.members, out.samples = aux
+        out.params = children[0]
+        return out
 
 
 jax.tree_util.register_pytree_node_class(ModelLMTeacher)
@@ -310,9 +346,9 @@ class LMObjective:
             raise ValueError(f"prompt_len: must be shorter than the sequences ({x.shape[1]}), "
                              f"got {self.prompt_len}")
         if self.hidden_weight > 0 and not (isinstance(teacher, ModelLMTeacher)
-                                           and not teacher.members):
+                                           and teacher.draws == 1):
             raise ValueError("hidden_weight: the cosine loss needs one teacher model "
-                             "(ModelLMTeacher without members)")
+                             "(ModelLMTeacher without members or dropout samples)")
         if isinstance(teacher, TableLMTeacher):
             shape = np.shape(teacher.log_probs)
             if shape[:2] != (x.shape[0], x.shape[1] - 1):
@@ -330,14 +366,18 @@ class LMObjective:
                 tokens = tokens.at[:n_on].set(own)
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         model = nnx.merge(graphdef, params)
-        h_BTH = model.hidden(inputs)
+        # a model built with dropout trains with it (keyed call); the teacher's masks, if it is
+        # an MC-dropout teacher, use an independent key
+        k_drop, k_teacher = (None, None) if key is None else (
+            jax.random.fold_in(key, 1), jax.random.fold_in(key, 2))
+        h_BTH = model.hidden(inputs, key=k_drop)
         h_s, w_s = h_BTH.reshape(-1, h_BTH.shape[-1]), model.head_weight()
         if isinstance(teacher, HardLabels):
             h_t, w_t = jax.lax.stop_gradient(h_s), jax.lax.stop_gradient(w_s)
         elif isinstance(teacher, TableLMTeacher):
             h_t, w_t = teacher.head_inputs(batch["index"])
         else:
-            h_t, w_t = teacher.head_inputs(inputs)
+            h_t, w_t = teacher.head_inputs(inputs, k_teacher)
         loss = fused_linear_distillation(
             h_s, w_s, jax.lax.stop_gradient(h_t), jax.lax.stop_gradient(w_t),
             divergence=self.divergence, temperature=self.temperature,

@@ -278,7 +278,7 @@ def chunk_draws(key: jax.Array, *, rows: int, batch_size: int, length: int, step
 
 def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, length: int,
               stochastic: bool, augment: Callable | None = None,
-              objective_fn: Callable | None = None) -> Callable:
+              objective_fn: Callable | None = None, mesh=None) -> Callable:
     """``(state, data, prior) -> (state, losses [length])``: ``length`` steps of one member.
 
     Every random number of the chunk is drawn once, before the steps (:func:`chunk_draws`); a
@@ -307,7 +307,8 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
         def step(carry, draws):
             params, opt_state = carry
             idx = draws["idx"]
-            batch = {k: a[idx] for k, a in gathered.items()} | {"index": idx}
+            batch = distributed.constrain_rows(
+                {k: a[idx] for k, a in gathered.items()} | {"index": idx}, mesh)
             if augment is not None:
                 x = batch["x"]
                 batch["x"] = augment(draws["views"][0], x)
@@ -323,11 +324,12 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "tx", "batch_size", "length",
-                                             "stochastic", "prior_axis", "augment", "objective"))
+                                             "stochastic", "prior_axis", "augment", "objective",
+                                             "mesh"))
 def run_chunk(state: TrainState, data: dict, prior, *, graphdef, tx: optax.GradientTransformation,
               batch_size: int, length: int, stochastic: bool, prior_axis: int | None,
-              augment: Callable | None = None,
-              objective: Callable | None = None) -> tuple[TrainState, jax.Array]:
+              augment: Callable | None = None, objective: Callable | None = None,
+              mesh=None) -> tuple[TrainState, jax.Array]:
     """``length`` optimiser steps of every member: the compiled program of :func:`fit`.
 
     Members are vmapped (``state`` leaves ``[M, ...]``); the prior is shared
@@ -336,10 +338,12 @@ def run_chunk(state: TrainState, data: dict, prior, *, graphdef, tx: optax.Gradi
     ``augment`` (static, hashable) draws fresh views of every minibatch inside the step.
     ``objective`` (static, hashable; ``None`` for :func:`classification_objective`) is the loss
     of one step, ``(graphdef, params, batch, prior, key) -> scalar``, with a fresh ``key`` each
-    step. Returns the new state and the losses ``[M, length]``.
+    step. ``mesh`` (static; the run's mesh or ``None``) keeps every minibatch's rows over its
+    ``data`` axis (:func:`bayeskd.distributed.constrain_rows`). Returns the new state and the
+    losses ``[M, length]``.
     """
     chunk = _chunk_fn(graphdef, tx, batch_size=batch_size, length=length, stochastic=stochastic,
-                      augment=augment, objective_fn=objective)
+                      augment=augment, objective_fn=objective, mesh=mesh)
     return jax.vmap(chunk, in_axes=(0, None, prior_axis))(state, data, prior)
 
 
@@ -353,49 +357,6 @@ def _init_state(key: jax.Array, *, model_fn: Callable, tx: optax.GradientTransfo
     params = jax.vmap(lambda k: split_params(model_fn(k))[1])(init_keys)
     return TrainState(params, jax.vmap(tx.init)(params), run_keys,
                       jnp.zeros((num_members,), jnp.int32))
-
-
-def _axis(mesh, name: str) -> str | None:
-    """``name`` if the mesh has that axis with more than one device, else ``None`` (replicated)."""
-    return name if mesh.shape.get(name, 1) > 1 else None
-
-
-def _resolve_mesh(mesh, num_members: int, batch_size: int):
-    """The mesh a run uses: an explicit one (checked), else the default where it divides the run.
-
-    An explicit mesh must divide ``M`` over ``members`` and the batch over ``data``; the default
-    mesh of :func:`bayeskd.distributed.use_mesh` is skipped (``None``: one device) where it does
-    not, so a job whose runs differ in size still runs them all.
-    """
-    strict = mesh is not None
-    mesh = mesh if strict else distributed.default_mesh()
-    if mesh is None:
-        return None
-    unknown = [a for a in mesh.axis_names if a not in distributed.AXES]
-    if unknown:
-        raise ValueError(f"mesh: axes must be named among {distributed.AXES}, got {unknown}")
-    m_size, d_size = mesh.shape.get("members", 1), mesh.shape.get("data", 1)
-    if num_members % m_size:
-        if strict:
-            raise ValueError(f"mesh: its members axis ({m_size} devices) must divide "
-                             f"num_members, got num_members={num_members}")
-        return None
-    if batch_size % d_size:
-        if strict:
-            raise ValueError(f"mesh: its data axis ({d_size} devices) must divide the batch, "
-                             f"got batch_size={batch_size}")
-        return None
-    return mesh
-
-
-def _prior_sharding(mesh, shape: tuple, n: int, prior_axis: int | None, rows: str | None):
-    """A prior leaf's placement: stacked ``[M, ...]`` over members; per-example rows over data."""
-    lead: tuple = ()
-    if prior_axis is not None:
-        lead, shape = (_axis(mesh, "members"),), shape[1:]
-    row = (rows,) if rows is not None and len(shape) >= 1 and shape[0] == n else ()
-    spec = (*lead, *row) if row else lead
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
 
 
 @functools.partial(jax.jit, static_argnames=("tx",),
@@ -447,7 +408,8 @@ class CompiledRun:
         _check_augment(augment, data)
         if not isinstance(num_members, int | np.integer) or num_members < 1:
             raise ValueError(f"num_members: must be an integer >= 1, got {num_members!r}")
-        self.mesh = _resolve_mesh(mesh, int(num_members), config.batch_size)
+        self.mesh = distributed.resolve_mesh(mesh, num_members=int(num_members),
+                                             batch_size=config.batch_size)
         if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
             raise ValueError(f"optimizer: must be an optax.GradientTransformation, got "
                              f"{type(optimizer).__name__}")
@@ -469,24 +431,12 @@ class CompiledRun:
         data.setdefault("label_mask", np.ones((n,), np.float32))
         data["index"] = np.arange(n, dtype=np.int32)
         self.stochastic = _has_dropout(nnx.merge(self.graphdef, abstract))
-        if self.mesh is None:
-            self.data = {k: jnp.asarray(v) for k, v in data.items()}
-            return
-        # Rows over `data` (when they divide), members over `members`; jit propagates the rest.
-        rows = _axis(self.mesh, "data") if n % self.mesh.shape.get("data", 1) == 0 else None
-        self.data = distributed.put_global(data, distributed.leading_sharding(self.mesh, rows))
-        leaves, treedef = jax.tree.flatten(prior)
-        specs = [_prior_sharding(self.mesh, np.shape(a), n, prior_axis, rows) for a in leaves]
-        self.prior = jax.tree.unflatten(treedef, [  # replicated leaves stay as given
-            a if s.is_fully_replicated else distributed.put_global(a, s)
-            for a, s in zip(leaves, specs, strict=True)])
+        _, self.data, self.prior = distributed.place_training(self.mesh, data=data, prior=prior,
+                                                              prior_axis=prior_axis)
 
     def place(self, state: TrainState) -> TrainState:
         """``state`` with its member axis over the mesh's ``members`` axis (as is without a mesh)."""
-        if self.mesh is None:
-            return state
-        sharding = distributed.leading_sharding(self.mesh, _axis(self.mesh, "members"))
-        return distributed.put_global(state, sharding)
+        return distributed.place_training(self.mesh, state=state).state
 
     def init_state(self, key: jax.Array) -> TrainState:
         """Fresh parameters, optimiser state and keys of the ``M`` members (one compiled program).
@@ -513,7 +463,7 @@ class CompiledRun:
     def _static(self, length: int) -> dict:
         return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
                 "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis,
-                "augment": self.augment, "objective": self.objective}
+                "augment": self.augment, "objective": self.objective, "mesh": self.mesh}
 
     def lower(self, state: TrainState, length: int | None = None, prior=None):
         """The lowered chunk program (``.compile()`` it to time compilation alone)."""

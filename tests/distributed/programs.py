@@ -35,7 +35,7 @@ def _max_diff(a, b) -> float:
                for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
-def sharded_fit(data_axis: str = "1") -> dict:
+def sharded_fit(one, data_axis: int) -> dict:
     """KD students, 4 members, on 4 devices with ``data`` of the given size vs one device."""
     import jax
     import numpy as np
@@ -45,11 +45,11 @@ def sharded_fit(data_axis: str = "1") -> dict:
 
     model, data, prior, cfg = _problem()
     kw = dict(prior=prior, config=cfg, key=jax.random.key(0), num_members=4, progress=False)
-    one = fit(model, data, **kw)
-    mesh = make_mesh(4, data=int(data_axis))
+    mesh = make_mesh(4, data=data_axis)
     many = fit(model, data, mesh=mesh, **kw)
     leaf = jax.tree.leaves(many.params)[0]
     run = CompiledRun(model, data, prior=prior, config=cfg, num_members=4, mesh=mesh)
+    program = run.lower(run.init_state(jax.random.key(0))).as_text()
     errors = []
     for members, batch, rows in ((3, 20, 2), (4, 10, 4)):  # members=2 vs 3; data=4 vs batch 10
         try:
@@ -61,6 +61,9 @@ def sharded_fit(data_axis: str = "1") -> dict:
             "data_spec": str(run.data["x"].sharding.spec), "errors": errors,
             "table_spec": (str(run.prior.table.sharding.spec)  # unplaced: replicated by jit
                            if hasattr(run.prior.table, "sharding") else "P()"),
+            # with_sharding_constraint of rows over `data` (Shardy's spelling) in the chunk
+            "batch_constraints": sum("sharding_constraint" in line and '{"data"}' in line
+                                     for line in program.splitlines()),
             "loss": float(np.max(np.abs(np.subtract(one.history["loss"], many.history["loss"])))),
             "spec": str(leaf.sharding.spec), "devices": len(leaf.sharding.device_set),
             "one_device": len(jax.tree.leaves(one.params)[0].sharding.device_set)}
@@ -92,7 +95,6 @@ def vocab_kernel() -> dict:
 
     from bayeskd.distributed import make_mesh
     from bayeskd.losses.fused import DIVERGENCES, fused_linear_distillation
-    from bayeskd.losses.sharded import vocab_sharded_distillation
 
     mesh = make_mesh(4, vocab=4)
     k = jax.random.split(jax.random.key(0), 5)
@@ -100,23 +102,33 @@ def vocab_kernel() -> dict:
     h_s, h_t = jax.random.normal(k[0], (n, h)), 2.0 * jax.random.normal(k[1], (n, ht))
     w_s, w_t = jax.random.normal(k[2], (h, v)), jax.random.normal(k[3], (ht, v))
     y = jax.random.randint(k[4], (n,), 0, v)
-    out = {}
     cases = [(d, 0.3) for d in DIVERGENCES] + [("forward_kl", 0.0)]  # with and without labels
-    for d, label_weight in cases:
-        kw = dict(divergence=d, temperature=2.0, labels=y, label_weight=label_weight,
-                  chunk_size=5, beta=0.3, lam=0.2)
-        ref = jax.value_and_grad(
-            lambda a, b, kw=kw: fused_linear_distillation(a, b, h_t, w_t, **kw), (0, 1))
-        new = jax.jit(jax.value_and_grad(
-            lambda a, b, kw=kw: vocab_sharded_distillation(a, b, h_t, w_t, mesh=mesh, **kw),
-            (0, 1)))
-        (l1, (dh1, dw1)), (l2, (dh2, dw2)) = ref(h_s, w_s), new(h_s, w_s)
-        out[f"{d},{label_weight}"] = {
+
+    @jax.jit  # every case, both kernels, in one compiled program
+    def compare(h_s, w_s):
+        results = {}
+        for d, label_weight in cases:
+            kw = dict(divergence=d, temperature=2.0, labels=y, label_weight=label_weight,
+                      chunk_size=5, beta=0.3, lam=0.2)
+            results[f"{d},{label_weight}"] = [jax.value_and_grad(
+                lambda a, b, kw=kw, more=more: fused_linear_distillation(a, b, h_t, w_t, **kw,
+                                                                         **more), (0, 1))(h_s, w_s)
+                for more in ({}, {"implementation": "vocab_sharded", "mesh": mesh})]
+        return results
+
+    out = {}
+    for name, ((l1, (dh1, dw1)), (l2, (dh2, dw2))) in compare(h_s, w_s).items():
+        out[name] = {
             "value": float(l1), "d_value": float(jnp.abs(l1 - l2)),
             "d_grad_h": float(jnp.max(jnp.abs(dh1 - dh2))),
             "d_grad_w": float(jnp.max(jnp.abs(dw1 - dw2))),
             "grad_scale": float(jnp.max(jnp.abs(dw1))),
             "w_grad_spec": str(dw2.sharding.spec)}
+    try:  # 30 classes do not split over 4 devices
+        fused_linear_distillation(h_s, w_s[:, :30], h_t, w_t[:, :30],
+                                  implementation="vocab_sharded", mesh=mesh)
+    except ValueError as e:
+        out["error"] = str(e)
     return out
 
 
@@ -150,7 +162,7 @@ def multiprocess(process_id: str, port: str, out: str) -> dict:
     from bayeskd import distributed
 
     distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), local_devices=2,
-                           timeout_s=30)
+                           timeout_s=60)
     import jax
     import numpy as np
 
@@ -169,23 +181,29 @@ def multiprocess(process_id: str, port: str, out: str) -> dict:
     write_json(f"{out}/result-{jax.process_index()}.json", {"writer": jax.process_index(),
                                       "params": [np.asarray(p).tolist()
                                                  for p in jax.tree.leaves(params)]})
+    leaf = jax.tree.leaves(res.params)[0]  # restored from the checkpoint, then trained on
     return {"process": jax.process_index(), "devices": jax.device_count(),
             "local": jax.local_device_count(), "loss": res.history["loss"],
-            "steps_run": res.steps_run}
+            "steps_run": res.steps_run, "spec": str(leaf.sharding.spec),
+            "spread": len(leaf.sharding.device_set)}
 
 
-def one_process(out: str) -> dict:
-    """The reference of :func:`multiprocess`: the same run on one device."""
+def single(out: str) -> dict:
+    """Every one-process program in one interpreter (4 CPU devices), and the one-device reference
+    of :func:`multiprocess` (``reference.npz`` and its losses)."""
     import jax
     import numpy as np
 
     from bayeskd.training import fit
 
     model, data, prior, cfg = _problem()
-    res = fit(model, data, prior=prior, config=cfg, key=jax.random.key(0), num_members=4,
-              progress=False)
-    np.savez(f"{out}/reference.npz", *[np.asarray(p) for p in jax.tree.leaves(res.params)])
-    return {"loss": res.history["loss"]}
+    one = fit(model, data, prior=prior, config=cfg, key=jax.random.key(0), num_members=4,
+              progress=False)  # mesh=None: device 0 alone
+    np.savez(f"{out}/reference.npz", *[np.asarray(p) for p in jax.tree.leaves(one.params)])
+    return {"reference_loss": one.history["loss"],
+            "sharded_fit": {str(d): sharded_fit(one, d) for d in (1, 2)},
+            "sharded_sgld": sharded_sgld(), "vocab_kernel": vocab_kernel(),
+            "nuts_parallel": nuts_parallel()}
 
 
 if __name__ == "__main__":

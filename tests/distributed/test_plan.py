@@ -1,5 +1,7 @@
 """The memory plan's models have the sizes it claims; the mesh and process settings are checked."""
 
+import re
+
 import pytest
 
 from bayeskd.bench.memory_plan import STUDENT, TEACHER, VOCAB
@@ -33,3 +35,42 @@ def test_mesh_and_process_settings_errors():
         process_settings("10.0.0.1:1", 2, env={})
     assert process_settings(env={"SLURM_NTASKS": "8", "SLURM_STEP_NODELIST": "n[1-2]"}) == {
         "cluster": "slurm"}
+
+
+def _meet(settings: list[tuple[int, int]], timeout_s: int = 20) -> list[str]:
+    """Each ``(process_id, num_processes)`` meets on one loopback port (threads, no JAX runtime);
+    what each raised, or ``"ok"``."""
+    import socket
+    import threading
+
+    from bayeskd.distributed import _rendezvous
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    outcome = ["ok"] * len(settings)
+
+    def one(i, pid, n):
+        try:
+            _rendezvous(f"127.0.0.1:{port}", pid, n, timeout_s)
+        except (ValueError, RuntimeError) as e:
+            outcome[i] = f"{type(e).__name__}: {e}"
+
+    threads = [threading.Thread(target=one, args=(i, *s)) for i, s in enumerate(settings)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(2 * timeout_s)
+    return outcome
+
+
+def test_processes_meet_before_the_runtime():
+    assert _meet([(0, 3), (1, 3), (2, 3)]) == ["ok"] * 3
+    out = _meet([(0, 3), (1, 3), (1, 3)])  # two processes say they are process 1
+    duplicate = "--process-id: two processes were started with 1"
+    assert out[0] == f"ValueError: {duplicate}", out
+    assert all(re.fullmatch(rf"DistributedInitError: coordinator 127\.0\.0\.1:\d+: process 0 "
+                            rf"stopped the run: {duplicate}", o) for o in out[1:]), out
+    out = _meet([(0, 2)], timeout_s=1)  # process 1 never comes
+    assert re.fullmatch(r"DistributedInitError: coordinator 127\.0\.0\.1:\d+: process\(es\) 1 of "
+                        r"--num-processes 2 did not arrive within 1 s", out[0]), out

@@ -1,77 +1,97 @@
 """Two processes on the loopback address form one 4-device mesh (fit, checkpoint, resume); bad
-settings fail in one line."""
+settings, a lonely process 0 and disagreeing process counts fail in one line, writing nothing."""
 
 import json
-import socket
-import subprocess
-import sys
-import time
 
 import numpy as np
+import pytest
+
+from bayeskd.cli import main
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module", autouse=True)
+def _start_together(failed_starts, two_processes, single):
+    """Every child this file reads starts at once: most of their time is spent waiting."""
 
 
-def test_two_processes_fit_and_resume_equal_one_process(tmp_path, run_program, programs):
-    PROGRAMS, _, environment = programs
-    port = str(_free_port())
-    env = environment(devices=1)
-    env.pop("XLA_FLAGS")  # each process gets its two CPU devices from jax_num_cpu_devices
-    procs = [subprocess.Popen([sys.executable, str(PROGRAMS), "multiprocess", str(i), port,
-                               str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for i in (0, 1)]
-    outs = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=120)
-        assert p.returncode == 0, stderr[-3000:]
-        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+def _results(two_processes) -> list[dict]:
+    return [child.json() for child in two_processes[1]]
+
+
+def test_two_processes_fit_equal_one_process(two_processes, single, reference_dir):
+    outs = _results(two_processes)
     assert [o["process"] for o in outs] == [0, 1]
     assert all(o["devices"] == 4 and o["local"] == 2 for o in outs)
-    assert [o["steps_run"] for o in outs] == [20, 20]  # resumed from the halfway checkpoint
-    ref = run_program("one_process", str(tmp_path), devices=1)
-    np.testing.assert_allclose(outs[0]["loss"], ref["loss"], atol=1e-5)
+    np.testing.assert_allclose(outs[0]["loss"], single.json()["reference_loss"], atol=1e-5)
     assert outs[1]["loss"] == outs[0]["loss"]  # every process sees the gathered losses
-    written = json.loads((tmp_path / "result-0.json").read_text())
-    assert written["writer"] == 0
-    assert not (tmp_path / "result-1.json").exists()  # process 1 skipped its write
-    expected = np.load(tmp_path / "reference.npz")
+    written = json.loads((two_processes[0] / "result-0.json").read_text())
+    expected = np.load(reference_dir / "reference.npz")
     for i, leaf in enumerate(written["params"]):
         np.testing.assert_allclose(np.asarray(leaf), expected[f"arr_{i}"], atol=1e-5)
 
 
-def _cli(programs, *args: str, timeout: float = 60):
-    _, ROOT, environment = programs
-    t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "bayeskd.cli", "check-results", *args],
-                          capture_output=True, text=True, env=environment(devices=2),
-                          timeout=timeout, cwd=ROOT)
-    return proc, time.monotonic() - t0
+def test_two_processes_resume_on_the_mesh(two_processes):
+    outs = _results(two_processes)
+    assert [o["steps_run"] for o in outs] == [20, 20]  # resumed from the halfway checkpoint
+    # The restored state is placed again: members split over the 4 devices of both processes.
+    assert all(o["spec"] == "P('members',)" and o["spread"] == 4 for o in outs), outs
 
 
-def test_bad_device_and_process_settings_fail_in_one_line(programs):
-    cases = [
-        (("--devices", "3"), 2, "--devices: at most 2 CPU device(s) are available, got 3"),
-        (("--mesh", "data=3"), 2, "--mesh: data * vocab = 3 must divide the 2 devices"),
-        (("--num-processes", "2"), 2, "--coordinator: a multi-process run needs"),
-        (("--coordinator", "127.0.0.1:9", "--num-processes", "2", "--process-id", "2"), 2,
-         "--process-id: must lie in [0, 2) for --num-processes 2, got 2"),
-    ]
-    for args, code, message in cases:
-        proc, _ = _cli(programs, *args)
-        assert proc.returncode == code, (args, proc.stderr)
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"bayeskd: error: {message}"), lines
+def test_only_process_zero_writes(two_processes):
+    _results(two_processes)
+    out = two_processes[0]
+    assert json.loads((out / "result-0.json").read_text())["writer"] == 0
+    assert not (out / "result-1.json").exists()  # process 1 skipped its write
 
 
-def test_unreachable_coordinator_fails_within_the_timeout(programs):
-    port = str(_free_port())  # nothing listens there
-    proc, seconds = _cli(programs, "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-                         "--process-id", "1", "--init-timeout", "2")
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "unreachable after 2 s" in lines[0], lines
-    assert seconds < 30
+@pytest.mark.parametrize(("args", "message"), [
+    (("--devices", "2"), "--devices: at most 1 CPU device(s) are available, got 2"),
+    (("--mesh", "data=3"), "--mesh: data * vocab = 3 must divide the 1 devices"),
+    (("--num-processes", "2"), "--coordinator: a multi-process run needs"),
+    (("--coordinator", "127.0.0.1:9", "--num-processes", "2", "--process-id", "2"),
+     "--process-id: must lie in [0, 2) for --num-processes 2, got 2"),
+])
+def test_bad_device_and_process_settings_fail_in_one_line(args, message, capsys, tmp_path):
+    assert main(["reproduce", "kd_as_map", "--size", "smoke", "--out", str(tmp_path / "out"),
+                 *args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"bayeskd: error: {message}"), lines
+    assert not (tmp_path / "out").exists()
+
+
+def _job(start, out, coordinator: str, num_processes: int, process_id: int, timeout: int):
+    return start.cli("reproduce", "kd_as_map", "--size", "smoke", "--out", str(out),
+               "--coordinator", coordinator, "--num-processes", str(num_processes),
+               "--process-id", str(process_id), "--init-timeout", str(timeout))
+
+
+@pytest.fixture(scope="module")
+def failed_starts(tmp_path_factory, start):
+    """Processes that cannot form a run, all started at once: ``name -> (child, out folder)``."""
+    root = tmp_path_factory.mktemp("failed_starts")
+    lonely, unreachable, disagree = (f"127.0.0.1:{start.free_port()}" for _ in range(3))
+    cases = {"unreachable": (unreachable, 2, 1, 2),  # process 1; nothing listens there
+             "lonely": (lonely, 2, 0, 2),  # process 0; process 1 never comes
+             "says_2": (disagree, 2, 0, 300), "says_3": (disagree, 3, 1, 300)}
+    return {name: (_job(start, root / name, *case), root / name) for name, case in cases.items()}
+
+
+# Seconds from start to exit, interpreter start included (a few seconds; more on a busy machine):
+# the disagreeing pair must not wait out its 300 s --init-timeout.
+WITHIN = 120
+
+
+@pytest.mark.parametrize(("name", "code", "message"), [
+    ("unreachable", 1, "unreachable after 2 s"),
+    ("lonely", 1, "process(es) 1 of --num-processes 2 did not arrive within 2 s"),
+    ("says_2", 2, "--num-processes: process 1 was started with 3, process 0 with 2"),
+    ("says_3", 2, "--num-processes: process 0 was started with 2, process 1 with 3"),
+])
+def test_processes_that_cannot_meet_fail_in_one_line(failed_starts, name, code, message):
+    child, out = failed_starts[name]
+    returncode, _, stderr, seconds = child.wait()
+    lines = stderr.strip().splitlines()
+    assert returncode == code, stderr[-3000:]
+    assert len(lines) == 1 and message in lines[0], lines
+    assert seconds < WITHIN
+    assert not out.exists()

@@ -9,8 +9,8 @@ TOL = 1e-5
 
 
 @pytest.mark.parametrize("data_axis", ["1", "2"])
-def test_fit_sharded_over_members_and_data_equals_one_device(run_program, data_axis):
-    out = run_program("sharded_fit", data_axis)
+def test_fit_sharded_over_members_and_data_equals_one_device(single, data_axis):
+    out = single.json()["sharded_fit"][data_axis]
     assert out["one_device"] == 1 and out["devices"] == 4
     assert out["spec"] == "P('members',)"
     rows = "P()" if data_axis == "1" else "P('data',)"  # teacher table sharded with the rows
@@ -21,14 +21,24 @@ def test_fit_sharded_over_members_and_data_equals_one_device(run_program, data_a
         "mesh: its data axis (4 devices) must divide the batch, got batch_size=10"], out
 
 
-def test_sgld_chains_over_members_equal_one_device(run_program):
-    out = run_program("sharded_sgld")
+@pytest.mark.parametrize(("data_axis", "constraints"), [("1", 0), ("2", 4)])
+def test_minibatch_rows_are_constrained_to_the_data_axis(single, data_axis, constraints):
+    out = single.json()["sharded_fit"][data_axis]
+    # One per minibatch array (x, y, label_mask, index) when `data` has more than one device.
+    assert out["batch_constraints"] == constraints, out
+    assert out["params"] < TOL, out  # and the result is still the one-device one
+
+
+def test_sgld_chains_over_members_equal_one_device(single):
+    out = single.json()["sharded_sgld"]
     assert out["devices"] == 4
     assert out["params"] < TOL, out
 
 
-def test_vocab_sharded_kernel_equals_unsharded_values_and_gradients(run_program):
-    out = run_program("vocab_kernel")
+def test_vocab_sharded_kernel_equals_unsharded_values_and_gradients(single):
+    out = dict(single.json()["vocab_kernel"])
+    assert out.pop("error") == ("axis: the 4 devices of mesh axis 'vocab' must divide the "
+                                "vocabulary, got V=30")
     assert sorted(out) == sorted([f"{d},0.3" for d in DIVERGENCES] + ["forward_kl,0.0"])
     for name, r in out.items():
         assert r["value"] > 0.01, name  # not a trivially zero loss
@@ -37,8 +47,8 @@ def test_vocab_sharded_kernel_equals_unsharded_values_and_gradients(run_program)
         assert r["w_grad_spec"] == "P(None, 'vocab')", (name, r)
 
 
-def test_nuts_chains_run_in_parallel_across_devices(run_program):
-    out = run_program("nuts_parallel", devices=2)
+def test_nuts_chains_run_in_parallel_across_devices(single):
+    out = single.json()["nuts_parallel"]
     assert out["shape"] == [2, 30]
     assert out["methods"] == ["parallel", "vectorized"]
     assert out["max_diff"] < 1e-4, out

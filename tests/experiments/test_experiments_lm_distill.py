@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from bayeskd.cli import main
-from bayeskd.experiments.lm_distill import LMDistillConfig, compare_to_hard, run
+from bayeskd.experiments.lm_distill import (
+    LMDistillConfig,
+    best_by_validation,
+    compare_to_hard,
+    posterior_metrics,
+    run,
+)
 
 SMALL = dict(size="smoke", modes=("token",), divergences=("forward_kl",), seeds=2)
 
@@ -32,6 +38,58 @@ def test_smoke_run_writes_results_with_provenance(smoke):
     zero = next(e for e in saved["topk_error"] if e["tail"] == "zero")
     assert zero["kl_full_to_topk"] == float("inf")
     assert (out / "results.csv").exists() and (out / "lm_distillation.png").exists()
+
+
+def test_every_student_is_scored_at_its_final_step_and_at_its_best_validation_point(smoke):
+    _, results, _ = smoke
+    assert results["data"]["num_val"] == 32
+    for r in results["rows"]:
+        curve = results["curves"][r["method"]]
+        assert curve["step"] == [20, 40]  # every eval_every steps, the final step included
+        assert r["nll"] == pytest.approx(curve["nll"][-1][r["seed"]], rel=1e-6)
+        i = curve["step"].index(r["best_step"])
+        assert i == int(np.argmin([v[r["seed"]] for v in curve["val_nll"]]))
+        assert r["nll_best"] == curve["nll"][i][r["seed"]]
+        assert r["kl_true_best"] == curve["kl_true"][i][r["seed"]]
+    assert set(results["versus_hard"]) == {"nll", "kl_true", "nll_best", "kl_true_best"}
+
+
+def test_best_by_validation_chooses_on_the_validation_rows_only():
+    curve = {"step": [10, 20, 30], "val_nll": [[3.0, 2.0], [2.5, 2.2], [2.6, 2.1]],
+             "nll": [[9.0, 1.0], [8.0, 0.5], [1.0, 0.1]],
+             "kl_true": [[0.9, 0.1], [0.8, 0.05], [0.1, 0.01]]}
+    assert best_by_validation(curve, 0) == {"nll_best": 8.0, "best_step": 20,
+                                            "kl_true_best": 0.8}
+    assert best_by_validation(curve, 1) == {"nll_best": 1.0, "best_step": 10,
+                                            "kl_true_best": 0.1}
+    assert best_by_validation({"step": [], "val_nll": [], "nll": [], "kl_true": []}, 0) == {}
+
+
+def test_posterior_metrics_mutual_information_by_hand():
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from bayeskd.models.transformer import TransformerConfig
+    from bayeskd.training.lm import ModelLMTeacher, lm_log_probs
+
+    cfg = TransformerConfig(vocab_size=11, num_layers=1, width=8, num_heads=2, max_len=6)
+    split = [nnx.split(cfg(jax.random.key(k)), nnx.Param) for k in (1, 2)]
+    gd = split[0][0]
+    tokens = np.asarray(jax.random.randint(jax.random.key(0), (5, 6), 0, 11))
+    true = jax.nn.log_softmax(jax.random.normal(jax.random.key(3), (5, 5, 11)))
+    data = {"test": tokens, "true_test": true}
+    lps = jnp.stack([lm_log_probs(gd, p, tokens) for _, p in split], axis=-2)  # [N, T, 2, V]
+    mean = jnp.log(jnp.mean(jnp.exp(lps), -2))
+    ent = lambda lp: -jnp.sum(jnp.exp(lp) * lp, -1)  # noqa: E731
+    want_mi = float(jnp.mean(ent(mean) - ent(lps).mean(-1)))
+    stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), split[0][1], split[1][1])
+    got = posterior_metrics(ModelLMTeacher(gd, stacked, 2), data, key=jax.random.key(0), batch=2)
+    assert got["mutual_information"] == pytest.approx(want_mi, rel=1e-4) and want_mi > 1e-3
+    assert got["kl_true"] == pytest.approx(
+        float(jnp.mean(jnp.sum(jnp.exp(true) * (true - mean), -1))), rel=1e-4)
+    one = posterior_metrics(ModelLMTeacher(gd, split[0][1]), data, key=jax.random.key(0))
+    assert abs(one["mutual_information"]) < 1e-6
 
 
 def test_rerun_resumes_from_checkpoints_and_gives_the_same_rows(smoke):
@@ -68,6 +126,18 @@ def _bad(tmp_path):
         (["--divergence", "kl"], "divergence: unknown 'kl'"),
         (["--teacher", "big"], "--teacher: must be LAYERSxWIDTH"),
         (["--on-policy", "2"], "on_policy: must lie in [0, 1]"),
+        (["--student", "2x64"], "--student: 2x64 is larger than the teacher 1x32"),
+        (["--teacher-posterior", "ensemble", "--teacher-members", "1"],
+         "teacher_members: an ensemble teacher needs at least 2 members, got 1"),
+        (["--teacher-posterior", "mc_dropout", "--teacher-members", "3"],
+         "teacher_members: a mc_dropout teacher is one network, got 3 members"),
+        (["--teacher-posterior", "laplace"], "teacher_posterior: unknown 'laplace'"),
+        (["--teacher-posterior", "single,swag"], "teacher_posterior: unknown 'swag'"),
+        (["--teacher-posterior", "mc_dropout", "--teacher-dropout", "1.0"],
+         "teacher_dropout: must lie in the open interval (0, 1), got 1.0"),
+        (["--teacher-dropout", "-0.1"], "teacher_dropout: must lie in the open interval (0, 1)"),
+        (["--teacher-posterior", "mc_dropout", "--teacher-samples", "0"],
+         "teacher_samples: a posterior needs at least one sample, got 0"),
     ]
 
 

@@ -18,7 +18,16 @@ def test_lm_distillation_smoke_runs_every_mode():
     assert set(report.summary) == {"hard", "token-forward_kl", "online-forward_kl", "sequence",
                                    "on_policy-forward_kl"}
     assert len(report.rows) == 10 and "lm_distillation" in report.figures
-    assert len(report.comparisons) == 4  # all but reverse KL's sample quality
+    # distilled vs hard (final step, early-stopped), sequence, on-policy, top-k, and for the
+    # ensemble and MC-dropout teachers: the teacher and its student; all but reverse KL's samples
+    assert len(report.comparisons) == 9
+    post = report.extra["posteriors"]
+    assert list(post["teachers"]) == ["single", "ensemble-4", "mc_dropout-8"]
+    assert abs(post["teachers"]["single"]["mutual_information"]) < 1e-6
+    assert post["teachers"]["ensemble-4"]["mutual_information"] > 0
+    assert post["teachers"]["mc_dropout-8"]["mutual_information"] > 0
+    assert len(post["single_member_kl_true"]) == 4
+    assert {r["teacher_posterior"] for r in post["rows"]} == set(post["teachers"])
     plt.close("all")
 
 

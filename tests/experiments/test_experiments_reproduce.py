@@ -11,6 +11,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bayeskd.cli import main
@@ -232,8 +233,64 @@ def test_bayesian_dark_knowledge(smoke_root):
     arms = r["summary"]["arms"]
     from bayeskd.experiments.figures import bayesian_dark_knowledge as bdk
 
-    assert set(arms) == {"SGD", "SGLD", *bdk.SIZES["smoke"].students}
+    assert set(arms) == {"SGD", "SGLD", bdk.WINDOW_ARM, *bdk.student_arms(bdk.SIZES["smoke"].students)}
     assert all(a["kl_ref"]["mean"] >= 0 for a in arms.values())
+    check_bdk_results(r, bdk)
+
+
+def check_bdk_results(r, bdk):
+    """Digits arms, the student-capacity record and ArviZ's NUTS diagnostics are recorded."""
+    s = r["summary"]
+    assert set(s["digits"]) == set(bdk.DIGIT_ARMS)
+    assert all(0 <= a["test_error"]["mean"] <= 1 and a["nll"]["mean"] > 0
+               for a in s["digits"].values())
+    cap = s["student_capacity"]
+    assert [c["student"] for c in cap] == list(bdk.SIZES["smoke"].students)
+    assert all(c["weights"] == s["student_weights"][c["student"]] for c in cap)
+    assert all(c["kl_ref"] == s["arms"][c["student"]]["kl_ref"]["mean"] for c in cap)
+    # both student-input arms are recorded, each with its own KLs and verdicts
+    ins = s["student_inputs"]["arms"]
+    assert set(ins) == set(bdk.STUDENT_INPUTS)
+    for inputs, arm in ins.items():
+        assert arm["kl_ref"] == {c["student"]: s["arms"][bdk.student_arm(c["student"], inputs)]
+                                 ["kl_ref"]["mean"] for c in cap}
+    assert all(c["kl_ref_perturbed"] == ins["perturb"]["kl_ref"][c["student"]] for c in cap)
+    for part in ("weights", "predictive"):
+        d = s["nuts_diagnostics"][part]
+        assert d["chains"] == 2 and d["rhat_max"] >= d["rhat_median"] > 0.9 and d["ess_min"] > 0
+
+
+def test_temperature_tempering(smoke_root):
+    from bayeskd.experiments.figures import temperature_tempering as tt
+
+    check_tempering_results(results(smoke_root, "temperature_tempering"), tt)
+
+
+def check_tempering_results(r, tt):
+    """Every arm is summarised, and the meeting points are computed from those numbers."""
+    size = tt.SIZES["smoke"]
+    kd, post = r["summary"]["kd"], r["summary"]["posterior"]
+    assert set(kd) == {f"KD T={t:g}" for t in size.kd_temperatures}
+    assert set(post) == {f"T_post={t:g}" + a for t in size.posterior_temperatures
+                         for a in ("", " +aug")}
+    # the softened targets' entropy rises with the KD temperature (a fact of the softmax)
+    h = [kd[f"KD T={t:g}"]["target_entropy"]["mean"] for t in size.kd_temperatures]
+    assert all(b > a for a, b in zip(h, h[1:], strict=False))
+    meet = r["extra"]["entropy_meeting"]
+    kd_t, post_t = np.array(size.kd_temperatures), np.array(size.posterior_temperatures)
+    assert len(meet) == 2 * (len(kd_t) + len(post_t))  # (plain, aug) x (students + posteriors)
+    targets = np.array([kd[f"KD T={t:g}"]["target_entropy"]["mean"] for t in kd_t])
+    for m in meet:
+        aug = " +aug" if m["augmented"] else ""
+        curve = np.array([post[f"T_post={t:g}{aug}"]["entropy"]["mean"] for t in post_t])
+        if m["kd_side"] == "student":  # the posterior temperature of the student's entropy
+            h = kd[f"KD T={m['kd_temperature']:g}"]["entropy"]["mean"]
+            assert m["posterior_temperature"] == tt.entropy_crossing(post_t, curve, h)
+        else:  # the KD temperature whose targets carry the predictive's entropy
+            h = post[f"T_post={m['posterior_temperature']:g}{aug}"]["entropy"]["mean"]
+            assert m["kd_temperature"] == tt.entropy_crossing(kd_t, targets, h)
+        assert m["entropy"] == h
+    assert set(r["extra"]["cold_posterior_gain"]) == {"plain", "augmented"}
 
 
 def test_kd_as_map_records_agreement_and_coverage(smoke_root):

@@ -351,6 +351,44 @@ def test_mismatched_shapes_raise_at_trace_time(which, shape, match):
         jax.jit(fused_linear_distillation).lower(*args)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(implementation="vocab_sharded"), "mesh: implementation='vocab_sharded' needs"),
+        (dict(mesh="vocab"), "mesh: implementation='vocab_sharded' needs"),
+        (dict(implementation="chunked", mesh=True), "mesh: only implementation='vocab_sharded'"),
+        (dict(implementation="naive", mesh=True), "mesh: only implementation='vocab_sharded'"),
+        (dict(mesh=True, axis="model"), "axis: unknown 'model'"),
+    ],
+)
+def test_mesh_and_axis_belong_to_the_vocab_sharded_implementation(kwargs, match):
+    from bayeskd.distributed import make_mesh
+
+    args, _ = _problem()
+    if kwargs.get("mesh") is True:  # a real (one-device) mesh
+        kwargs = {**kwargs, "mesh": make_mesh(1)}
+    kwargs.setdefault("implementation", "vocab_sharded")
+    with pytest.raises(ValueError, match=f"^{match}") as err:
+        jax.jit(lambda *a: fused_linear_distillation(*a, **kwargs)).lower(*args)
+    assert "\n" not in str(err.value)
+
+
+def test_vocab_sharded_on_one_device_equals_chunked():
+    """The shard_map path on a one-device mesh: the chunked kernel's value and gradients."""
+    from bayeskd.distributed import make_mesh
+
+    args, labels = _problem()
+    kw = dict(divergence="jsd", temperature=2.0, beta=BETA, labels=labels,
+              label_weight=LABEL_WEIGHT, chunk_size=CHUNK)
+    loss, grads = _vag(fused_linear_distillation, args, (0, 1), **kw)
+    loss_1, grads_1 = jax.jit(functools.partial(
+        _vag, fused_linear_distillation, argnums=(0, 1), implementation="vocab_sharded",
+        mesh=make_mesh(1), **kw))(args)
+    assert abs(float(loss_1) - float(loss)) <= 1e-6 * abs(float(loss))
+    for g, g_1 in zip(grads, grads_1, strict=True):
+        assert _rel(g_1, g) < 1e-6
+
+
 def test_traced_temperature_is_rejected():
     args, _ = _problem()
     with pytest.raises(ValueError, match="temperature"):

@@ -162,16 +162,6 @@ def test_pair_differences_names_a_notebook_without_its_script(pair_copy):
     assert run_all.pair_differences(pair_copy)[0].startswith(f"{pair_copy.name}: not paired")
 
 
-# Job internals the notebooks still import because no public name does their work yet, with what
-# each gives the notebook. Remove an entry when its notebook switches to a public name.
-JOB_INTERNALS = {
-    ("bayeskd.experiments.compare_priors", "ComparePriorsConfig"):
-        "the compare-priors job's sizes and settings, whose teacher notebooks 01 to 03 share (01 to 04)",
-    ("bayeskd.experiments.compare_priors", "run"): "the compare-priors job run from Python (04)",
-    ("bayeskd.experiments.compare_priors", "format_table"): "its results as a text table (04)",
-}
-
-
 def _public(module_name: str, name: str) -> bool:
     """``name`` is listed in the ``__all__`` of ``module_name``, whose parts are all public."""
     if any(part.startswith("_") for part in module_name.split(".")) or name.startswith("_"):
@@ -200,11 +190,8 @@ def test_notebooks_import_only_public_names():
     for path in NOTEBOOKS:
         for cell in _code_cells(nbformat.read(path, as_version=4)):
             used |= {(path.stem, m, n) for m, n in _bayeskd_names(cell.source)}
-    private = {(m, n) for _, m, n in used if not _public(m, n)}
-    unexplained = sorted(f"{stem}: {m}.{n}" for stem, m, n in used if (m, n) in private - set(JOB_INTERNALS))
+    unexplained = sorted(f"{stem}: {m}.{n}" for stem, m, n in used if not _public(m, n))
     assert not unexplained, f"notebooks import names outside any bayeskd `__all__`: {unexplained}"
-    stale = sorted(f"{m}.{n}" for m, n in set(JOB_INTERNALS) - private)
-    assert not stale, f"no notebook imports these as internals any more; drop them from JOB_INTERNALS: {stale}"
 
 
 def test_committed_notebooks_stay_light():

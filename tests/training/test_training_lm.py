@@ -108,6 +108,47 @@ def test_ensemble_teacher_averages_probabilities(setup):
     np.testing.assert_allclose(h @ w, log_mean_probs(logits), atol=1e-5)
 
 
+DROP_CFG = TransformerConfig(vocab_size=V, num_layers=2, width=16, num_heads=2, max_len=8,
+                             dropout=0.5)
+
+
+def test_mc_dropout_teacher_averages_probabilities_over_its_masks(setup):
+    tokens, _, _, _ = setup
+    model = DROP_CFG(jax.random.key(5))
+    gd, params = nnx.split(model, nnx.Param)
+    key = jax.random.key(9)
+    h, w = ModelLMTeacher(gd, params, samples=3).head_inputs(tokens[:, :-1], key)
+    keys = jax.random.split(key, 3)
+    logits = jnp.stack([model(tokens[:, :-1], key=k).reshape(-1, V) for k in keys], axis=1)
+    np.testing.assert_allclose(h @ w, log_mean_probs(logits), atol=1e-5)
+    # the masks differ: the predictive is not one masked network, nor the deterministic one
+    assert not np.allclose(logits[:, 0], logits[:, 1], atol=1e-3)
+    assert not np.allclose(h @ w, jax.nn.log_softmax(model(tokens[:, :-1]).reshape(-1, V)),
+                           atol=1e-3)
+
+
+def test_mc_dropout_teacher_needs_dropout_and_a_key(setup):
+    tokens, teacher, _, _ = setup
+    with pytest.raises(ValueError, match="has no dropout layer with rate > 0"):
+        ModelLMTeacher(teacher.graphdef, teacher.params, samples=4)
+    gd, params = nnx.split(DROP_CFG(jax.random.key(5)), nnx.Param)
+    with pytest.raises(ValueError, match="samples: a posterior needs at least one sample"):
+        ModelLMTeacher(gd, params, samples=-1)
+    with pytest.raises(ValueError, match="key: an MC-dropout teacher"):
+        ModelLMTeacher(gd, params, samples=2).head_inputs(tokens[:, :-1])
+
+
+def test_a_model_with_dropout_trains_with_it_and_one_without_ignores_the_key(setup):
+    tokens, teacher, gd, params = setup
+    obj = LMObjective(label_weight=1.0)
+    k1, k2 = jax.random.key(1), jax.random.key(2)
+    same = [obj(gd, params, _batch(tokens), HardLabels(), k) for k in (k1, k2)]
+    assert float(same[0]) == float(same[1])
+    gd_d, params_d = nnx.split(DROP_CFG(jax.random.key(5)), nnx.Param)
+    drop = [obj(gd_d, params_d, _batch(tokens), HardLabels(), k) for k in (k1, k2)]
+    assert abs(float(drop[0]) - float(drop[1])) > 1e-4
+
+
 def test_cached_sampler_equals_uncached(setup):
     _, teacher, _, _ = setup
     prompt = jnp.array([[1, 2], [3, 4], [5, 6]], jnp.int32)

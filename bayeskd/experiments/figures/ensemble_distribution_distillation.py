@@ -61,6 +61,7 @@ from bayeskd.posteriors import (
 )
 from bayeskd.priors import GaussianPrior
 from bayeskd.training import fit, init_members
+from bayeskd.validate import check_positive_int
 
 INFO = FigureInfo(
     name="ensemble_distribution_distillation",
@@ -91,6 +92,7 @@ class Size:
     student_steps: int
     grid: int
     num_ood: int
+    classes: int = 3  # spiral arms = classes
 
 
 SIZES = {
@@ -101,6 +103,20 @@ SIZES = {
     "full": Size(seeds=5, members=20, num_train=3000, num_aux=3000, steps=6000,
                  student_steps=8000, grid=100, num_ood=3000),
 }
+
+
+def check_size(size: Size) -> None:
+    """Refuse a size that cannot run, before any work: a Dirichlet (EnD²) student needs at least
+    two classes, the ensemble's spread at least two members, and every count must be positive."""
+    for name in ("seeds", "members", "num_train", "num_aux", "steps", "student_steps", "grid",
+                 "num_ood", "classes"):
+        check_positive_int(getattr(size, name), name=name)
+    if size.classes < 2:
+        raise ValueError(f"classes: a Dirichlet (EnD²) student needs at least 2 classes, got "
+                         f"{size.classes}")
+    if size.members < 2:
+        raise ValueError(f"members: the ensemble's spread (EnD²'s target) needs at least 2 "
+                         f"members, got {size.members}")
 
 
 def ood_ring(n: int, *, seed) -> np.ndarray:
@@ -128,9 +144,11 @@ def auroc(score_in: np.ndarray, score_out: np.ndarray) -> float:
 
 
 def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
+    check_size(size)
     log = log_fn(log)
     units = units or Units()
-    ds = load_spirals(num_train=size.num_train, num_test=1000, num_classes=3, noise=0.1, seed=0)
+    ds = load_spirals(num_train=size.num_train, num_test=1000, num_classes=size.classes, noise=0.1,
+                     seed=0)
     fn = model_fn("mlp", ds)
     g = np.linspace(-BOX, BOX, size.grid, dtype=np.float32)
     grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
@@ -313,4 +331,4 @@ def _figure(maps, grid, size, ds):
     return fig
 
 
-__all__ = ["INFO", "SIZES", "Size", "auroc", "ood_ring", "run", "uncertainty_maps"]
+__all__ = ["INFO", "SIZES", "Size", "auroc", "check_size", "ood_ring", "run", "uncertainty_maps"]

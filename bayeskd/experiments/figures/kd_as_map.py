@@ -58,7 +58,7 @@ from bayeskd.metrics import classification_metrics, format_mean_std, summarize
 from bayeskd.posteriors import dirichlet_nll, predictive_diagnostics, sgld
 from bayeskd.priors import GaussianPrior, SumPrior, TeacherPrior
 from bayeskd.priors.priors import objective
-from bayeskd.validate import check_unit_interval
+from bayeskd.validate import check_positive_float, check_positive_int, check_unit_interval
 
 INFO = FigureInfo(
     name="kd_as_map",
@@ -94,6 +94,7 @@ class Size:
     step_size: float
     num_test: int
     num_coverage: int
+    levels: tuple[float, ...] = LEVELS  # nominal levels of the credible intervals checked
 
 
 SIZES = {
@@ -104,6 +105,23 @@ SIZES = {
     "full": Size(seeds=20, num_train=100, chains=16, burn_in=1000, samples=2000, thin=10,
                  step_size=0.02, num_test=5000, num_coverage=1000),
 }
+
+
+def check_size(size: Size) -> None:
+    """Refuse a size that cannot run, before any work: positive counts, a positive step, and
+    credible levels inside the open interval (0, 1) that include the headline level."""
+    for name in ("seeds", "num_train", "chains", "samples", "thin", "num_test", "num_coverage"):
+        check_positive_int(getattr(size, name), name=name)
+    check_positive_int(size.burn_in, name="burn_in", allow_zero=True)
+    check_positive_float(size.step_size, name="step_size")
+    if size.num_coverage > size.num_test:
+        raise ValueError(f"num_coverage: at most num_test = {size.num_test} inputs, got "
+                         f"{size.num_coverage}")
+    for lv in size.levels:
+        check_unit_interval(lv, name="levels", open_ends=True)
+    if MAIN_LEVEL not in size.levels:
+        raise ValueError(f"levels: must include the headline level {MAIN_LEVEL:g}, got "
+                         f"{', '.join(f'{lv:g}' for lv in size.levels) or 'none'}")
 
 
 def credible_coverage(samples_SBK: np.ndarray, truth_BK: np.ndarray, level: float) -> float:
@@ -178,6 +196,7 @@ def _newton(fn, data: tuple, dim: int, **options) -> np.ndarray:
 
 def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
     del progress
+    check_size(size)
     log = log_fn(log)
     units = units or Units()
     problem = make_gmm_problem(dim=2, num_classes=3, separation=2.0, seed=0)
@@ -235,7 +254,7 @@ def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None 
             mean_p = np.asarray(jax.nn.softmax(np.einsum("nd,sdk->snk", phi_test, W)
                                                + b[:, None], -1)).mean(0)
             row = {"part": "posterior", "seed": s, "arm": arm}
-            row |= {f"coverage_{lv:g}": c for lv, c in coverages(p_S, p_cov, LEVELS).items()}
+            row |= {f"coverage_{lv:g}": c for lv, c in coverages(p_S, p_cov, size.levels).items()}
             lo, hi = np.quantile(p_S, [(1 - MAIN_LEVEL) / 2, (1 + MAIN_LEVEL) / 2], axis=0)
             row["mean_width_0.9"] = float(np.mean(hi - lo))
             diag = predictive_diagnostics(p_S[:, :100].reshape(size.chains, size.samples, -1, k))
@@ -318,7 +337,7 @@ def _langevin(data, starts, *, alpha, weight_decay, size: Size, k: int) -> np.nd
 def _report(rows, size, seeds, bayes_nll) -> Report:
     gaps = [r for r in rows if r["part"] == "map"]
     post = [r for r in rows if r["part"] == "posterior"]
-    cov_keys = [f"coverage_{lv:g}" for lv in LEVELS]
+    cov_keys = [f"coverage_{lv:g}" for lv in size.levels]
     summ = summarize(post, group="arm", metrics=[*cov_keys, "mean_width_0.9", "ece_posterior_mean",
                                                  "nll_posterior_mean", "ece_map", "nll_map",
                                                  "rhat_max", "ess_min"])
@@ -358,7 +377,7 @@ def _report(rows, size, seeds, bayes_nll) -> Report:
     ]
     cover_line = "; ".join(
         f"{arm}: " + ", ".join(f"{100 * lv:.0f}% → {100 * summ[arm][f'coverage_{lv:g}']['mean']:.1f}%"
-                               for lv in LEVELS) for arm in ("kd", "labels"))
+                               for lv in size.levels) for arm in ("kd", "labels"))
     wid = {a: summ[a]["mean_width_0.9"]["mean"] for a in ("kd", "labels")}
     notes = [
         f"Coverage at every nominal level (mean over {seeds} seeds): {cover_line}. Mean width of "
@@ -381,9 +400,9 @@ def _report(rows, size, seeds, bayes_nll) -> Report:
     return Report(rows=rows, summary={"posterior": summ, "max_weight_gap": w_gap,
                                       "max_prob_gap": p_gap, "min_prob_gap_T4": t4_gap,
                                       "bayes_nll": bayes_nll},
-                  comparisons=comparisons, figures={"kd_as_map": _figure(summ, gaps)},
+                  comparisons=comparisons, figures={"kd_as_map": _figure(summ, gaps, size.levels)},
                   headline=headline, notes=notes,
-                  extra={"alpha": ALPHA, "levels": list(LEVELS)})
+                  extra={"alpha": ALPHA, "levels": list(size.levels)})
 
 
 def _coverage_note(cov, cov0) -> str:
@@ -401,16 +420,16 @@ def _coverage_note(cov, cov0) -> str:
             f"covers {100 * c0:.1f}%.")
 
 
-def _figure(summ, gaps):
+def _figure(summ, gaps, levels):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ax = axes[0]
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     for arm, c in (("kd", "tab:blue"), ("labels", "tab:gray")):
-        m = [summ[arm][f"coverage_{lv:g}"]["mean"] for lv in LEVELS]
-        sd = [summ[arm][f"coverage_{lv:g}"]["std"] for lv in LEVELS]
-        ax.errorbar(LEVELS, m, yerr=sd, marker="o", capsize=2, color=c,
+        m = [summ[arm][f"coverage_{lv:g}"]["mean"] for lv in levels]
+        sd = [summ[arm][f"coverage_{lv:g}"]["std"] for lv in levels]
+        ax.errorbar(levels, m, yerr=sd, marker="o", capsize=2, color=c,
                     label="KD posterior" if arm == "kd" else "label-only posterior")
     ax.set_xlabel("nominal level of the credible interval")
     ax.set_ylabel("empirical coverage of p*(y|x)")
@@ -432,5 +451,5 @@ def _figure(summ, gaps):
     return fig
 
 
-__all__ = ["INFO", "SIZES", "Size", "coverages", "credible_coverage",
+__all__ = ["INFO", "SIZES", "Size", "check_size", "coverages", "credible_coverage",
            "dirichlet_neg_log_posterior", "kd_loss", "run"]

@@ -61,7 +61,7 @@ from bayeskd.experiments.figures._base import (
 from bayeskd.experiments.figures.variance_reduction import fit_softmax
 from bayeskd.metrics import format_mean_std, summarize
 from bayeskd.training import predict_logits_members
-from bayeskd.validate import check_temperature, check_unit_interval
+from bayeskd.validate import check_positive_int, check_temperature, check_unit_interval
 
 INFO = FigureInfo(
     name="privileged_information",
@@ -103,6 +103,12 @@ SIZES = {
 }
 
 
+def check_size(size: Size) -> None:
+    """Refuse a size that cannot run, before any work: every count must be a positive integer."""
+    for name in ("seeds", "repeats", "steps", "image_steps"):
+        check_positive_int(getattr(size, name), name=name)
+
+
 def privileged_table(teacher_logits, x, *, temperature: float) -> np.ndarray:
     r"""The generalised-distillation table :math:`\log\sigma(f_t(x^*_i)/T)` ``[N, K]``.
 
@@ -127,6 +133,9 @@ def generalised_targets(y, log_s, *, imitation: float) -> np.ndarray:
     r""":math:`(1-\lambda)\,\mathrm{onehot}(y) + \lambda s`: cross-entropy against it is the
     generalised-distillation loss (it is linear in the target)."""
     check_unit_interval(imitation, name="imitation")
+    if np.ndim(log_s) != 2 or len(log_s) != len(y):
+        raise ValueError(f"log_s: the privileged targets need one row per regular label "
+                         f"(N = {len(y)}), got shape {np.shape(log_s)}")
     return ((1 - imitation) * np.eye(log_s.shape[1])[y] + imitation * np.exp(log_s)).astype(np.float32)
 
 
@@ -238,6 +247,7 @@ def image_part(size: Size, seeds: int, *, progress) -> list[dict]:
 
 
 def run(size: Size, *, seeds: int, log=None, progress=None, units: Units | None = None) -> Report:
+    check_size(size)
     log = log_fn(log)
     units = units or Units()
     syn = units("synthetic", lambda: {"rows": synthetic_part(size, size.repeats)})["rows"]
@@ -382,5 +392,5 @@ def _figure(fixed, chosen, img_s, teacher_img, resolutions):
     return fig
 
 
-__all__ = ["INFO", "SIZES", "Size", "downsample", "generalised_targets", "privileged_table",
+__all__ = ["INFO", "SIZES", "Size", "check_size", "downsample", "generalised_targets", "privileged_table",
            "run", "sample_setup", "selected_rows"]
