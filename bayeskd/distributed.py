@@ -258,7 +258,7 @@ def place_training(mesh: Mesh | None, *, state: Any = None, data: Mapping | None
     Without a mesh the data become device arrays and the rest is returned as given.
     """
     if mesh is None:
-        return Placed(state, None if data is None else {k: jax.numpy.asarray(v)
+        return Placed(state, None if data is None else {k: jax.device_put(v)
                                                         for k, v in data.items()}, prior)
     placed_state = None if state is None else put_global(
         state, leading_sharding(mesh, mesh_axis(mesh, "members")))
