@@ -37,3 +37,12 @@ def test_distilbert_init_smoke_runs_every_arm():
                                    "distilbert / kd", "distilbert / kd+cos"}
     assert 0 < report.extra["param_ratio"] < 1
     plt.close("all")
+
+
+def test_distilbert_verdict_needs_a_difference_beyond_two_std():
+    s = {"random / kd": {"kl_true": {"mean": 0.193, "std": 0.003}},
+         "noise": {"kl_true": {"mean": 0.192, "std": 0.0}},
+         "clear": {"kl_true": {"mean": 0.150, "std": 0.003}}}
+    assert not distilbert_init.lower_by_2std(s, "noise", "random / kd")  # lower mean, within noise
+    assert distilbert_init.lower_by_2std(s, "clear", "random / kd")
+    assert not distilbert_init.lower_by_2std(s, "random / kd", "clear")
