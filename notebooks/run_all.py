@@ -2,7 +2,7 @@
 
 Usage (from the repository root, in the environment where bayeskd is installed)::
 
-    python notebooks/run_all.py                           # all five at quick size, in place
+    python notebooks/run_all.py                           # all six at quick size, in place
     python notebooks/run_all.py 02 04                     # only notebooks 02 and 04
     python notebooks/run_all.py --size smoke --out /tmp/nb  # smoke size, executed copies elsewhere
     python notebooks/run_all.py --size smoke --jobs 2       # two kernels at a time
