@@ -44,7 +44,7 @@ def test_unknown_size_is_refused_before_anything_changes(clean_kernel, monkeypat
 
 def test_compiled_programs_are_kept_in_the_bayeskd_cache(clean_kernel):
     setup(verbose=False)
-    assert jax.config.jax_compilation_cache_dir == str(clean_kernel / "jax")
+    assert jax.config.jax_compilation_cache_dir == str(clean_kernel / "xla")
     assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
 
 

@@ -43,16 +43,20 @@ def test_compare_priors_with_an_unwritable_cache_exits_1_with_one_line(cache_und
     assert not out.exists()
 
 
-def test_reproduce_with_an_unwritable_cache_exits_1_with_one_line(cache_under_a_file, tmp_path):
-    """In a fresh process: the XLA compile-cache folder under the cache is the first thing made."""
+def test_reproduce_with_an_unwritable_compile_cache_warns_once_and_runs_without_it(
+        cache_under_a_file, tmp_path):
+    """In a fresh process: the compile cache is only a speed-up, so a cache folder that cannot be
+    made costs one warning line and the figure still runs (a job that needs the data cache stops
+    with one line instead: the compare-priors test above)."""
     env = dict(os.environ, BAYESKD_CACHE=str(cache_under_a_file))
     r = subprocess.run([sys.executable, "-m", "bayeskd.cli", "reproduce", "variance_reduction",
                         "--size", "smoke", "--no-progress", "--out", str(tmp_path / "out")],
                        env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 0, r.stderr
     line = _one_line(r.stderr)
-    assert line.startswith(f"bayeskd: error: '{cache_under_a_file}") and "Not a directory" in line
-    assert not (tmp_path / "out").exists()
+    assert line.startswith(f"bayeskd: warning: compile cache folder '{cache_under_a_file}/xla'")
+    assert "Not a directory" in line and "compiling without it" in line
+    assert (tmp_path / "out" / "results.json").exists()
 
 
 @pytest.fixture
