@@ -326,3 +326,34 @@ def test_privileged_information_every_setup_and_cell(smoke_root):
     for name in pi.SETUPS:  # the privileged teacher beats the student alone in every setup
         assert s[f"{name} | teacher"]["test_accuracy"]["mean"] > \
             s[f"{name} | student"]["test_accuracy"]["mean"]
+
+
+def test_mode_seeking_forward_covers_and_reverse_seeks(smoke_root):
+    r = results(smoke_root, "mode_seeking")
+    assert [c["agrees"] for c in r["comparisons"]] == [True, True, True]
+    rev = [row for row in r["rows"] if row["divergence"] == "reverse_kl"]
+    assert rev and all(row["mass_major_mode"] > 0.9 for row in rev)  # each seed locks onto a mode
+
+
+def test_lm_distillation_runs_every_mode_and_posterior_teacher(smoke_root):
+    r = results(smoke_root, "lm_distillation")
+    assert set(r["summary"]) == {"hard", "token-forward_kl", "online-forward_kl", "sequence",
+                                 "on_policy-forward_kl"}
+    assert len(r["rows"]) == 5 * r["seeds"]
+    # distilled vs hard (final step, early-stopped), sequence, on-policy, top-k, and for the
+    # ensemble and MC-dropout teachers: the teacher and its student; all but reverse KL's samples
+    assert len(r["comparisons"]) == 9
+    post = r["extra"]["posteriors"]
+    assert list(post["teachers"]) == ["single", "ensemble-4", "mc_dropout-8"]
+    assert abs(post["teachers"]["single"]["mutual_information"]) < 1e-6
+    assert post["teachers"]["ensemble-4"]["mutual_information"] > 0
+    assert post["teachers"]["mc_dropout-8"]["mutual_information"] > 0
+    assert len(post["single_member_kl_true"]) == 4
+    assert {row["teacher_posterior"] for row in post["rows"]} == set(post["teachers"])
+
+
+def test_distilbert_init_runs_every_arm(smoke_root):
+    r = results(smoke_root, "distilbert_init")
+    assert set(r["summary"]) == {"random / hard", "random / kd", "distilbert / hard",
+                                 "distilbert / kd", "distilbert / kd+cos"}
+    assert 0 < r["extra"]["param_ratio"] < 1
