@@ -344,7 +344,7 @@ def test_lm_distillation_runs_every_mode_and_posterior_teacher(smoke_root):
     # ensemble and MC-dropout teachers: the teacher and its student; all but reverse KL's samples
     assert len(r["comparisons"]) == 9
     post = r["extra"]["posteriors"]
-    assert list(post["teachers"]) == ["single", "ensemble-4", "mc_dropout-8"]
+    assert set(post["teachers"]) == {"single", "ensemble-4", "mc_dropout-8"}
     assert abs(post["teachers"]["single"]["mutual_information"]) < 1e-6
     assert post["teachers"]["ensemble-4"]["mutual_information"] > 0
     assert post["teachers"]["mc_dropout-8"]["mutual_information"] > 0
