@@ -7,8 +7,13 @@ compiling it. Every ``bayeskd`` command turns it on; ``--no-compile-cache`` or
 ``BAYESKD_COMPILE_CACHE=0`` turns it off. In Python or a notebook, call
 ``bayeskd.enable_compile_cache()`` once.
 
-Generated datasets and trained teachers are cached under ``$BAYESKD_CACHE`` and reused by every
-later job, so a cache file is checked like a checkpoint. :func:`write_npz_verified` stores, next to
+Generated datasets and trained teachers are cached under :func:`cache_root` and reused by every
+later job, so a cache file is checked like a checkpoint, and keyed by the code that fills it:
+:func:`cached_arrays` is the one "get or compute and store". Its key holds the settings *and* the
+SHA-256 of every module that computes the entry (:func:`bayeskd.provenance.code_digests`), so an
+entry never outlives the code that made it; the digests are stored in the entry, and every entry a
+job reads or writes is recorded (:func:`recording`) so that its ``results.json`` names the
+cached inputs it used and ``bayeskd check-results`` can tell when their code changed. :func:`write_npz_verified` stores, next to
 the arrays, the digest
 
 .. math::
@@ -34,27 +39,40 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import json
 import os
 import pathlib
 import warnings
 import zipfile
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from bayeskd.io import write_bytes
+from bayeskd.provenance import code_digests
 
-__all__ = ["COMPILE_CACHE_VARIABLE", "CacheRead", "CacheWarning", "array_digest",
-           "compile_cache_wanted", "enable_compile_cache", "read_npz_verified",
-           "warn_cache_problem", "write_npz_verified"]
+__all__ = ["COMPILE_CACHE_VARIABLE", "CacheRead", "CacheWarning", "array_digest", "cache_root",
+           "cached_arrays", "compile_cache_wanted", "enable_compile_cache", "fresh_caches",
+           "read_npz_verified", "recording", "warn_cache_problem", "write_npz_verified"]
 
 DIGEST_KEY = "__sha256__"
 COMPILE_CACHE_VARIABLE = "BAYESKD_COMPILE_CACHE"
 _SWITCH = {"1": True, "true": True, "on": True, "yes": True,
            "0": False, "false": False, "off": False, "no": False}
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """bayeskd's cache folder: ``cache_dir``, else ``$BAYESKD_CACHE``, else ``~/.cache/bayeskd``."""
+    if cache_dir is not None:
+        return pathlib.Path(cache_dir).expanduser()
+    env = os.environ.get("BAYESKD_CACHE")
+    if env:
+        return pathlib.Path(env).expanduser()
+    return pathlib.Path.home() / ".cache" / "bayeskd"
 
 
 class CacheWarning(UserWarning):
@@ -138,7 +156,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> pathlib.Path 
     """Keep XLA's compiled programs on disk, so another process loads them instead of compiling.
 
     The folder is ``path``, else the one JAX already uses (``JAX_COMPILATION_CACHE_DIR`` or
-    ``jax.config``), else ``<bayeskd cache>/xla`` (:func:`bayeskd.data.cache_root`). Every
+    ``jax.config``), else ``<bayeskd cache>/xla`` (:func:`cache_root`). Every
     program is kept, however fast it compiled: a student's whole training run is a handful of
     programs that each compile in about a second or less, under JAX's default threshold of 1 s.
     Nothing happens when ``$BAYESKD_COMPILE_CACHE`` is ``0`` (:func:`compile_cache_wanted`).
@@ -150,8 +168,6 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> pathlib.Path 
     if not compile_cache_wanted():
         return None
     import jax
-
-    from bayeskd.data.mnist1d import cache_root
 
     if path is None and jax.config.jax_compilation_cache_dir:
         return pathlib.Path(jax.config.jax_compilation_cache_dir)
@@ -166,3 +182,72 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> pathlib.Path 
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder
+
+
+# --------------------------------------------------------------------------- code-keyed entries
+
+_RECORDS: list[list[dict]] = []  # one list per active recording()
+_FRESH: list[bool] = [False]
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[dict]]:
+    """Collect every :func:`cached_arrays` entry read or written inside the block (the runner
+    writes them to ``results.json`` as ``inputs``). Entries are listed once, in first-use order."""
+    found: list[dict] = []
+    _RECORDS.append(found)
+    try:
+        yield found
+    finally:
+        _RECORDS.remove(found)
+
+
+@contextlib.contextmanager
+def fresh_caches(fresh: bool = True) -> Iterator[None]:
+    """Inside the block, :func:`cached_arrays` recomputes every entry (and replaces the file)
+    instead of reading it: ``--fresh`` retrains the teacher too."""
+    _FRESH.append(bool(fresh))
+    try:
+        yield
+    finally:
+        _FRESH.pop()
+
+
+def _record(entry: dict) -> None:
+    for found in _RECORDS:
+        if not any(e["file"] == entry["file"] for e in found):
+            found.append(entry)
+
+
+def cached_arrays(kind: str, key: Mapping[str, Any], compute: Callable[[], Mapping[str, Any]],
+                  *, code: Sequence[str], cache_dir: str | os.PathLike | None = None,
+                  use_cache: bool = True, log: Callable[[str], Any] | None = None,
+                  ) -> dict[str, np.ndarray]:
+    """Entry ``kind`` for settings ``key``: read from ``<cache_root>/<kind>/``, or ``compute()``
+    (a dict of arrays) stored there, digest-verified.
+
+    The entry's file name hashes ``key`` together with :func:`~bayeskd.provenance.code_digests`
+    of ``code`` (module names; a package stands for all its modules), so changed code computes a
+    new entry. A damaged file is reported in one :class:`CacheWarning` and recomputed.
+    ``use_cache=False`` computes and stores nothing; inside :func:`fresh_caches` the entry is
+    recomputed and replaced.
+    """
+    digests = code_digests(code)
+    blob = json.dumps({"key": key, "code": digests}, sort_keys=True, default=str).encode()
+    path = cache_root(cache_dir) / kind / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
+    if not use_cache:
+        return {k: np.asarray(v) for k, v in compute().items()}
+    record = {"kind": kind, "file": f"{kind}/{path.name}", "code": digests}
+    if not _FRESH[-1]:
+        found = read_npz_verified(path)
+        if found.arrays is not None:
+            _record(record)
+            return found.arrays
+        if found.problem is not None:
+            warn_cache_problem(path, found.problem, action=f"computing the {kind} entry again")
+    arrays = {k: np.asarray(v) for k, v in compute().items()}
+    write_npz_verified(path, arrays)
+    _record(record)
+    if log is not None:
+        log(f"[cache] {kind}: stored {path.name}")
+    return arrays

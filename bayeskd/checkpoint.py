@@ -126,9 +126,11 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     return value
 
 
-def _read_unit(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """``(meta, arrays)`` of a unit file; every member is read, so zip CRCs are checked."""
-    with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as z:
+def _read_unit(path: pathlib.Path | bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of a unit file (or its bytes); every member is read, so zip CRCs are
+    checked."""
+    blob = path if isinstance(path, bytes) else path.read_bytes()
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(arrays.pop("__meta__").tobytes().decode())
     return meta, arrays
@@ -231,22 +233,28 @@ class TrainCheckpointer:
         """Write ``state`` (at optimiser step ``step``) as the newest checkpoint."""
         import orbax.checkpoint as ocp
 
+        from bayeskd.distributed import is_main_process
+
         if self._on_first_save is not None:
             self._on_first_save()
             self._on_first_save = None
         self.enabled = True  # what this checkpointer writes itself is always usable
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._clean_leftovers()
+        main = is_main_process()  # the others only take part in orbax's collective save
         folder = self.directory / f"step_{int(step):09d}"
         rec = folder.with_suffix(".json")
-        rec.unlink(missing_ok=True)
-        if folder.exists():
-            shutil.rmtree(folder)
+        if main:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._clean_leftovers()
+            rec.unlink(missing_ok=True)
+            if folder.exists():
+                shutil.rmtree(folder)
         leaves = jax.tree.leaves(state)
         flat = {f"leaf_{i:05d}": np.asarray(jax.random.key_data(a) if _is_key(a) else a)
                 for i, a in enumerate(leaves)}
         with ocp.PyTreeCheckpointer() as ckptr:
             ckptr.save(folder, flat)
+        if not main:
+            return
         meta = {
             "format": FORMAT, "step": int(step), "config_hash": self.config_hash,
             "digest": _digest(folder), "history": history or {}, "last_loss": float(last_loss),
@@ -373,8 +381,14 @@ class SweepStore:
         return self.root / "units" / f"{name}.npz"
 
     def _ensure_initialised(self) -> None:
-        """Before the first write: replace stale checkpoints and write the manifest."""
+        """Before the first write: replace stale checkpoints and write the manifest (on process 0
+        only: in a multi-process run the others never touch the folder)."""
         if self._initialised:
+            return
+        from bayeskd.distributed import is_main_process
+
+        if not is_main_process():
+            self._initialised = self.active = True
             return
         if self.root.exists():
             shutil.rmtree(self.root)
@@ -409,17 +423,27 @@ class SweepStore:
         ``value``: nested dicts (string keys) and lists of numbers, strings, ``None`` and numpy
         or JAX arrays. Floats come back exactly; tuples come back as lists.
         """
-        path = self._unit_path(name)
+        self._write(name, self._blob(name, value))
+
+    def _blob(self, name: str, value: Any) -> bytes:
         arrays: list[np.ndarray] = []
         encoded = _encode(value, arrays)
         meta = {"format": FORMAT, "name": name, "config_hash": self.config_hash, "value": encoded}
         buf = io.BytesIO()
         np.savez(buf, __meta__=np.frombuffer(json.dumps(meta, allow_nan=True).encode(), np.uint8),
                  **{f"a{i}": a for i, a in enumerate(arrays)})
+        return buf.getvalue()
+
+    def _write(self, name: str, blob: bytes) -> None:
+        from bayeskd.distributed import is_main_process
+
+        path = self._unit_path(name)
         self._ensure_initialised()
+        if not is_main_process():  # only process 0 touches the folder
+            return
         for stale in path.parent.glob(".*.tmp"):  # left by a killed job; the caller holds the lock
             stale.unlink(missing_ok=True)
-        write_bytes(path, buf.getvalue())
+        write_bytes(path, blob)
         train_dir = self.root / "train" / name
         if train_dir.exists():
             shutil.rmtree(train_dir)
@@ -429,24 +453,44 @@ class SweepStore:
 
         Reading back means a first run and a resumed one continue from the same bytes (tuples
         come back as lists). A reloaded unit is logged in one line.
-        """
-        value = self.get(name)
-        if value is not None:
-            self._log(f"[checkpoint] unit {name}: reloaded")
-            return value
-        self.put(name, compute())
-        return self.get(name)
 
-    def _load_unit(self, path: pathlib.Path, name: str) -> tuple[dict, dict]:
+        In a multi-process run every process gets process 0's unit: process 0 decides whether
+        it is stored; if not, every process computes it (a sharded ``fit`` needs them all),
+        process 0 stores its value, and its bytes reach the others by
+        :func:`bayeskd.distributed.broadcast_bytes`, so every process continues from the same
+        value and only process 0 writes.
+        """
+        from bayeskd.distributed import broadcast_bytes, process_count
+
+        path = self._unit_path(name)
+        if process_count() == 1:
+            value = self.get(name)
+            if value is not None:
+                self._log(f"[checkpoint] unit {name}: reloaded")
+                return value
+            self.put(name, compute())
+            return self.get(name)
+        stored = self.active and path.exists()
+        blob = broadcast_bytes(path.read_bytes() if stored else b"")
+        if blob:
+            self._log(f"[checkpoint] unit {name}: reloaded")
+        else:
+            value = compute()
+            blob = broadcast_bytes(self._blob(name, value))
+            self._write(name, blob)
+        meta, arrays = self._load_unit(blob, name)
+        return _decode(meta["value"], arrays)
+
+    def _load_unit(self, path: pathlib.Path | bytes, name: str) -> tuple[dict, dict]:
         try:
             meta, arrays = _read_unit(path)
             assert meta["format"] == FORMAT
             stored_name, stored_hash = meta["name"], meta["config_hash"]
             _ = meta["value"]
         except Exception as e:  # noqa: BLE001 - zip, JSON and numpy errors all mean "unreadable"
-            raise _corrupt(path, f"{type(e).__name__}", self.root) from None
+            raise _corrupt(self._unit_path(name), f"{type(e).__name__}", self.root) from None
         if stored_name != name or stored_hash != self.config_hash:
-            raise _corrupt(path, f"it holds unit {stored_name!r} of configuration {stored_hash}",
+            raise _corrupt(self._unit_path(name), f"it holds unit {stored_name!r} of configuration {stored_hash}",
                            self.root)
         return meta, arrays
 

@@ -24,12 +24,9 @@ from collections.abc import Sequence
 
 # Each module defines ``add_cli(subparsers)``, which adds its subcommand and sets ``func``.
 COMMAND_MODULES = [
-    "bayeskd.experiments.compare_priors",
-    "bayeskd.experiments.registry",
+    "bayeskd.experiments.commands",
     "bayeskd.bench",
-    "bayeskd.experiments.posterior_zoo",
     "bayeskd.provenance",
-    "bayeskd.experiments.lm_distill",
 ]
 
 
@@ -124,13 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # the machine failed the run (disk full, folder not writable)
         sys.stderr.write(f"bayeskd: error: {describe_os_error(e)}\n")
         return 1
-    except Exception as e:  # noqa: BLE001
-        from bayeskd.io import OutputLocked
-
-        if isinstance(e, OutputLocked):
-            sys.stderr.write(f"bayeskd: error: {e}\n")
-            return 2
-        raise
 
 
 def describe_os_error(e: OSError) -> str:

@@ -293,6 +293,26 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
+def process_count() -> int:
+    """How many processes run this job (1 without ``jax.distributed``)."""
+    return jax.process_count()
+
+
+def broadcast_bytes(data: bytes) -> bytes:
+    """Process 0's ``data`` on every process of a multi-process run, through JAX's own
+    collectives (``multihost_utils.broadcast_one_to_all``); the other processes' ``data`` is
+    ignored. One process: ``data`` itself."""
+    if jax.process_count() == 1:
+        return data
+    from jax.experimental import multihost_utils
+
+    n = int(multihost_utils.broadcast_one_to_all(np.int64(len(data))))
+    buf = (np.frombuffer(data, np.uint8) if is_main_process() else np.zeros(n, np.uint8))
+    if n == 0:
+        return b""
+    return np.asarray(multihost_utils.broadcast_one_to_all(buf)).tobytes()
+
+
 # --------------------------------------------------------------------------------------------
 # Many processes: jax.distributed from arguments or the environment.
 # --------------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 
-class OutputLocked(RuntimeError):
-    """Another bayeskd job holds the output folder."""
+class OutputLocked(ValueError):
+    """Another bayeskd job holds the output folder (bad input: the CLI exits with status 2)."""
 
 
 def check_out_dir(out: str | os.PathLike, *, name: str = "--out") -> pathlib.Path:
@@ -162,8 +162,14 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> None:
 
 @contextlib.contextmanager
 def locked_output(out: str | os.PathLike) -> Iterator[pathlib.Path]:
-    """Create ``out`` and hold its lock for the duration; a second holder gets ``OutputLocked``."""
+    """Create ``out`` and hold its lock for the duration; a second holder gets ``OutputLocked``.
+
+    In a multi-process run only process 0 writes, so only process 0 creates and locks ``out``;
+    the other processes get its path untouched."""
     path = check_out_dir(out)
+    if not _writes_here():
+        yield path
+        return
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     lock_path = path / ".bayeskd.lock"

@@ -94,6 +94,31 @@ def _file_digest(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def code_digests(modules) -> dict[str, str]:
+    """``{path relative to the repository: sha256[:16]}`` of the source of ``modules`` (dotted
+    names under ``bayeskd``; a package stands for every ``.py`` file below it), whether or not
+    they are loaded. This is the fingerprint of the code that fills a cache entry.
+
+    Example:
+      >>> d = code_digests(["bayeskd.provenance"])
+      >>> list(d), len(d["bayeskd/provenance.py"])
+      (['bayeskd/provenance.py'], 16)
+    """
+    root = repo_root()
+    out = {}
+    for name in modules:
+        parts = name.split(".")
+        if parts[0] != "bayeskd":
+            raise ValueError(f"modules: {name!r} is not a bayeskd module")
+        base = root.joinpath(*parts)
+        files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+        if not files or not files[0].is_file():
+            raise ValueError(f"modules: no source for {name!r}")
+        for f in files:
+            out[f.relative_to(root).as_posix()] = _file_digest(f)
+    return dict(sorted(out.items()))
+
+
 def provenance(command: list[str] | None = None) -> dict[str, Any]:
     """The provenance section of a ``results.json`` (plain JSON values)."""
     import jax
@@ -119,12 +144,27 @@ def provenance(command: list[str] | None = None) -> dict[str, Any]:
     }
 
 
+def stale_inputs(results: dict, *, root: pathlib.Path | None = None) -> list[str]:
+    """The cached inputs of a ``results.json`` (``inputs``: teachers, datasets, transfer sets)
+    whose filling code differs from the working tree's, as ``"<kind>: <changed file>"``."""
+    root = repo_root() if root is None else root
+    out = []
+    for entry in results.get("inputs") or []:
+        changed = [m for m, d in sorted(entry.get("code", {}).items())
+                   if not (root / m).is_file() or _file_digest(root / m) != d]
+        if changed:
+            out.append(f"{entry.get('kind', 'cache')}: {changed[0]}")
+    return out
+
+
 def check_results(paths: list[pathlib.Path], *, root: pathlib.Path | None = None) -> list[dict]:
     """One verdict per ``results.json`` under ``paths``: ``current``, ``stale`` or ``unknown``.
 
-    ``current``: the file names a commit whose code (:data:`CODE_PATHS`) equals the working tree's
-    and was not dirty when it ran; ``stale``: the code changed since (the changed files are named),
-    or it ran from uncommitted code; ``unknown``: no provenance, or no git here.
+    ``current``: every module it ran is unchanged in the working tree, and so is the code that
+    filled every cached input it used (``inputs``, :func:`stale_inputs`); without module digests,
+    the file names a commit whose code (:data:`CODE_PATHS`) equals the working tree's and was not
+    dirty when it ran. ``stale``: the code, or a cached input's code, changed since (the changed
+    files are named), or it ran from uncommitted code; ``unknown``: no provenance, or no git here.
     """
     root = repo_root() if root is None else root
     files: list[pathlib.Path] = []
@@ -134,11 +174,18 @@ def check_results(paths: list[pathlib.Path], *, root: pathlib.Path | None = None
     out = []
     for f in files:
         try:
-            prov = json.loads(f.read_text()).get("provenance") or {}
+            data = json.loads(f.read_text())
+            prov = data.get("provenance") or {}
         except (OSError, ValueError) as e:
             out.append({"file": str(f), "verdict": "unknown", "why": f"unreadable: {e}"})
             continue
         commit = prov.get("git_commit")
+        inputs = stale_inputs(data, root=root)
+        if inputs:
+            out.append({"file": str(f), "verdict": "stale", "commit": commit,
+                        "why": f"{len(inputs)} cached input(s) came from other code, e.g. "
+                               f"{inputs[0]}"})
+            continue
         modules = prov.get("modules")
         if modules:
             changed = [m for m, d in sorted(modules.items())

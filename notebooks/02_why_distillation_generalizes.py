@@ -68,8 +68,7 @@ SIZE = setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committ
 # %%
 import dataclasses
 
-from bayeskd.experiments import evaluate_member, load_job_dataset, train_teacher
-from bayeskd.experiments.compare_priors import ComparePriorsConfig
+from bayeskd.experiments import evaluate_member, load_job_dataset, resolve, train_teacher
 from bayeskd.metrics import accuracy, format_mean_std, mean_std, summarize
 from bayeskd.models import make_model
 from bayeskd.priors import GaussianPrior, SumPrior, TeacherPrior, stack_priors
@@ -79,16 +78,13 @@ RUN = {
     "smoke": dict(student_steps=300, seeds=1, few_labels=500, copies=1, sizes=(250, 1000)),
     "quick": dict(student_steps=4000, seeds=3, few_labels=500, copies=10, sizes=(1000, 4000, 10000, 40000)),
 }[SIZE]
-job = ComparePriorsConfig(size=SIZE)  # the teacher of `bayeskd compare-priors` at this size:
-size = job.sizes                      # same data and config, so it is shared through the disk cache
-ds = load_job_dataset(job.dataset, transfer_size=job.num_transfer)
-teacher_cfg = TrainConfig(steps=size.teacher_steps, batch_size=job.batch_size,
-                          learning_rate=job.learning_rate, eval_every=size.eval_every)
-teacher = train_teacher(ds, model=job.teacher, config=teacher_cfg, seed=job.seed + 1000, progress=False)
+job = resolve("compare_priors", size=SIZE).cfg  # the teacher of `bayeskd compare-priors` at this
+ds = load_job_dataset("mnist1d", transfer_size=job.transfer_size)  # size, shared through the cache
+teacher = train_teacher(ds, model=job.teacher, steps=job.teacher_steps, progress=False)
 K, S = ds.num_classes, RUN["seeds"]
-t_probs_test = np.exp(teacher["logp_test"][0])
-print(f"{ds}\nteacher: CNN, {int(teacher['param_count'])} parameters, test accuracy "
-      f"{float(accuracy(t_probs_test, ds.y_test)):.3f}" + (" (cached)" if teacher["cached"] else ""))
+t_probs_test = teacher.probs_test()
+print(f"{ds}\nteacher: CNN, {teacher.param_count} parameters, test accuracy "
+      f"{float(accuracy(t_probs_test, ds.y_test)):.3f}")
 
 student_cfg = TrainConfig(steps=RUN["student_steps"], batch_size=100, learning_rate=1e-2,
                           eval_every=RUN["student_steps"])
@@ -130,13 +126,13 @@ def by_arm(rows, key):
 arms = [{"name": "labels"}, {"name": "weight decay", "wd": 1e-3}, {"name": "KD", "alpha": 0.9}]
 names = [a["name"] for a in arms]
 main = fit(mlp, {"x": ds.x_train, "y": ds.y_train},
-           prior=stacked(arms, teacher["logp_train"][0]), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
+           prior=stacked(arms, teacher.logp_train[0]), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
            key=jax.random.key(0), progress=False)
 rows = evaluate(main, names)
 
 # KD transfer: the teacher's predictive on generated, unlabelled inputs (the largest set of ⑤)
 n_max = RUN["sizes"][-1]
-transfer_logp = teacher["logp_transfer"][0][:n_max]
+transfer_logp = teacher.logp_transfer[0][:n_max]
 
 
 def distil(x, teacher_logp, *, key, y=None, alpha=1.0):
@@ -310,7 +306,7 @@ for arm in gn:
 few = ds.take(num_train=RUN["few_labels"])
 reps = ds.num_train // few.num_train  # tiled to the main run's rows: the same compiled program
 res_few = fit(mlp, {"x": np.tile(few.x_train, (reps, 1)), "y": np.tile(few.y_train, reps)},
-              prior=stacked(arms, np.tile(teacher["logp_train"][0][: few.num_train], (reps, 1))), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
+              prior=stacked(arms, np.tile(teacher.logp_train[0][: few.num_train], (reps, 1))), prior_axis=0, num_members=len(arms) * S, config=student_cfg,
               key=jax.random.key(2), progress=False)
 rows_few = [r for r in evaluate(res_few, names, data=few) if r["arm"] in ("labels", "KD")]
 teacher_top2 = np.argsort(t_probs_test, axis=1)[:, -2:]
@@ -495,7 +491,7 @@ from bayeskd.data import noised
 
 sweep_acc = {n_max: acc["KD transfer"]}  # trained at the top
 for n in RUN["sizes"][:-1]:
-    res_n = distil(ds.x_transfer[:n], teacher["logp_transfer"][0][:n], key=jax.random.key(1))
+    res_n = distil(ds.x_transfer[:n], teacher.logp_transfer[0][:n], key=jax.random.key(1))
     sweep_acc[n] = by_arm(evaluate(res_n, ["kd"]), "accuracy")["kd"]
 sweep_acc = dict(sorted(sweep_acc.items()))
 
@@ -504,14 +500,14 @@ x_noisy = noised(base.x_train, sigma=0.5, seed=0, copies=RUN["copies"])
 y_noisy = np.tile(base.y_train, RUN["copies"])
 # The teacher's predictive on the noisy copies: the same training run as above (training never
 # sees the transfer inputs), cached separately because the cache key includes them.
-t_noisy = train_teacher(dataclasses.replace(ds, x_transfer=x_noisy), model=job.teacher, seed=job.seed + 1000,
-                        config=teacher_cfg, progress=False)
+t_noisy = train_teacher(dataclasses.replace(ds, x_transfer=x_noisy), model=job.teacher,
+                        steps=job.teacher_steps, progress=False)
 # the same teacher up to float round-off amplified by training (XLA may order sums differently
 # across processes): its test predictions agree almost everywhere
-assert (t_noisy["logp_test"].argmax(-1) == teacher["logp_test"].argmax(-1)).mean() > 0.97
-noisy_rows = evaluate(distil(x_noisy, t_noisy["logp_transfer"][0], key=jax.random.key(4)),
+assert (t_noisy.logp_test.argmax(-1) == teacher.logp_test.argmax(-1)).mean() > 0.97
+noisy_rows = evaluate(distil(x_noisy, t_noisy.logp_transfer[0], key=jax.random.key(4)),
                       ["KD on noisy copies"])
-noisy_rows += evaluate(distil(x_noisy, t_noisy["logp_transfer"][0], y=y_noisy, alpha=0.0,
+noisy_rows += evaluate(distil(x_noisy, t_noisy.logp_transfer[0], y=y_noisy, alpha=0.0,
                               key=jax.random.key(4)), ["labels on noisy copies"])
 noisy_acc = by_arm(noisy_rows, "accuracy")
 

@@ -337,20 +337,17 @@ for (centre, a), r in sorted(strength.items()):
 #   (mutual information) and its distance to the MAP network's predictive.
 
 # %%
-from bayeskd.experiments import load_job_dataset, train_teacher
-from bayeskd.experiments.compare_priors import ComparePriorsConfig
+from bayeskd.experiments import load_job_dataset, resolve, train_teacher
 from bayeskd.losses import tempered_log_probs
 from bayeskd.metrics import ece, entropy, nll
 
-job = ComparePriorsConfig(size=SIZE)  # the compare-priors teacher, shared through the disk cache
-mnist = load_job_dataset(job.dataset, transfer_size=job.num_transfer)
-cnn = train_teacher(mnist, model=job.teacher, seed=job.seed + 1000, progress=False,
-                    config=TrainConfig(steps=job.sizes.teacher_steps, batch_size=job.batch_size,
-                                       learning_rate=job.learning_rate, eval_every=job.sizes.eval_every))
+job = resolve("compare_priors", size=SIZE).cfg  # the compare-priors teacher, shared through the cache
+mnist = load_job_dataset("mnist1d", transfer_size=job.transfer_size)
+cnn = train_teacher(mnist, model=job.teacher, steps=job.teacher_steps, progress=False)
 temps = np.geomspace(0.25, 8, 16)
 curves = {}
 for name, logp, labels in (("NUTS predictive (2-D)", np.log(np.maximum(ref_test, 1e-12)), ds.y_test),
-                           ("CNN teacher (MNIST-1D)", cnn["logp_test"][0], mnist.y_test)):
+                           ("CNN teacher (MNIST-1D)", cnn.logp_test[0], mnist.y_test)):
     c = {"entropy": [], "nll": [], "ece": []}
     for t in temps:
         p = jnp.exp(tempered_log_probs(logp, temperature=float(t)))

@@ -102,16 +102,24 @@ import json
 import pathlib
 import tempfile
 
-from bayeskd.experiments.compare_priors import ComparePriorsConfig, format_table, run
+from bayeskd.experiments import run
+from bayeskd.experiments.render import report_tables
+from bayeskd.experiments.specs.compare_priors import SPEC
+
+
+def format_table(results):
+    return "\n".join(report_tables(SPEC, results))
+
 
 workdir = pathlib.Path(tempfile.mkdtemp(prefix="bayeskd-nb04-"))
-cfg = ComparePriorsConfig(size=SIZE, seeds=2)
-run(cfg, out=workdir / "compare_priors", progress=False, log=lambda line: None)
+run("compare_priors", size=SIZE, overrides={"seeds": 2}, out=workdir / "compare_priors",
+    progress=False, log=lambda line: None)
 results = json.loads((workdir / "compare_priors" / "results.json").read_text())
 print(sorted(p.name for p in (workdir / "compare_priors").iterdir() if not p.name.startswith(".")))
 runtime_s = json.loads((workdir / "compare_priors" / "timing.json").read_text())["runtime_s"]
 prov = results["provenance"]
-print(f"{results['data']}; runtime {runtime_s:.0f} s (timing.json)")
+print({k: results["extra"][k] for k in ("num_train", "num_test", "num_transfer")},
+      f"runtime {runtime_s:.0f} s (timing.json)")
 print(f"provenance: bayeskd {prov['bayeskd']}, jax {prov['jax']}, {len(prov['modules'])} modules digested")
 print(format_table(results))
 
@@ -125,8 +133,8 @@ print(format_table(results))
 # %%
 from bayeskd.plotting import metric_bars
 
-t = results["teacher"]
-fig = metric_bars(results["summary"], metrics=[("accuracy", "test accuracy"), ("nll", "test NLL"),
+t = {k: v["mean"] for k, v in results["summary"]["teacher"]["teacher"].items()}
+fig = metric_bars(results["summary"]["priors"], metrics=[("accuracy", "test accuracy"), ("nll", "test NLL"),
                                                ("ece", "ECE"), ("train_test_gap", "train − test accuracy")],
                   reference={"accuracy": t["accuracy"], "nll": t["nll"], "ece": t["ece"]},
                   title=f"compare-priors on MNIST-1D ({results['size']}, {results['config']['seeds']} seeds; dashed: teacher)")
@@ -207,18 +215,18 @@ teacher_out = load_teacher_outputs(workdir / "teacher.npz", my)
 print(my, f"teacher outputs read as {teacher_out['kind']}",
       {k: v.shape for k, v in teacher_out.items() if k.startswith("logp")})
 
-own_cfg = ComparePriorsConfig(size=SIZE, seeds=OWN["seeds"], data_file=str(workdir / "my_data.npz"),
-                              teacher_logits=str(workdir / "teacher.npz"))
-run(own_cfg, out=workdir / "my_comparison", progress=False, log=lambda line: None)
+run("compare_priors", size=SIZE, out=workdir / "my_comparison", progress=False,
+    overrides={"seeds": OWN["seeds"], "data": str(workdir / "my_data.npz"),
+               "teacher_logits": str(workdir / "teacher.npz")}, log=lambda line: None)
 own = json.loads((workdir / "my_comparison" / "results.json").read_text())
 runtime_s = json.loads((workdir / "my_comparison" / "timing.json").read_text())["runtime_s"]
 print(f"runtime {runtime_s:.0f} s")
 print(format_table(own))
 
 # %%
-fig = metric_bars(own["summary"], metrics=[("accuracy", "test accuracy"), ("nll", "test NLL"),
+fig = metric_bars(own["summary"]["priors"], metrics=[("accuracy", "test accuracy"), ("nll", "test NLL"),
                                            ("ece", "ECE"), ("agreement", "agreement with the teacher")],
-                  reference={"accuracy": own["teacher"]["accuracy"]},
+                  reference={"accuracy": own["summary"]["teacher"]["teacher"]["accuracy"]["mean"]},
                   title=f"the same priors on your own data ({OWN['seeds']} seeds; dashed: teacher)")
 fig.set_size_inches(10, 2.8)
 plt.show()
@@ -248,7 +256,8 @@ def verdicts(summary, where):
     ]
 
 
-for claim, ok in verdicts(results["summary"], "MNIST-1D") + verdicts(own["summary"], "your data"):
+for claim, ok in (verdicts(results["summary"]["priors"], "MNIST-1D")
+                  + verdicts(own["summary"]["priors"], "your data")):
     print(f"[{'holds' if ok else 'does not hold'}] {claim}")
 
 # %% [markdown]

@@ -23,7 +23,7 @@ import numpy as np
 
 from bayeskd import training
 from bayeskd.data import Dataset
-from bayeskd.experiments.common import load_job_dataset, train_teacher
+from bayeskd.experiments import load_job_dataset, train_teacher
 from bayeskd.models import ModelFactory
 from bayeskd.priors import TeacherPrior
 from bayeskd.provenance import cpu_model
@@ -235,23 +235,21 @@ def kd_problem(*, size: str, hidden: tuple[int, ...] = (100, 100), log=print) ->
     ds = load_job_dataset("mnist1d")
     if size == "smoke":
         ds = ds.take(num_train=300, num_test=200)
-        teacher, tcfg = "mlp-small", TrainConfig(steps=50, batch_size=32, learning_rate=1e-2,
-                                                 eval_every=50)
+        teacher, steps = "mlp-small", 50
     else:
-        teacher, tcfg = "cnn", TrainConfig(steps=6000, batch_size=100, learning_rate=1e-2,
-                                           eval_every=1000)
+        teacher, steps = "cnn", 6000
     t0 = time.perf_counter()
-    out = train_teacher(ds, model=teacher, config=tcfg, seed=1000, progress=False)
-    logp_test = out["logp_test"][0]
-    acc = float(np.mean(np.argmax(logp_test, -1) == ds.y_test))
+    trained: list[str] = []
+    out = train_teacher(ds, model=teacher, steps=steps, progress=False, log=trained.append)
+    acc = float(np.mean(np.argmax(out.logp_test[0], -1) == ds.y_test))
     log(f"[bench] teacher {teacher}: test accuracy {acc:.4f} "
-        f"({'cached' if out['cached'] else f'trained in {time.perf_counter() - t0:.0f} s'})")
+        f"({f'trained in {time.perf_counter() - t0:.0f} s' if trained else 'cached'})")
     n = len(ds.x_train)
     data = {
         "x": np.asarray(ds.x_train, np.float32),
         "y": np.asarray(ds.y_train, np.int32),
         "label_mask": np.ones((n,), np.float32),
-        "teacher_logp": np.asarray(out["logp_train"][0], np.float32),
+        "teacher_logp": np.asarray(out.logp_train[0], np.float32),
     }
     return KDProblem(ds, data, tuple(hidden), teacher, acc)
 

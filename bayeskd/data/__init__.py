@@ -25,7 +25,8 @@ from bayeskd.data.augment import (
 from bayeskd.data.dataset import Dataset
 from bayeskd.data.digits import load_digits
 from bayeskd.data.files import load_cifar10, load_mnist, parse_idx, read_idx
-from bayeskd.data.mnist1d import cache_root, load_mnist1d
+from bayeskd.cache import cache_root
+from bayeskd.data.mnist1d import load_mnist1d
 from bayeskd.data.own import load_npz, load_teacher_outputs
 from bayeskd.data.synthetic import (
     GaussianMixture,

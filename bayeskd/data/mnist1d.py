@@ -13,33 +13,19 @@ Reference: S. Greydanus and D. Kobak, "Scaling down deep learning with MNIST-1D"
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import pathlib
 import random
 from importlib import metadata
 
 import numpy as np
 
-from bayeskd.cache import read_npz_verified, warn_cache_problem, write_npz_verified
+from bayeskd.cache import cached_arrays
 from bayeskd.data.dataset import Dataset
 
-__all__ = ["load_mnist1d", "cache_root", "generate_mnist1d", "mnist1d_args"]
+__all__ = ["load_mnist1d", "generate_mnist1d", "mnist1d_args"]
 
 DEFAULT_NUM_SAMPLES = 5000  # the package default: 4000 train / 1000 test
 DEFAULT_TRAIN_SPLIT = 0.8
-_CACHE_FORMAT = 2  # bump when the cached arrays change meaning (2: files carry a SHA-256)
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
-    """Directory for generated arrays: ``cache_dir``, else ``$BAYESKD_CACHE``, else ``~/.cache/bayeskd``."""
-    if cache_dir is not None:
-        return pathlib.Path(cache_dir).expanduser()
-    env = os.environ.get("BAYESKD_CACHE")
-    if env:
-        return pathlib.Path(env).expanduser()
-    return pathlib.Path.home() / ".cache" / "bayeskd"
 
 
 def mnist1d_args(**overrides) -> dict:
@@ -106,31 +92,14 @@ def _raw_samples(args) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def _cache_path(args: dict, cache_dir) -> pathlib.Path:
-    """``<cache_root>/mnist1d-<sha256 of the arguments and package version>.npz``."""
-    key = {"args": args, "format": _CACHE_FORMAT, "mnist1d": metadata.version("mnist1d")}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    return cache_root(cache_dir) / f"mnist1d-{digest}.npz"
-
-
 def _cached_raw_samples(args: dict, cache_dir, use_cache: bool) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_raw_samples` memoised on disk, digest-verified (:mod:`bayeskd.cache`).
-
-    A cache file that is unreadable or whose arrays do not match their stored SHA-256 is reported
-    in one :class:`bayeskd.cache.CacheWarning` and regenerated (replaced atomically).
-    """
-    if not use_cache:
-        return _raw_samples(args)
-    path = _cache_path(args, cache_dir)
-    found = read_npz_verified(path)
-    if found.arrays is not None and {"xs", "ys"} <= set(found.arrays):
-        return found.arrays["xs"], found.arrays["ys"]
-    if found.arrays is not None or found.problem is not None:
-        warn_cache_problem(path, found.problem or "lacks the arrays xs, ys",
-                           action="regenerating the MNIST-1D samples")
-    xs, ys = _raw_samples(args)
-    write_npz_verified(path, {"xs": xs, "ys": ys})
-    return xs, ys
+    """:func:`_raw_samples` memoised on disk (:func:`bayeskd.cache.cached_arrays`), keyed by the
+    arguments, the ``mnist1d`` package's version and this module's code."""
+    out = cached_arrays(
+        "mnist1d", {"args": args, "mnist1d": metadata.version("mnist1d")},
+        lambda: dict(zip(("xs", "ys"), _raw_samples(args), strict=True)),
+        code=(__name__,), cache_dir=cache_dir, use_cache=use_cache)
+    return out["xs"], out["ys"]
 
 
 def load_mnist1d(
@@ -156,7 +125,7 @@ def load_mnist1d(
     The unlabelled transfer set is generated with ``transfer_seed`` (``transfer_size`` rounded up
     to a multiple of 10 samples, then truncated) and normalised with the same training statistics.
 
-    Generated raw arrays are cached under :func:`cache_root` (5000 samples take a few seconds).
+    Generated raw arrays are cached under :func:`bayeskd.cache.cache_root` (5000 samples take a few seconds).
 
     Args:
       num_train: training examples, at most 4000.

@@ -1,32 +1,32 @@
-"""Pieces every job shares: size names, the dataset dispatcher, the teacher trainer (cached by
-config), student evaluation, and the one conversion of result keys for JSON.
+"""Measuring pieces the specs share: the dataset dispatcher, training several arms x seeds in one
+compiled run, and metric rows.
 
-``compare-priors``, ``posterior-zoo``, every figure and the benchmarks load data with
-:func:`load_job_dataset` and train teachers with :func:`train_teacher`; summaries come from
-:func:`bayeskd.metrics.summarize` and :func:`bayeskd.metrics.format_mean_std`.
+Every arm of a comparison and every seed train together in one vmapped :func:`bayeskd.training.fit`
+call (members are arm-major: member ``a * S + s`` is arm ``a``, seed ``s``), with the MNIST-1D
+recipe (:func:`bayeskd.experiments.teachers.recipe`). Teachers come from
+:func:`bayeskd.experiments.teachers.train_teacher`.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayeskd.cache import read_npz_verified, warn_cache_problem, write_npz_verified
-from bayeskd.checkpoint import config_hash
 from bayeskd.data import Dataset, load_dataset, mixup_inputs
-from bayeskd.data.mnist1d import cache_root
+from bayeskd.data.mnist1d import generate_mnist1d
+from bayeskd.experiments.teachers import model_fn, recipe
 from bayeskd.metrics import classification_metrics, input_grad_norm, noise_accuracy
-from bayeskd.models import MODELS, ModelFactory
-from bayeskd.priors import NoPrior
-from bayeskd.training import TrainConfig, apply_model, fit, predict_logits
-from bayeskd.validate import check_choice
+from bayeskd.priors import stack_priors
+from bayeskd.training import FitResult, apply_model, fit, predict_logits, predict_logits_members
 
-SIZE_NAMES = ("smoke", "quick", "full")  # every job's ``SIZES`` maps these to its run lengths
+__all__ = ["NOISE_SIGMAS", "arm_rows", "evaluate_member", "load_job_dataset", "member_logp",
+           "member_robustness", "metric_rows", "repeat_each", "train_arms", "transfer_labels"]
+
 NOISE_SIGMAS = (0.25, 0.5, 1.0)
 
 
@@ -34,7 +34,7 @@ def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None 
                      seed: int = 0) -> Dataset:
     """Load a dataset for a job, with ``transfer_size`` extra unlabeled inputs.
 
-    MNIST-1D and the Gaussian mixture generate new inputs from the data distribution; datasets
+    MNIST-1D and the synthetic problems generate new inputs from the data distribution; datasets
     without a generator (digits, local files) get mixup inputs of training pairs instead.
     """
     kwargs: dict[str, Any] = {}
@@ -54,111 +54,91 @@ def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None 
     return ds
 
 
-def model_fn(name: str, ds: Dataset, **kwargs) -> ModelFactory:
-    """``key -> module`` for model ``name`` on dataset ``ds`` (hashable: equal ones compile once)."""
-    check_choice(name, MODELS, name="model")
-    return ModelFactory(name, tuple(ds.x_train.shape[1:]), ds.num_classes, tuple(sorted(kwargs.items())))
+def repeat_each(items: Sequence[Any], times: int) -> list[Any]:
+    """``[a, a, b, b]`` from ``[a, b]`` and ``times=2``: arm-major member order."""
+    return [it for it in items for _ in range(times)]
 
 
-def log_probs(logits: jax.Array) -> np.ndarray:
-    return np.asarray(jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1))
+def train_arms(model: str, ds: Dataset, data: dict, priors: Sequence[Any], *, seeds: int,
+               steps: int, key: int, ctx=None, desc: str = "", unit: str | None = None,
+               model_kwargs: dict | None = None, **fit_kwargs) -> FitResult:
+    r"""``len(priors) * seeds`` members in one compiled, vmapped run: member ``a * seeds + s``
+    trains under ``priors[a]`` from its own initialisation ``fold_in(key, a * seeds + s)``.
 
-
-def train_teacher(
-    ds: Dataset,
-    *,
-    model: str,
-    config: TrainConfig,
-    seed: int,
-    cache: bool = True,
-    num_members: int = 1,
-    progress: bool | None = None,
-    checkpoint=None,
-    with_params: bool = False,
-) -> dict[str, Any]:
-    """Train a teacher (or an ensemble of ``num_members``), cached on disk by its whole config.
-
-    ``checkpoint`` (a :class:`bayeskd.checkpoint.TrainCheckpointer`) makes the training itself
-    resumable after a kill; the finished teacher goes to the cache either way.
-
-    Returns a dict with log-probabilities ``logp_train [M, N, K]``, ``logp_test``,
-    ``logp_transfer`` (if the dataset has transfer inputs), ``param_count``, ``runtime_s``,
-    ``cached`` and ``steps_run`` (optimiser steps trained by this call: fewer than
-    ``config.steps`` after resuming from ``checkpoint``, 0 from the cache), and the trained
-    weights as ``param_<i>`` arrays ``[M, ...]`` (the leaves of ``nnx.Param`` state in tree
-    order; :func:`teacher_modules` rebuilds callable teachers from them). A cached teacher
-    stored without its weights counts as missing when ``with_params`` is set.
-    The cache (``$BAYESKD_CACHE/teachers``) keys on the dataset's arrays, the model, the training
-    config, the seed and the member count, so a changed setting never reuses a stale teacher.
+    Every prior must have the same pytree structure (e.g. all table :class:`TeacherPrior`\ s).
+    ``unit`` names the part whose trainer checkpoint (``ctx.trainer(unit)``) makes it resumable.
     """
-    x_transfer = ds.x_transfer if ds.x_transfer is not None else np.zeros((0, *ds.x_train.shape[1:]),
-                                                                          np.float32)
-    key_cfg = {
-        "data": _array_digest(ds.x_train, ds.y_train, ds.x_test, x_transfer),
-        "model": model, "config": config.__dict__, "seed": seed, "members": num_members,
-    }
-    path = cache_root() / "teachers" / f"{model}-{config_hash(key_cfg)}.npz"
-    if cache:
-        found = read_npz_verified(path)
-        if found.arrays is not None and (not with_params or "param_0" in found.arrays):
-            return found.arrays | {"cached": True, "steps_run": 0}
-        if found.problem is not None:
-            warn_cache_problem(path, found.problem, action=f"training the {model} teacher again")
-    fn = model_fn(model, ds)
-    res = fit(fn, {"x": ds.x_train, "y": ds.y_train}, prior=NoPrior(), config=config,
-              key=jax.random.key(seed), num_members=num_members, progress=progress,
-              desc=f"teacher {model}", checkpoint=checkpoint)
-    out: dict[str, Any] = {"runtime_s": np.float64(res.runtime_s)}
-    for split, x in (("train", ds.x_train), ("test", ds.x_test), ("transfer", x_transfer)):
-        out[f"logp_{split}"] = np.stack([
-            log_probs(predict_logits(res.graphdef, jax.tree.map(lambda a, m=m: a[m], res.params), x))
-            if len(x) else np.zeros((0, ds.num_classes), np.float32)
-            for m in range(num_members)
-        ])
-    out["param_count"] = np.int64(member_param_count(res.params))
-    out |= {f"param_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(res.params))}
-    if cache:
-        write_npz_verified(path, out)
-    return out | {"cached": False, "steps_run": res.steps_run}
+    fn = model_fn(model, ds, **(model_kwargs or {}))
+    members = repeat_each(priors, seeds)
+    res = fit(fn, data, prior=stack_priors(members), prior_axis=0, config=recipe(steps),
+              key=jax.random.key(key), num_members=len(members),
+              progress=None if ctx is None else ctx.progress, desc=desc,
+              checkpoint=None if ctx is None or unit is None else ctx.trainer(unit), **fit_kwargs)
+    if ctx is not None:
+        ctx.log(f"{desc or unit}: {res.runtime_s:.0f} s")
+    return res
 
 
-def teacher_modules(trained: dict, model: str, ds: Dataset):
-    """The members of a :func:`train_teacher` result (with its ``param_<i>`` weights) as one
-    stacked :class:`bayeskd.priors.ModelTeacher` ``[M, ...]``, callable ``x -> logits`` inside a
-    compiled step (index member ``m`` with ``jax.tree.map(lambda a: a[m], teacher)``)."""
-    from flax import nnx
+def arm_rows(ctx, unit: str, ds: Dataset, data: dict, priors: Sequence[Any], *,
+             arms: Sequence[str], seeds: int, steps: int, key: int, model: str = "mlp",
+             teacher_probs: np.ndarray | None = None, extra: dict | None = None,
+             model_kwargs: dict | None = None, **fit_kwargs) -> list[dict]:
+    """Part ``unit`` of a figure: ``arms x seeds`` students trained in one run
+    (:func:`train_arms`), one test-set metric row each (:func:`metric_rows`), stored as a unit."""
+    def compute() -> list[dict]:
+        res = train_arms(model, ds, data, priors, seeds=seeds, steps=steps, key=key, ctx=ctx,
+                         desc=unit, unit=unit, model_kwargs=model_kwargs, **fit_kwargs)
+        return metric_rows(member_logp(res, ds.x_test), ds.y_test, arms=arms, seeds=seeds,
+                           teacher_probs=teacher_probs, extra=extra)
 
-    from bayeskd.priors import ModelTeacher
-    from bayeskd.training import split_params
-
-    graphdef, abstract = split_params(nnx.eval_shape(lambda: model_fn(model, ds)(jax.random.key(0))))
-    leaves, treedef = jax.tree.flatten(abstract)
-    if f"param_{len(leaves) - 1}" not in trained:
-        raise ValueError("trained: has no teacher weights; call train_teacher(..., "
-                         "with_params=True)")
-    params = jax.tree.unflatten(treedef, [jnp.asarray(trained[f"param_{i}"])
-                                          for i in range(len(leaves))])
-    return ModelTeacher(graphdef, params)
+    return ctx.unit(unit, compute)
 
 
-def member_param_count(params_M) -> int:
-    """Trainable scalars of one member of stacked parameters (every leaf ``[M, ...]``)."""
-    return int(sum(np.prod(a.shape[1:]) for a in jax.tree.leaves(params_M)))
+def member_logp(res: FitResult, x: np.ndarray) -> np.ndarray:
+    """Log-probabilities ``[M, N, K]`` of every member on ``x``."""
+    logits = predict_logits_members(res.graphdef, res.params, x)
+    return np.asarray(jax.nn.log_softmax(logits, axis=-1))
 
 
-def _array_digest(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
+def metric_rows(logp_MNK: np.ndarray, labels: np.ndarray, *, arms: Sequence[str], seeds: int,
+                teacher_probs: np.ndarray | Sequence[np.ndarray | None] | None = None,
+                extra: dict | None = None) -> list[dict]:
+    """One metrics row per member (arm-major), with ``arm`` and ``seed`` fields.
+
+    ``teacher_probs`` is one ``[N, K]`` array for all members or one per member (or ``None``).
+    """
+    rows = []
+    for m in range(logp_MNK.shape[0]):
+        t = teacher_probs[m] if isinstance(teacher_probs, list | tuple) else teacher_probs
+        row = {"arm": arms[m // seeds], "seed": m % seeds} | dict(extra or {})
+        row |= classification_metrics(np.exp(logp_MNK[m]), labels, teacher_probs=t)
+        rows.append(row)
+    return rows
 
 
-def evaluate_member(
-    graphdef, params, ds: Dataset, *, teacher_probs_test: np.ndarray | None, key: jax.Array,
-    mc_key: jax.Array | None = None, grad_examples: int = 500,
-) -> dict[str, Any]:
+def transfer_labels(ds: Dataset) -> np.ndarray:
+    """The true labels of an MNIST-1D transfer set (the generator knows them; KD never reads them)."""
+    x, y = generate_mnist1d(len(ds.x_transfer), seed=ds.meta["transfer_seed"],
+                            mean=ds.meta["mean"], std=ds.meta["std"])
+    if not np.allclose(x, ds.x_transfer, atol=1e-5):  # pragma: no cover - a generator change
+        raise RuntimeError("transfer_labels: regenerated inputs differ from the transfer set")
+    return y
+
+
+def member_robustness(res: FitResult, x: np.ndarray, y: np.ndarray, *, key: jax.Array,
+                      grad_examples: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy under Gaussian input noise of each ``NOISE_SIGMAS`` ``[M, L]`` and mean
+    input-gradient norm ``[M]`` of every member (every member sees the same noise draw)."""
+    noise_fn = functools.partial(noise_accuracy_of, graphdef=res.graphdef)
+    grad_fn = functools.partial(input_grad_norm_of, graphdef=res.graphdef)
+    acc = jax.vmap(noise_fn, in_axes=(0, None, None, None))(res.params, jnp.asarray(x),
+                                                             jnp.asarray(y), key)
+    grad = jax.vmap(grad_fn, in_axes=(0, None))(res.params, jnp.asarray(x[:grad_examples]))
+    return np.asarray(acc), np.asarray(grad)
+
+
+def evaluate_member(graphdef, params, ds: Dataset, *, teacher_probs_test: np.ndarray | None,
+                    key: jax.Array, grad_examples: int = 500) -> dict[str, Any]:
     """The full metric row of one trained model on ``ds``'s test set (plain floats).
 
     Accuracy, NLL, ECE, MCE, Brier, entropy; agreement and KL(teacher || student) when
@@ -166,19 +146,16 @@ def evaluate_member(
     Gaussian input noise of each ``NOISE_SIGMAS`` (``noise_accuracy`` is their mean); and the mean
     input-gradient norm on the first ``grad_examples`` test inputs.
     """
-    test_logits = predict_logits(graphdef, params, ds.x_test)
-    probs = jax.nn.softmax(test_logits, axis=-1)
+    probs = jax.nn.softmax(predict_logits(graphdef, params, ds.x_test), axis=-1)
     row = classification_metrics(probs, ds.y_test, teacher_probs=teacher_probs_test)
     train_logits = predict_logits(graphdef, params, ds.x_train)
     row["train_accuracy"] = float(jnp.mean(jnp.argmax(train_logits, -1) == ds.y_train))
     row["train_test_gap"] = row["train_accuracy"] - row["accuracy"]
-
     sigma_acc = noise_accuracy_of(params, jnp.asarray(ds.x_test), jnp.asarray(ds.y_test), key,
                                   graphdef=graphdef)
-    row["noise_accuracy_by_sigma"] = {str(s): float(a) for s, a in zip(NOISE_SIGMAS, sigma_acc, strict=True)}
     row["noise_accuracy"] = float(jnp.mean(sigma_acc))
-    row["input_grad_norm"] = float(input_grad_norm_of(params, jnp.asarray(ds.x_test[:grad_examples]),
-                                                      graphdef=graphdef))
+    row["input_grad_norm"] = float(input_grad_norm_of(
+        params, jnp.asarray(ds.x_test[:grad_examples]), graphdef=graphdef))
     return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in row.items()}
 
 
@@ -194,15 +171,3 @@ def noise_accuracy_of(params, x, y, key, *, graphdef) -> jax.Array:
 def input_grad_norm_of(params, x, *, graphdef) -> jax.Array:
     """Mean input-gradient norm ``[]`` of the model ``(graphdef, params)`` on ``x``."""
     return input_grad_norm(lambda xx: apply_model(graphdef, params, xx), x)
-
-
-def string_keys(obj: Any) -> Any:
-    """``obj`` with every dict key a string, for JSON: a tuple key ``("mlp", "labels")`` becomes
-    ``"mlp | labels"``, other keys ``str(key)``. Summaries keep tuple keys in Python
-    (:func:`bayeskd.metrics.summarize`); this is the one place they become strings."""
-    if isinstance(obj, dict):
-        return {(" | ".join(map(str, k)) if isinstance(k, tuple) else str(k)): string_keys(v)
-                for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [string_keys(v) for v in obj]
-    return obj

@@ -22,6 +22,7 @@ from bayeskd.metrics.summary import (
     classification_metrics,
     format_mean_std,
     mean_std,
+    omitted_class_shift,
     pct,
     summarize,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ece",
     "entropy",
     "format_mean_std",
+    "omitted_class_shift",
     "input_grad_norm",
     "kl_divergence",
     "mce",

@@ -293,3 +293,4 @@ def mutual_information(
     """
     probs_SBK = jnp.asarray(probs_SBK)
     return entropy(predictive_mean(probs_SBK)) - jnp.mean(entropy(probs_SBK), axis=0)
+

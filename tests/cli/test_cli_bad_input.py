@@ -20,7 +20,7 @@ CASES = [
     (["--priors", "none,magic"], "priors"),
     (["--transfer-size", "0"], "transfer_size"),
     (["--dataset", "mnist", "--data-dir", "/nonexistent/bayeskd"], "train-images-idx3-ubyte"),
-    (["--seeds", "two"], "--seeds"),
+    (["--seeds", "two"], "seeds: must be an integer"),
 ]
 
 
@@ -52,14 +52,14 @@ def test_unknown_command(capsys):
 
 
 def test_diverged_training_prints_one_line_and_exits_1(monkeypatch, tmp_path, capsys):
-    from bayeskd.experiments import compare_priors
+    from bayeskd.experiments import commands
     from bayeskd.training import TrainingDiverged
 
     def diverge(*args, **kwargs):
         raise TrainingDiverged("loss became nan at step 7 (member 0)\nmore detail", step=7,
                                member=0, last_finite_loss=1.5)
 
-    monkeypatch.setattr(compare_priors, "run", diverge)
+    monkeypatch.setattr(commands, "run", diverge)
     status = main(["compare-priors", "--size", "smoke", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1

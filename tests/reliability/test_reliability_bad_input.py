@@ -13,7 +13,9 @@ import pytest
 from bayeskd.checkpoint import CheckpointError, SweepStore
 from bayeskd.cli import main
 from bayeskd.data import Dataset, load_dataset
-from bayeskd.experiments.compare_priors import ComparePriorsConfig, checkpoint_config
+from bayeskd.experiments.config import check_config
+from bayeskd.experiments.runner import checkpoint_config, resolve
+from bayeskd.experiments.specs.compare_priors import Config, check
 from bayeskd.losses import kl_divergence, reverse_kl_divergence
 from bayeskd.models import make_model
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, SumPrior, TeacherPrior
@@ -76,8 +78,9 @@ API_CASES = [
     ("mixing_weights_above_one", lambda t: lambda: SumPrior((TeacherPrior(alpha=0.7, table=np.zeros((N, K))),
                                                              LabelSmoothing(epsilon=0.5))),
      ValueError, "priors"),
-    ("config_dropout_one", lambda t: lambda: ComparePriorsConfig(dropout=1.0), ValueError, "dropout"),
-    ("config_no_priors", lambda t: lambda: ComparePriorsConfig(priors=()), ValueError, "priors"),
+    ("config_dropout_one", lambda t: lambda: check_config(Config(dropout=1.0)), ValueError,
+     "dropout"),
+    ("config_no_priors", lambda t: lambda: check(Config(priors=())), ValueError, "priors"),
     ("train_batch_size_zero", lambda t: lambda: TrainConfig(batch_size=0), ValueError, "batch_size"),
     ("train_learning_rate_negative", lambda t: lambda: TrainConfig(learning_rate=-1e-3), ValueError,
      "learning_rate"),
@@ -119,7 +122,7 @@ API_CASES = [
     ("unknown_model", lambda t: lambda: make_model("vit", (2,), K, key=jax.random.key(0)),
      ValueError, "model"),
     ("unknown_optimizer", lambda t: lambda: TrainConfig(optimizer="lbfgs"), ValueError, "optimizer"),
-    ("unknown_prior_name", lambda t: lambda: ComparePriorsConfig(priors=("none", "magic")),
+    ("unknown_prior_name", lambda t: lambda: check_config(Config(priors=("none", "magic"))),
      ValueError, "priors"),
     # checkpoints
     ("corrupted_checkpoint", _corrupt_store, CheckpointError, "checkpoint"),
@@ -166,7 +169,7 @@ def _release(folder):
     folder.chmod(0o755)
 
 
-SMOKE = ComparePriorsConfig(size="smoke")
+SMOKE = resolve("compare_priors", size="smoke")
 
 
 def _prepare(kind, tmp):
@@ -209,7 +212,7 @@ CLI_CASES = [
     ("temperature_huge_negative", ["--temperature", "-1e30"], "new", "temperature"),
     ("alpha_above_one", ["--alpha", "1.5"], "new", "alpha"),
     ("seeds_zero", ["--seeds", "0"], "new", "seeds"),
-    ("seeds_not_a_number", ["--seeds", "two"], "new", "--seeds"),
+    ("seeds_not_a_number", ["--seeds", "two"], "new", "seeds"),
     ("transfer_size_zero", ["--transfer-size", "0"], "new", "transfer_size"),
     ("unknown_dataset", ["--dataset", "imagenet"], "new", "dataset"),
     ("unknown_student", ["--student", "vit"], "new", "student"),
@@ -268,5 +271,5 @@ def test_corrupted_checkpoint_is_not_replaced_without_fresh(tmp_path, capsys):
     with pytest.raises(CheckpointError):
         SweepStore.for_output(out, config=checkpoint_config(SMOKE), log=None)
     # the same folder under another configuration is not an error: those checkpoints are skipped
-    other = checkpoint_config(dataclasses.replace(SMOKE, seeds=3))
+    other = checkpoint_config(dataclasses.replace(SMOKE, cfg=dataclasses.replace(SMOKE.cfg, seeds=3)))
     assert not SweepStore.for_output(out, config=other, log=None).active

@@ -16,8 +16,7 @@ from bayeskd.cache import (
     write_npz_verified,
 )
 from bayeskd.data import load_dataset
-from bayeskd.experiments.common import train_teacher
-from bayeskd.training import TrainConfig
+from bayeskd.experiments.teachers import train_teacher
 
 
 @pytest.fixture
@@ -73,25 +72,25 @@ def test_verified_roundtrip_and_each_problem(tmp_path):
 def test_bad_mnist1d_cache_is_regenerated(tmp_path, restore_global_random, damage):
     args = m1d.mnist1d_args(num_samples=20, seed=5)
     xs, ys = m1d._cached_raw_samples(args, tmp_path, use_cache=True)
-    path = m1d._cache_path(args, tmp_path)
+    (path,) = (tmp_path / "mnist1d").glob("*.npz")
     if damage == "truncated":
         _truncate(path)
     else:  # the shape x_train would complain about, if it were ever used
         _alter(path, xs=np.zeros((3, 40)))
-    with pytest.warns(CacheWarning, match=f"cache file '{path}' .*; regenerating") as record:
+    with pytest.warns(CacheWarning, match=f"cache file '{path}' .*; computing the mnist1d entry") as record:
         xs2, ys2 = m1d._cached_raw_samples(args, tmp_path, use_cache=True)
     assert len(record) == 1
     np.testing.assert_array_equal(xs2, xs)
     np.testing.assert_array_equal(ys2, ys)
     assert read_npz_verified(path).problem is None  # replaced by a good file
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert [p.name for p in (tmp_path / "mnist1d").iterdir()] == [path.name]
 
 
 def test_mnist1d_loader_blames_the_cache_file_not_the_arrays(tmp_path, restore_global_random):
     """An altered cache file used to surface as 'x_train: ...' from the dataset; now the file is
     named and regenerated, and the dataset is the good one."""
     good = load_dataset("mnist1d", num_train=20, num_test=10, cache_dir=tmp_path)
-    (path,) = tmp_path.glob("mnist1d-*.npz")
+    (path,) = (tmp_path / "mnist1d").glob("*.npz")
     _alter(path, xs=np.full((7, 40), np.nan))
     with pytest.warns(CacheWarning, match=str(path)):
         again = load_dataset("mnist1d", num_train=20, num_test=10, cache_dir=tmp_path)
@@ -100,31 +99,32 @@ def test_mnist1d_loader_blames_the_cache_file_not_the_arrays(tmp_path, restore_g
 
 @pytest.fixture(scope="module")
 def tiny():
-    ds = load_dataset("moons", size=40, num_test=20)
-    cfg = TrainConfig(steps=4, batch_size=20, eval_every=4)
-    return ds, cfg
+    return load_dataset("moons", size=40, num_test=20)
 
 
-def _teacher(tiny):
-    ds, cfg = tiny
-    return train_teacher(ds, model="mlp-small", config=cfg, seed=3, progress=False)
+def _teacher(ds, trained: list):
+    return train_teacher(ds, model="mlp-small", steps=4, seed=3, progress=False,
+                         log=trained.append)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "altered"])
 def test_bad_teacher_cache_is_retrained(tiny, tmp_path, monkeypatch, damage):
     monkeypatch.setenv("BAYESKD_CACHE", str(tmp_path))
-    first = _teacher(tiny)
-    assert not first["cached"] and _teacher(tiny)["cached"]
+    trained: list = []
+    first = _teacher(tiny, trained)
+    _teacher(tiny, trained)
+    assert len(trained) == 1  # the second call read the cache
     (path,) = (tmp_path / "teachers").glob("*.npz")
     if damage == "truncated":
         _truncate(path)
     else:  # uniform log-probabilities: a valid archive, a useless teacher
-        _alter(path, logp_test=np.full_like(first["logp_test"], -np.log(2)))
-    with pytest.warns(CacheWarning, match=f"cache file '{path}' .*training the mlp-small teacher"):
-        again = _teacher(tiny)
-    assert again["cached"] is False
+        _alter(path, logp_test=np.full_like(first.logp_test, -np.log(2)))
+    with pytest.warns(CacheWarning, match=f"cache file '{path}' .*computing the teachers entry"):
+        again = _teacher(tiny, trained)
+    assert len(trained) == 2
     for k in ("logp_train", "logp_test", "logp_transfer"):
-        np.testing.assert_array_equal(again[k], first[k])
-    assert _teacher(tiny)["cached"]  # the retrained teacher replaced the bad file
+        np.testing.assert_array_equal(getattr(again, k), getattr(first, k))
+    _teacher(tiny, trained)
+    assert len(trained) == 2  # the retrained teacher replaced the bad file
     with zipfile.ZipFile(path) as zf:
         assert f"{DIGEST_KEY}.npy" in zf.namelist()

@@ -7,7 +7,8 @@ import jax
 import pytest
 
 from bayeskd.cli import main
-from bayeskd.experiments.compare_priors import ComparePriorsConfig
+from bayeskd.experiments.runner import resolve
+from bayeskd.experiments.specs.compare_priors import check_memory
 from bayeskd.models import make_model, param_count
 from bayeskd.training import memory
 from bayeskd.training.memory import FitMemory, check_fits_memory, estimate_fit_bytes
@@ -43,12 +44,12 @@ def test_check_fits_memory_names_the_argument_and_what_fits():
 
 
 def test_compare_priors_config_is_checked_against_the_memory():
-    cfg = ComparePriorsConfig(size="smoke", seeds=4)
-    cfg.check_memory(available=10**12)
+    cfg = resolve("compare_priors", size="smoke", overrides={"seeds": 4}).cfg
+    check_memory(cfg, available=10**12)
     # 3.6 MB of inputs (6000 x 50 values, 3 copies) + 1.47 MB per MLP seed in 8 MB usable
     with pytest.raises(ValueError, match="^seeds: 4 seeds of mlp on 6000 inputs need about .* at "
                                          "most 2 fit$"):
-        cfg.check_memory(available=10**7)
+        check_memory(cfg, available=10**7)
 
 
 @pytest.mark.parametrize("argv", [
@@ -64,6 +65,6 @@ def test_oversized_run_is_refused_at_once_and_writes_nothing(argv, tmp_path, mon
     assert time.perf_counter() - t0 < 10
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert len(err) == 1 and err[0].startswith("bayeskd: error: "), err
-    name = "transfer_size" if "--transfer-size" in argv else argv[argv.index("--seeds")]
-    assert err[0].startswith(f"bayeskd: error: {name.lstrip('-') if 'compare' in argv[0] else name}:")
+    name = "transfer_size" if "--transfer-size" in argv else "seeds"
+    assert err[0].startswith(f"bayeskd: error: {name}:"), err
     assert list(tmp_path.iterdir()) == []  # no output folder, no cache, no checkpoints

@@ -1,0 +1,1 @@
+"""The experiment specs: one file each (see :mod:`bayeskd.experiments.spec`)."""
