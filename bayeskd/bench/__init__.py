@@ -30,6 +30,7 @@ folder.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pathlib
 import time
@@ -121,7 +122,9 @@ def run_benchmarks(
     problem = None
     for name in names:
         module = importlib.import_module(f"bayeskd.bench.{name}")
-        kwargs: dict[str, Any] = {"size": size, "repeats": repeats, "log": log}
+        kwargs: dict[str, Any] = {"size": size, "log": log}
+        if "repeats" in inspect.signature(module.run).parameters:  # timed in rounds
+            kwargs["repeats"] = repeats
         if name in _NEEDS_PROBLEM:
             problem = problem or kd_problem(size=size, log=log)
             kwargs["problem"] = problem

@@ -36,9 +36,9 @@ def available() -> bool:
         return False
 
 
-def run(*, size: str = "full", repeats: int | None = None, log=print,
-        cmd: Sequence[str] | None = None, timeout_s: float | None = None) -> dict[str, Any]:
-    """Time the command once. ``repeats`` is accepted for a uniform interface and ignored."""
+def run(*, size: str = "full", log=print, cmd: Sequence[str] | None = None,
+        timeout_s: float | None = None) -> dict[str, Any]:
+    """Time the command once (a whole reproduction is not repeated in rounds)."""
     check_size(size)
     cmd = list(cmd) if cmd is not None else command(size)
     base = {"benchmark": "reproduce_quick", "size": size, "command": " ".join(cmd[1:]),

@@ -95,4 +95,23 @@ class ModelFactory:
 
 
 __all__ = ["CNN1D", "MLP", "MODELS", "ModelFactory", "ResNet", "Transformer", "TransformerConfig",
-           "distilbert_init", "make_model", "param_count"]
+           "distilbert_init", "dropout_rate", "dropout_rates", "make_model", "param_count"]
+
+
+def dropout_rates(model: nnx.Module) -> list[float]:
+    """The drop probability of each ``nnx.Dropout`` layer of ``model`` (empty: no dropout)."""
+    return [float(m.rate) for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Dropout)]
+
+
+def dropout_rate(model: nnx.Module) -> float:
+    """The largest drop probability of ``model``'s dropout layers (it must be > 0).
+
+    Raises:
+      ValueError: the model has no dropout layer with a rate above 0 (MC dropout would return
+        the same network ``S`` times).
+    """
+    rates = dropout_rates(model)
+    if not rates or max(rates) <= 0:
+        raise ValueError("model: has no dropout layer with rate > 0; build it with dropout > 0 "
+                         "(e.g. make_model(..., dropout=0.1)) for MC dropout")
+    return max(rates)

@@ -22,24 +22,12 @@ import jax.numpy as jnp
 from flax import nnx
 
 from bayeskd.posteriors.base import Posterior
+from bayeskd.models import dropout_rate
 from bayeskd.training import apply_model
 from bayeskd.validate import check_num_samples
 
 __all__ = ["MCDropout", "dropout_rate"]
 
-
-def dropout_rate(model: nnx.Module) -> float:
-    """The largest drop probability of ``model``'s ``nnx.Dropout`` layers (it must be > 0).
-
-    Raises:
-      ValueError: the model has no dropout layer with a rate above 0 (MC dropout would return
-        the same network ``S`` times).
-    """
-    rates = [m.rate for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Dropout)]
-    if not rates or max(rates) <= 0:
-        raise ValueError("model: has no dropout layer with rate > 0; build it with dropout > 0 "
-                         "(e.g. make_model(..., dropout=0.1)) for MC dropout")
-    return float(max(rates))
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
 def _dropout_logits(params, x, keys, *, graphdef):

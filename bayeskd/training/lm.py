@@ -46,6 +46,7 @@ from jaxtyping import Array, Float, Int
 
 from bayeskd.losses.divergences import DIVERGENCES, log_mean_probs
 from bayeskd.losses.fused import IMPLEMENTATIONS, fused_linear_distillation
+from bayeskd.models import dropout_rate
 from bayeskd.validate import (
     check_choice,
     check_num_samples,
@@ -94,8 +95,6 @@ class ModelLMTeacher:
             raise ValueError(f"samples: MC dropout draws masks of one network; give members or "
                              f"samples, not both (got {members} and {samples})")
         if samples:
-            from bayeskd.posteriors.mc_dropout import dropout_rate
-
             check_num_samples(samples, name="samples")
             dropout_rate(nnx.merge(graphdef, params))  # raises without dropout
 

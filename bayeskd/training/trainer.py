@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from bayeskd import distributed
 from bayeskd.losses.divergences import softmax_cross_entropy
+from bayeskd.models import dropout_rates
 from bayeskd.priors.priors import objective
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -430,7 +431,7 @@ class CompiledRun:
             objective.check_data(data, prior)
         data.setdefault("label_mask", np.ones((n,), np.float32))
         data["index"] = np.arange(n, dtype=np.int32)
-        self.stochastic = _has_dropout(nnx.merge(self.graphdef, abstract))
+        self.stochastic = bool(dropout_rates(nnx.merge(self.graphdef, abstract)))
         _, self.data, self.prior = distributed.place_training(self.mesh, data=data, prior=prior,
                                                               prior_axis=prior_axis)
 
@@ -694,7 +695,3 @@ def evaluate_accuracy(graphdef, params, x, y) -> np.ndarray:
     """Test accuracy ``[M]`` of stacked members."""
     logits = predict_logits_members(graphdef, params, x)
     return np.asarray(jnp.mean(jnp.argmax(logits, -1) == jnp.asarray(y)[None], axis=-1))
-
-
-def _has_dropout(model: nnx.Module) -> bool:
-    return any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_graph(model))

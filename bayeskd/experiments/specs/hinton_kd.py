@@ -1,11 +1,9 @@
 r"""``hinton_kd``: Hinton, Vinyals & Dean (2015), §3 (MNIST), on MNIST-1D with the CNN teacher.
 
-(a) Students distilled at each temperature (soft targets weighted :math:`\alpha T^2`,
-:math:`\alpha = 0.9`), a 30-unit and a 300-unit MLP, beside the same students on labels.
-(b) Soft targets alone (:math:`\alpha = 1`, T = 4) on the training inputs and on generated inputs,
-against the same inputs with their true labels. (c) Every 3 is removed from the transfer set; the
-distilled student's class-3 bias is raised by the shift that maximises accuracy on generated
-validation inputs (the paper chose it on the test set); the same labels alone are the control.
+(a) 30- and 300-unit MLPs distilled at each temperature (soft targets weighted :math:`\alpha T^2`)
+beside labels; (b) soft targets alone on training and generated inputs against their true labels;
+(c) no 3 in the transfer set, then the class-3 bias shift that is best on generated validation
+inputs (the paper chose it on the test set), against the same labels alone.
 """
 
 import dataclasses
@@ -33,43 +31,43 @@ class Config:
     omit_temperature: float = kit.positive(20.0, "(c) KD temperature")
 
 
+def kd(table, *pairs) -> list[TeacherPrior]:
+    return [TeacherPrior(alpha=a, temperature=T, table=table) for a, T in pairs]
+
+
 def measure(cfg: Config, ctx) -> kit.Measured:
     ds = kit.load_job_dataset("mnist1d", transfer_size=max(cfg.transfer_sizes))
     t = kit.train_teacher(ds, steps=cfg.teacher_steps, progress=ctx.progress)
     kw = dict(seeds=cfg.seeds, steps=cfg.student_steps, teacher_probs=t.probs_test())
     rows = [{"part": "teacher", "arm": "teacher", "seed": 0} | t.metrics(ds.y_test)]
-    train = {"x": ds.x_train, "y": ds.y_train}
-    priors = [TeacherPrior(alpha=a, temperature=T, table=t.logp_train[0])
-              for a, T in [(0.0, 1.0)] + [(ALPHA, T) for T in cfg.temperatures]]
+    priors = kd(t.logp_train[0], (0.0, 1.0), *[(ALPHA, T) for T in cfg.temperatures])
     for i, (st, hidden) in enumerate(STUDENTS.items()):
-        rows += kit.arm_rows(ctx, f"a-{st}", ds, train, priors, key=i, model_kwargs={"hidden": hidden},
-                             arms=["labels"] + [f"T={T:g}" for T in cfg.temperatures],
-                             extra={"part": "a", "student": st}, **kw)
+        rows += kit.arm_rows(ctx, f"a-{st}", ds, {"x": ds.x_train, "y": ds.y_train}, priors,
+                             arms=["labels"] + [f"T={T:g}" for T in cfg.temperatures], key=i,
+                             model_kwargs={"hidden": hidden}, extra={"part": "a", "student": st},
+                             **kw)
     for j, n in enumerate(cfg.transfer_sizes):
         x, y, tl = ((ds.x_train, ds.y_train, t.logp_train[0]) if n == 0 else
                     (ds.x_transfer[:n], kit.transfer_labels(ds)[:n], t.logp_transfer[0][:n]))
-        rows += kit.arm_rows(ctx, f"b-{j}", ds, {"x": x, "y": y},
-                             [TeacherPrior(alpha=a, temperature=T, table=tl) for a, T in
-                              ((1.0, 4.0), (0.0, 1.0))], arms=["soft targets", "true labels"],
-                             key=10 + j, extra={"part": "b", "num_transfer": len(x),
-                                                "inputs": "generated" if n else "train"}, **kw)
+        rows += kit.arm_rows(ctx, f"b-{j}", ds, {"x": x, "y": y}, kd(tl, (1.0, 4.0), (0.0, 1.0)),
+                             arms=["soft targets", "true labels"], key=10 + j, **kw, extra={
+                                 "part": "b", "num_transfer": len(x),
+                                 "inputs": "generated" if n else "train"})
     return kit.Measured(rows + ctx.unit("c-omitted", lambda: omitted_class(cfg, ds, t, ctx)))
 
 
 def omitted_class(cfg: Config, ds, t: kit.Teacher, ctx) -> list[dict]:
     keep = ds.y_train != OMITTED
-    table = t.logp_train[0][keep]
     res = kit.train_arms("mlp", ds, {"x": ds.x_train[keep], "y": ds.y_train[keep]},
-                         [TeacherPrior(alpha=ALPHA, temperature=cfg.omit_temperature, table=table),
-                          TeacherPrior(alpha=0.0, temperature=1.0, table=table)],
+                         kd(t.logp_train[0][keep], (ALPHA, cfg.omit_temperature), (0.0, 1.0)),
                          seeds=cfg.seeds, steps=cfg.student_steps, key=20, ctx=ctx,
                          unit="c-omitted", desc="(c) no 3s")
     x_val, y_val = generate_mnist1d(cfg.num_val, seed=7, mean=ds.meta["mean"], std=ds.meta["std"])
+    logp = zip(kit.member_logp(res, x_val), kit.member_logp(res, ds.x_test), strict=True)
     return [{"part": "c", "arm": ["soft targets", "labels only"][m // cfg.seeds],
              "seed": m % cfg.seeds} | omitted_class_shift(lv, y_val, lt, ds.y_test, omitted=OMITTED,
                                                           shifts=np.arange(0.0, 30.01, 0.25))
-            for m, (lv, lt) in enumerate(zip(kit.member_logp(res, x_val),
-                                             kit.member_logp(res, ds.x_test), strict=True))]
+            for m, (lv, lt) in enumerate(logp)]
 
 
 M = ("accuracy", "nll", "ece", "agreement")
@@ -84,16 +82,15 @@ def derive(s: dict, measured, cfg: Config) -> dict:
            for st in STUDENTS}
     flat = [acc["large"][T] for T in cfg.temperatures if T >= 8]
     b = {(i, arm): st for (i, _, arm), st in sorted(s["b"].items(), key=lambda kv: kv[0][1])}
-    return {"best_t_small": max(acc["small"], key=acc["small"].get),
-            "best_t_large": max(acc["large"], key=acc["large"].get),
-            "spread_large_t8": max(flat) - min(flat) if flat else float("nan"),
-            "teacher_accuracy": s["teacher"]["teacher"]["accuracy"]["mean"],
-            **kit.cells(b, "accuracy", soft_train=("train", "soft targets"), labels_train=(
-                "train", "true labels"), soft_generated=("generated", "soft targets"),
-                labels_generated=("generated", "true labels")),
-            **kit.cells(s["c"], recall_after=("soft targets", "recall_after"),
-                        recall_before=("soft targets", "recall_before"),
-                        recall_after_labels_only=("labels only", "recall_after"))}
+    return {f"best_t_{st}": max(acc[st], key=acc[st].get) for st in STUDENTS} | {
+        "spread_large_t8": max(flat) - min(flat) if flat else float("nan"),
+        "teacher_accuracy": s["teacher"]["teacher"]["accuracy"]["mean"],
+        **kit.cells(b, "accuracy", soft_train=("train", "soft targets"), labels_train=(
+            "train", "true labels"), soft_generated=("generated", "soft targets"),
+            labels_generated=("generated", "true labels")),
+        **kit.cells(s["c"], recall_after=("soft targets", "recall_after"),
+                    recall_before=("soft targets", "recall_before"),
+                    recall_after_labels_only=("labels only", "recall_after"))}
 
 
 E, SRC = kit.Expectation, "Hinton et al. 2015, §3"
@@ -105,8 +102,6 @@ EXPECTATIONS = (
     E("soft targets vs the same training inputs labelled", "soft targets carry most of what "
       "labels do (speech, 3% of the data: 57.0% vs 44.5% frame accuracy)", SRC, "soft_train",
       kit.Above("labels_train"), show=("labels_train",), fmt="%"),
-    E("soft targets vs labels, the largest generated transfer set", "–", SRC, "soft_generated",
-      kit.Describe(), show=("labels_generated",), fmt="%"),
     E("omitted class 3: test recall after the bias shift", "98.6% (86.8% before)", SRC,
       "recall_after", kit.All((("recall_after", kit.Above("recall_before")),
                                ("recall_after", kit.Above("recall_after_labels_only")))),
@@ -116,8 +111,8 @@ EXPECTATIONS = (
 
 def plot(v, cfg: Config) -> dict:
     P, (a, b, c), Ts = kit.panels, (v.summary[k] for k in "abc"), cfg.temperatures
-    fig, axes = P.grid(3)
     acc = "test accuracy (%)"
+    fig, axes = P.grid(3)
     P.lines(axes[0], Ts, {f"{st}, KD": [a[(st, f"T={T:g}")]["accuracy"] for T in Ts]
                           for st in STUDENTS}, scale=100, logx=True,
             refs={f"{st}, labels": a[(st, "labels")]["accuracy"]["mean"] for st in STUDENTS},
@@ -141,9 +136,8 @@ SPEC = kit.Spec(
     mirrors="§3 (MNIST): temperature by student size, the omitted digit 3",
     claim="Small students prefer a moderate temperature, large ones are flat at high "
           "temperatures; a class never seen in the transfer set is recovered by a bias shift.",
-    sizes=kit.sizes(Config(), smoke=dict(seeds=2, teacher_steps=300, student_steps=300,
-                                         temperatures=(1.0, 4.0, 16.0), transfer_sizes=(0, 2000),
-                                         num_val=500),
+    sizes=kit.sizes(Config(), smoke=dict(seeds=2, teacher_steps=300, student_steps=300, num_val=500,
+                                         temperatures=(1.0, 4.0, 16.0), transfer_sizes=(0, 2000)),
                     full=dict(seeds=5, teacher_steps=10000, student_steps=10000, num_val=4000,
                               temperatures=(1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 20.0))),
     measure=measure, tables=TABLES, derive=derive, expectations=EXPECTATIONS, plot=plot)
