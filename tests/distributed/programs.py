@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 import sys
 
 
@@ -204,6 +205,26 @@ def single(out: str) -> dict:
             "sharded_fit": {str(d): sharded_fit(one, d) for d in (1, 2)},
             "sharded_sgld": sharded_sgld(), "vocab_kernel": vocab_kernel(),
             "nuts_parallel": nuts_parallel()}
+
+
+def runner_job(process_id: str, port: str, out: str) -> dict:
+    """The worked example of docs/extending.md through the runner, on one process
+    (``process_id`` ``-``) or as one of two: its stored units and its cached teacher."""
+    import re
+
+    if process_id != "-":
+        from bayeskd import distributed
+
+        distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), local_devices=1,
+                               timeout_s=60)
+    from bayeskd.experiments import run
+
+    text = (pathlib.Path(__file__).parents[2] / "docs" / "extending.md").read_text()
+    scope: dict = {"__name__": "worked_example"}
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(code, "docs/extending.md", "exec", dont_inherit=True), scope)  # noqa: S102
+    res = run(scope["SPEC"], size="smoke", out=out, progress=False, log=lambda m: None)
+    return {key: res[key] for key in ("rows", "summary", "values", "verdicts")}
 
 
 if __name__ == "__main__":

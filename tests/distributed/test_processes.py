@@ -95,3 +95,23 @@ def test_processes_that_cannot_meet_fail_in_one_line(failed_starts, name, code, 
     assert len(lines) == 1 and message in lines[0], lines
     assert seconds < WITHIN
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def runner_runs(tmp_path_factory, start):
+    """The runner's worked example on two processes (one output folder) and on one."""
+    two, one, port = (tmp_path_factory.mktemp("runner_two"), tmp_path_factory.mktemp("runner_one"),
+                      str(start.free_port()))
+    children = [start.program("runner_job", str(i), port, str(two / "out"), devices=1)
+                for i in (0, 1)]
+    alone = start.program("runner_job", "-", "0", str(one / "out"), devices=1)
+    return two / "out", [c.json() for c in children], alone.json()
+
+
+def test_runner_on_two_processes_equals_one_process(runner_runs):
+    out, (first, second), alone = runner_runs
+    # Process 1 received process 0's units (it did not read None), so all three agree exactly.
+    assert first == second == alone
+    assert json.loads((out / "results.json").read_text())["rows"] == alone["rows"]
+    # Only process 0 wrote: one set of files, no leftovers of a second writer.
+    assert not [p.name for p in out.rglob("*") if ".tmp" in p.name or p.name.endswith("-1.json")]
