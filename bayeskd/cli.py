@@ -89,6 +89,21 @@ def _one_line_warnings():
         warnings.formatwarning = saved
 
 
+def _peer_of(args: argparse.Namespace) -> int | None:
+    """This process's id when it is one of several, valid, and not yet the supervised child."""
+    import os
+
+    from bayeskd.distributed import SUPERVISED_ENV, process_settings
+
+    if os.environ.get(SUPERVISED_ENV) or not hasattr(args, "num_processes"):
+        return None
+    try:
+        given = process_settings(args.coordinator, args.num_processes, args.process_id)
+    except ValueError:  # reported in one line by the command itself
+        return None
+    return given["process_id"] if (given or {}).get("num_processes", 1) > 1 else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     parser = build_parser()
@@ -98,9 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.code == 2 and argv is not None and argv and argv[0] in _subcommands(parser):
             return 2
         raise
+    argv = list(sys.argv[1:] if argv is None else argv)
+    peer = _peer_of(args)
+    if peer is not None:  # a lost peer then ends in one line, not in the runtime's abort
+        from bayeskd.distributed import supervise
+
+        return supervise([sys.executable, "-m", "bayeskd.cli", *argv], process_id=peer)
     from bayeskd.provenance import record_command
 
-    record_command(list(sys.argv[1:] if argv is None else argv))
+    record_command(argv)
     from bayeskd.distributed import DistributedInitError, setup_from_args, use_mesh
 
     try:

@@ -40,7 +40,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -53,7 +57,8 @@ from bayeskd.validate import check_positive_int
 
 AXES = ("members", "data", "vocab")
 
-__all__ = ["AXES", "DistributedInitError", "Placed", "constrain_rows", "default_mesh",
+__all__ = ["AXES", "SUPERVISED_ENV", "DistributedInitError", "Placed", "lost_peer_line",
+           "supervise", "constrain_rows", "default_mesh",
            "initialize", "is_main_process", "make_mesh", "parse_mesh", "place_training",
            "put_global", "resolve_mesh", "to_host", "use_mesh"]
 
@@ -575,3 +580,71 @@ def setup_from_args(args) -> Mesh | None:
     except ValueError as e:
         raise ValueError(f"--{e}") from None
     return None if mesh.devices.size == 1 else mesh
+
+
+# --------------------------------------------------------------------------- lost peers
+
+#: Set in a supervised child, so that it runs the command instead of supervising again.
+SUPERVISED_ENV = "BAYESKD_SUPERVISED"
+#: What the runtime prints when it ends a process because the coordination service failed.
+_LOST = re.compile(r"distributed service detected fatal errors|Failed to send RPC to "
+                   r"coordination service|heartbeat|Gloo .* failed|Connection reset by peer",
+                   re.I)
+#: The runtime's own lines: glog lines (``W1207 08:16:22.7 …``), gRPC details, abort traces.
+_RUNTIME = re.compile(r"^([WEFI]\d{4} \d\d:\d\d|Additional GRPC error|:UNKNOWN:|\*\*\* Check "
+                      r"failure|\s+@\s+0x)")
+
+
+def lost_peer_line(runtime_text: str, last_line: str, process_id: int | None) -> str:
+    """The one line a survivor prints: which process was lost, and what this one was doing.
+
+    The runtime names the lost task (``task:K``) or the leader (process 0) when the
+    coordinator's own process died.
+    """
+    tasks = [int(k) for k in re.findall(r"task:(\d+)", runtime_text) if int(k) != process_id]
+    lost = "process 0 (the coordinator)" if ("leader" in runtime_text or not tasks) \
+        else f"process {tasks[0]}"
+    after = f' after "{last_line.strip()}"' if last_line.strip() else ""
+    return (f"bayeskd: error: {lost} of this run was lost; this process stopped{after}. "
+            "Finished units and checkpoints are kept: run the same command on every process "
+            "to resume")
+
+
+def supervise(cmd: list[str], *, process_id: int | None = None,
+              env: Mapping[str, str] | None = None) -> int:
+    """Run ``cmd``, one process of a multi-process run, as a child and pass its output through.
+
+    When a peer dies, the child either raises in a collective (gloo: connection reset) or is
+    aborted by JAX's runtime with a C++ stack trace (exit 134). Tracebacks and the runtime's
+    lines are held back; if the child fails and they name a lost peer, the survivor prints the
+    single line of :func:`lost_peer_line` instead and returns 1. Any other ending passes the
+    held lines through and returns the child's status.
+    """
+    child_env = dict(os.environ if env is None else env, **{SUPERVISED_ENV: "1"})
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env, bufsize=1)
+    held: list[str] = []
+    last, tracing = [""], [False]
+
+    def relay(stream, sink):
+        for line in stream:
+            tracing[0] = tracing[0] or line.startswith("Traceback (most recent call last)")
+            if tracing[0] or _RUNTIME.match(line) or _LOST.search(line) or (
+                    held and line.startswith(" ")):
+                held.append(line)  # shown at the end unless a lost peer explains them
+                continue
+            last[0] = line if line.strip() and not line.startswith("|") else last[0]
+            sink.write(line)
+            sink.flush()
+
+    out = threading.Thread(target=relay, args=(proc.stdout, sys.stdout), daemon=True)
+    out.start()
+    relay(proc.stderr, sys.stderr)
+    out.join()
+    code = proc.wait()
+    text = "".join(held)
+    if code != 0 and _LOST.search(text):
+        sys.stderr.write(lost_peer_line(text, last[0], process_id) + "\n")
+        return 1
+    sys.stderr.write(text)
+    return code

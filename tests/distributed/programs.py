@@ -227,5 +227,39 @@ def runner_job(process_id: str, port: str, out: str) -> dict:
     return {key: res[key] for key in ("rows", "summary", "values", "verdicts")}
 
 
+def peer_loop(process_id: str, port: str) -> dict:
+    """One of two processes exchanging a broadcast every 50 ms; process 0 kills itself (as a
+    lost machine would die) after its fifth."""
+    import os
+    import signal
+    import time
+
+    from bayeskd import distributed
+
+    distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), local_devices=1,
+                           timeout_s=60)
+    for step in range(400):
+        distributed.broadcast_bytes(str(step).encode())
+        print(f"[peer_loop] step {step}", flush=True)
+        if step == 5 and process_id == "0":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.05)
+    return {"steps": 400}
+
+
+def supervised_peer(process_id: str, port: str) -> dict:
+    """:func:`peer_loop` as a supervised child: the exit status and what the survivor printed."""
+    import contextlib
+    import io
+
+    from bayeskd.distributed import supervise
+
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = supervise([sys.executable, __file__, "peer_loop", process_id, port],
+                         process_id=int(process_id))
+    return {"code": code, "stderr": err.getvalue(), "stdout": out.getvalue()}
+
+
 if __name__ == "__main__":
     print(json.dumps(globals()[sys.argv[1]](*sys.argv[2:])), flush=True)

@@ -115,3 +115,19 @@ def test_runner_on_two_processes_equals_one_process(runner_runs):
     assert json.loads((out / "results.json").read_text())["rows"] == alone["rows"]
     # Only process 0 wrote: one set of files, no leftovers of a second writer.
     assert not [p.name for p in out.rglob("*") if ".tmp" in p.name or p.name.endswith("-1.json")]
+
+
+def test_a_lost_peer_is_one_line(start):
+    """Process 0 dies mid-run: the survivor prints one line naming it and its own last step,
+    exits with status 1, and none of the runtime's abort trace reaches the user."""
+    port = str(start.free_port())
+    doomed = start.program("peer_loop", "0", port, devices=1)
+    survivor = start.program("supervised_peer", "1", port, devices=1).json()
+    code, _, err, _ = doomed.wait()
+    assert code == -9, err[-2000:]  # killed, as a lost machine
+    assert survivor["code"] == 1
+    lines = survivor["stderr"].splitlines()
+    assert len(lines) == 1, survivor["stderr"][-2000:]
+    assert lines[0].startswith("bayeskd: error: process 0 (the coordinator) of this run was lost")
+    assert "[peer_loop] step" in lines[0] and "to resume" in lines[0]
+    assert "Check failure" not in survivor["stdout"] + survivor["stderr"]
