@@ -17,6 +17,7 @@ _S = "bayeskd.experiments.specs."
 #: Jobs: each is its own subcommand.
 JOBS = {
     "compare_priors": _S + "compare_priors",
+    "posterior_zoo": _S + "posterior_zoo", "posterior_zoo_digits": _S + "posterior_zoo:DIGITS",
 }
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {

@@ -5,7 +5,8 @@
 SGLD / cyclical SGLD, NumPyro NUTS, SVI and the AIES/ESS ensemble samplers; offline distillation of
 any of them (:func:`distill`; into a Dirichlet student keeping the epistemic part:
 :func:`distill_dirichlet`), online distillation of an SGLD chain (Bayesian dark knowledge), and
-distances to a reference predictive.
+distances to a reference predictive with R-hat / ESS of sampled ones; the zoo of every fit on
+one small network (:mod:`bayeskd.posteriors.zoo`).
 """
 
 from bayeskd.posteriors.base import (
@@ -39,6 +40,8 @@ from bayeskd.posteriors.numpyro_bnn import (
     weight_decay_from_prior_std,
 )
 from bayeskd.posteriors.reference import (
+    converged,
+    evaluate_posterior,
     predictive_diagnostics,
     predictive_metrics,
     reference_distances,
@@ -74,8 +77,10 @@ __all__ = [
     "cyclical_step_size",
     "dirichlet_nll",
     "dirichlet_uncertainty",
+    "converged",
     "distill",
     "distill_dirichlet",
+    "evaluate_posterior",
     "fit_dirichlet_student",
     "fit_ensemble",
     "fit_map",

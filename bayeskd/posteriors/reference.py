@@ -31,11 +31,17 @@ from bayeskd.metrics import (
     mutual_information,
     total_variation,
 )
+from bayeskd.posteriors.base import offline_predictive
 from bayeskd.posteriors.inference_data import rhat_ess, to_inference_data
 
 _mean_mi = jax.jit(lambda probs_SBK: jnp.mean(mutual_information(probs_SBK)))
 
-__all__ = ["predictive_diagnostics", "predictive_metrics", "reference_distances"]
+__all__ = ["CONVERGED_ESS", "CONVERGED_RHAT", "converged", "evaluate_posterior",
+           "predictive_diagnostics", "predictive_metrics", "reference_distances"]
+
+#: Convergence thresholds of Vehtari et al. (2021), §4: rank-normalised split R-hat below 1.01
+#: and bulk ESS above 400 (100 per chain for their four chains).
+CONVERGED_RHAT, CONVERGED_ESS = 1.01, 400.0
 
 
 def reference_distances(
@@ -99,3 +105,46 @@ def predictive_diagnostics(
         raise ValueError(f"probs_CDBK: split R-hat needs >= 2 chains of >= 4 draws, got {c} x {d}")
     idata = to_inference_data(predictions=x, prediction_dims=("input", "class"))
     return rhat_ess(idata, group="posterior_predictive")
+
+
+def converged(diagnostics: dict) -> bool:
+    r"""Whether sampled chains pass Vehtari et al. (2021)'s thresholds,
+    :math:`\hat R_{\max} < 1.01` and :math:`\mathrm{ESS}_{\min} > 400`
+    (``diagnostics``: :func:`predictive_diagnostics`'s ``rhat_max`` and ``ess_min``).
+
+    Example:
+      >>> converged({"rhat_max": 1.005, "ess_min": 800.0}), converged({"rhat_max": 1.2,
+      ...                                                              "ess_min": 800.0})
+      (True, False)
+    """
+    return bool(diagnostics["rhat_max"] < CONVERGED_RHAT and diagnostics["ess_min"] > CONVERGED_ESS)
+
+
+def evaluate_posterior(
+    posterior,
+    x: ArrayLike,
+    labels: ArrayLike,
+    *,
+    key: jax.Array,
+    ref_probs: Float[ArrayLike, "batch classes"] | None = None,
+) -> tuple[dict, np.ndarray]:
+    """A posterior's metric row on ``(x, labels)`` and its predictive ``[B, K]``.
+
+    The row holds :func:`predictive_metrics` and, with ``ref_probs``, :func:`reference_distances`;
+    for ``C >= 2`` chains (``posterior.chains``: SGLD chains, NUTS chains, AIES/ESS walkers) ``chains`` and, when every chain holds ``>= 4`` draws, the split
+    R-hat and ESS of the predictive (:func:`predictive_diagnostics`: ``rhat_max``, ``ess_min``)
+    and whether they pass :func:`converged` (``converged``: an unconverged chain is labelled so).
+    """
+    test = offline_predictive(posterior, x, key=key, keep_samples=True)
+    row = predictive_metrics(test.probs, labels, sample_probs=test.sample_probs)
+    chains = getattr(posterior, "chains", 1)
+    if chains >= 2:
+        row["chains"] = chains
+    if chains >= 2 and test.sample_probs.shape[0] // chains >= 4:
+        diag = predictive_diagnostics(test.sample_probs.reshape(
+            chains, -1, *test.sample_probs.shape[1:]))
+        row |= {"rhat_max": diag["rhat_max"], "ess_min": diag["ess_min"],
+                "converged": converged(diag)}
+    if ref_probs is not None:
+        row |= reference_distances(ref_probs, test.probs)
+    return row, test.probs
