@@ -21,6 +21,7 @@ JOBS = {
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
+    "self_distillation": _S + "self_distillation",
 }
 SPECS = JOBS | FIGURES
 

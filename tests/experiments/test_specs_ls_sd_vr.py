@@ -1,0 +1,82 @@
+"""label_smoothing_teacher, self_distillation and variance_reduction at smoke size through the
+runner: what results.json holds, verdicts computed by their rules, values derived from the
+summary, the figures, and a rerun that recomputes no unit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bayeskd.experiments import runner
+
+NAMES = ("self_distillation",)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ls_sd_vr")
+    out = {}
+    for name in NAMES:
+        req = runner.resolve(name, size="smoke", out=root / name)
+        runner.run(req, progress=False, log=lambda m: None)
+        out[name] = (req, json.loads((root / name / "results.json").read_text()))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_results_hold_rows_summaries_values_and_the_figure(runs, name):
+    req, r = runs[name]
+    assert r["spec"] == name and r["size"] == "smoke" and r["rows"]
+    assert set(r["summary"]) == set(req.spec.tables)
+    assert r["figures"] == [name] and (req.out / f"{name}.png").stat().st_size > 0
+    assert (req.out / "summary.md").is_file()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_verdict_is_its_rule_applied_to_the_values(runs, name):
+    req, r = runs[name]
+    assert set(r["verdicts"]) == {e.claim for e in req.spec.expectations}
+    for e in req.spec.expectations:
+        verdict = r["verdicts"][e.claim]
+        assert verdict is None or isinstance(verdict, bool)
+        assert verdict == e.verdict(r["values"])
+
+
+#: what trains or fits in each spec: a rerun must call none of it
+TRAINERS = {"self_distillation": ["bayeskd.experiments.kit.train_arms"],
+            "label_smoothing_teacher": ["bayeskd.experiments.kit.train_arms"],
+            "variance_reduction": [
+                "bayeskd.experiments.specs.variance_reduction.fit_softmax_regression"]}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rerun_recomputes_no_unit(runs, name, monkeypatch):
+    req, r = runs[name]
+
+    def fail(*a, **k):
+        raise AssertionError("a finished unit was computed again")
+
+    for target in TRAINERS[name]:
+        monkeypatch.setattr(target, fail)
+    log: list[str] = []
+    again = runner.run(req, progress=False, log=log.append)
+    assert json.loads(json.dumps(again["rows"])) == r["rows"]
+    units = json.loads((req.out / "timing.json").read_text())["units"]
+    assert units and all(any(f"unit {u}: reloaded" in m for m in log) for u in units)
+
+
+# --------------------------------------------------------------------------- self_distillation
+
+
+def test_self_distillation_values_match_the_summary_and_the_kernel_bound(runs):
+    req, r = runs["self_distillation"]
+    v, s, g = r["values"], r["summary"], req.cfg.generations
+    assert v["gen1"] == pytest.approx(s["ban"]["generation | 1"]["accuracy"]["mean"])
+    assert v["ensemble_last"] == pytest.approx(s["ban"][f"ensemble 0..g | {g}"]["accuracy"]["mean"])
+    seeds = [row for row in r["rows"] if row["part"] == "kernel_seed"]
+    assert v["collapse_round"] == pytest.approx(np.mean([row["collapse_round"] for row in seeds]))
+    # the triangle inequality: no seed collapses before r0 - 1
+    assert all(row["collapse_round"] >= row["r0_minus_1"] for row in seeds)
+    # generation 0 alone is its own ensemble
+    assert s["ban"]["generation | 0"] == s["ban"]["ensemble 0..g | 0"]
+    assert r["verdicts"][req.spec.expectations[1].claim] == (v["ensemble_last"] > v["last"])
