@@ -22,6 +22,7 @@ JOBS = {
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
     "self_distillation": _S + "self_distillation",
+    "variance_reduction": _S + "variance_reduction",
 }
 SPECS = JOBS | FIGURES
 

@@ -9,7 +9,7 @@ import pytest
 
 from bayeskd.experiments import runner
 
-NAMES = ("self_distillation",)
+NAMES = ("self_distillation", "variance_reduction")
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,21 @@ def test_self_distillation_values_match_the_summary_and_the_kernel_bound(runs):
     # generation 0 alone is its own ensemble
     assert s["ban"]["generation | 0"] == s["ban"]["ensemble 0..g | 0"]
     assert r["verdicts"][req.spec.expectations[1].claim] == (v["ensemble_last"] > v["last"])
+
+
+# --------------------------------------------------------------------------- variance_reduction
+
+
+def test_variance_reduction_values_match_the_summary_and_lemma_1(runs):
+    req, r = runs["variance_reduction"]
+    v, risk, ns = r["values"], r["summary"]["risk"], req.cfg.sizes
+    ratios = [risk[f"{n} | one-hot"]["variance"]["mean"] / risk[f"{n} | p*"]["variance"]["mean"]
+              for n in ns]
+    assert v["min_variance_ratio"] == pytest.approx(min(ratios))
+    # Lemma 1: the Bayes-target risk is the conditional mean of the one-hot one, never more variable
+    assert all(ratio > 1 for ratio in ratios)
+    st = r["summary"]["students"]
+    assert v["nll_pstar_small"] == pytest.approx(st[f"{ns[0]} | p*"]["test_nll"]["mean"])
+    assert st[f"{ns[0]} | one-hot"]["teacher_bias_to_bayes"]["mean"] == 0.0
+    assert len([row for row in r["rows"] if row["part"] == "student"]) == (
+        len(ns) * req.cfg.seeds * (1 + len(req.cfg.taus)))
