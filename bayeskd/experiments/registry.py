@@ -23,6 +23,7 @@ FIGURES = {
     "hinton_kd": _S + "hinton_kd",
     "self_distillation": _S + "self_distillation",
     "variance_reduction": _S + "variance_reduction",
+    "label_smoothing_teacher": _S + "label_smoothing_teacher",
 }
 SPECS = JOBS | FIGURES
 

@@ -9,7 +9,7 @@ import pytest
 
 from bayeskd.experiments import runner
 
-NAMES = ("self_distillation", "variance_reduction")
+NAMES = ("label_smoothing_teacher", "self_distillation", "variance_reduction")
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,23 @@ def test_variance_reduction_values_match_the_summary_and_lemma_1(runs):
     assert st[f"{ns[0]} | one-hot"]["teacher_bias_to_bayes"]["mean"] == 0.0
     assert len([row for row in r["rows"] if row["part"] == "student"]) == (
         len(ns) * req.cfg.seeds * (1 + len(req.cfg.taus)))
+
+
+# --------------------------------------------------------------------------- label_smoothing_teacher
+
+
+def test_label_smoothing_values_match_the_summary_and_the_planes(runs):
+    req, r = runs["label_smoothing_teacher"]
+    v, s, cfg = r["values"], r["summary"], req.cfg
+    e0, em = (f"{e:g}" if e else "0.0" for e in (cfg.epsilons[0], cfg.epsilons[-1]))
+    assert v["ece_smoothed"] == pytest.approx(s["teachers"][em]["ece"]["mean"])
+    acc = {T: (s["students"][f"{e0} | {T}"]["accuracy"]["mean"],
+               s["students"][f"{em} | {T}"]["accuracy"]["mean"]) for T in cfg.temperatures}
+    assert v["temperatures_not_worse"] == sum(b >= a for a, b in acc.values())
+    assert v["student_none"] == pytest.approx(max(a for a, _ in acc.values()))
+    students = [row for row in r["rows"] if row["part"] == "student"]
+    assert len(students) == len(cfg.epsilons) * cfg.seeds * len(cfg.temperatures)
+    assert all(0 <= row["agreement"] <= 1 for row in students)
+    for e in (cfg.epsilons[0], cfg.epsilons[-1]):  # the first template sits at the origin
+        assert np.allclose(r["extra"][f"templates {e:g}"][0], 0, atol=1e-4)
+        assert len(r["extra"][f"points {e:g}"]) == len(r["extra"]["labels"])
