@@ -22,6 +22,9 @@ JOBS = {
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
+    "self_distillation": _S + "self_distillation",
+    "variance_reduction": _S + "variance_reduction",
+    "label_smoothing_teacher": _S + "label_smoothing_teacher",
 }
 SPECS = JOBS | FIGURES
 
