@@ -21,6 +21,7 @@ JOBS = {
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
+    "mode_seeking": _S + "mode_seeking",
 }
 SPECS = JOBS | FIGURES
 
