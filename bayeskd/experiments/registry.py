@@ -22,6 +22,7 @@ JOBS = {
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
     "mode_seeking": _S + "mode_seeking",
+    "rag_privileged": _S + "rag_privileged",
 }
 SPECS = JOBS | FIGURES
 

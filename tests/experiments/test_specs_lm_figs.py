@@ -1,16 +1,18 @@
 """The ``mode_seeking`` and ``rag_privileged`` specs at smoke size through the runner: outputs,
-values read from the summary, verdicts computed by their rules, and a resumed run that
-recomputes nothing."""
+values read from the summary, verdicts computed by their rules, bad settings refused, and a
+resumed run that recomputes nothing."""
 
 import json
+import math
 
 import pytest
 
-from bayeskd.experiments import runner
+from bayeskd.experiments import kit, runner
 from bayeskd.experiments.registry import FIGURES
-from bayeskd.experiments.specs import mode_seeking
+from bayeskd.experiments.specs import mode_seeking, rag_privileged
+from bayeskd.training import rag
 
-NAMES = ("mode_seeking",)
+NAMES = ("mode_seeking", "rag_privileged")
 
 
 @pytest.fixture(scope="module")
@@ -82,5 +84,83 @@ def test_mode_seeking_resumed_run_recomputes_nothing(runs, monkeypatch):
     log: list[str] = []
     again = runner.run(runner.resolve("mode_seeking", size="smoke", out=runs["mode_seeking"]),
                        progress=False, log=log.append)
+    assert any("unit students: reloaded" in line for line in log)
+    assert again["rows"] == before["rows"] and again["values"] == before["values"]
+
+
+def test_rag_rows_cover_every_arm_and_seed(runs):
+    r = _results(runs, "rag_privileged")
+    cfg = rag_privileged.SPEC.sizes["smoke"]
+    accs, seeds = cfg.retriever.accuracies, cfg.seeds
+    teachers = [row for row in r["rows"] if row["model"] == "teacher"]
+    assert {(x["arm"], x["retriever_accuracy"], x["seed"]) for x in teachers} == {
+        (arm, a, s) for arm in (rag.MARGINAL, rag.TOP1) for a in accs for s in range(seeds)}
+    students = [(x["arm"], x["retriever_accuracy"], x["seed"]) for x in r["rows"]
+                if x["model"] == "student"]
+    assert students == [(arm, None, s) for arm in (rag.FLOOR, rag.CEILING)
+                        for s in range(seeds)] + [(arm, a, s) for a in accs
+                                                  for arm in (rag.MARGINAL, rag.TOP1)
+                                                  for s in range(seeds)]
+    st, te = r["summary"]["students"], r["summary"]["teachers"]
+    assert st["labels for all | None"]["accuracy"]["mean"] == 1.0  # the ceiling knows every fact
+    assert te["top-1 | 1.0"]["top1_hit_rate"]["mean"] == 1.0  # a perfect retriever hits
+
+
+def test_rag_values_are_the_summary_and_verdicts_the_rules(runs):
+    r = _results(runs, "rag_privileged")
+    a = rag_privileged.SPEC.sizes["smoke"].main_accuracy
+    st, te, v = r["summary"]["students"], r["summary"]["teachers"], r["values"]
+    marg, floor = st[f"RAG marginal | {a:g}"]["accuracy"], st["labels only | None"]["accuracy"]
+    assert v["accuracy_marginal"] == marg["mean"] and v["accuracy_floor"] == floor["mean"]
+    assert v["sd_accuracy_marginal"] == pytest.approx(math.hypot(marg["std"], floor["std"]))
+    assert v["teacher_ece_top1"] == te[f"top-1 | {a:g}"]["ece"]["mean"]
+    assert v["right_page_accuracy"] == r["extra"]["right_page_accuracy"]
+    acc, nll, ece = (r["verdicts"][e.claim] for e in rag_privileged.EXPECTATIONS)
+    assert acc == all(v[f"accuracy_{x}"] > v["accuracy_floor"] + 2 * v[f"sd_accuracy_{x}"]
+                      for x in ("marginal", "top1"))
+    assert nll == all(v[f"nll_{x}"] < v["nll_floor"] - 2 * v[f"sd_nll_{x}"]
+                      for x in ("marginal", "top1"))
+    assert ece == (v["teacher_ece_marginal"]
+                   < v["teacher_ece_top1"] - 2 * v["sd_teacher_ece_marginal"])
+    assert acc is True  # the floor cannot know the teacher-only facts
+
+
+@pytest.mark.parametrize(("k", "holds"), [(1.5, False), (2.5, True)])
+def test_rag_accuracy_claim_needs_two_pooled_stds(k, holds):
+    """Both distilled arms must beat the floor by more than 2 pooled std: 1.5 std does not."""
+    e = rag_privileged.EXPECTATIONS[0]
+    v = {"accuracy_floor": 0.1, "accuracy_ceiling": 1.0, "sd_accuracy_marginal": 0.1,
+         "sd_accuracy_top1": 0.1, "accuracy_marginal": 0.1 + k * 0.1, "accuracy_top1": 0.9}
+    assert e.verdict(v) is holds
+    assert e.verdict(v | {"accuracy_marginal": 0.9, "accuracy_top1": 0.1 + k * 0.1}) is holds
+
+
+@pytest.mark.parametrize(("override", "match"), [
+    ("retriever.k=16", "retriever.k: must be smaller than num_entities = 16"),
+    ("main_accuracy=0.7", "main_accuracy: unknown 0.7"),
+    ("split.train_templates=3", "train_templates: must be smaller than num_templates = 3"),
+    ("split.labelled_fraction=0.99", "labelled_fraction: must leave at least one"),
+    ("kb.num_entities=1", "num_entities: must be an integer >= 2"),
+    ("reader.width=30", "reader_width: must be divisible by 8"),
+    ("retriever.accuracies=0.5,1.2", "accuracies: must lie in"),
+])
+def test_rag_bad_settings_refused_before_any_work(override, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        runner.resolve("rag_privileged", size="smoke", overrides=[override], out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_rag_resumed_run_recomputes_nothing(runs, monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("a finished unit was computed again")
+
+    before = _results(runs, "rag_privileged")
+    monkeypatch.setattr(rag, "train_reader", fail)
+    monkeypatch.setattr(kit, "train_arms", fail)
+    monkeypatch.setattr("bayeskd.experiments.common.train_arms", fail)
+    log: list[str] = []
+    again = runner.run(runner.resolve("rag_privileged", size="smoke",
+                                      out=runs["rag_privileged"]), progress=False, log=log.append)
+    assert any("unit teacher: reloaded" in line for line in log)
     assert any("unit students: reloaded" in line for line in log)
     assert again["rows"] == before["rows"] and again["values"] == before["values"]
