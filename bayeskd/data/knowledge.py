@@ -17,6 +17,9 @@ is an integer of one vocabulary laid out as
 - A **query** is ``[t, e, r]``: template ``t`` (a phrasing) asking for fact ``(e, r)``.
 - A reader's **context** is one document followed by the query, ``[doc, t, e, r]``, and its
   answer the value token (:func:`reader_sequences` appends it).
+- A **split** (:func:`split_facts`, :func:`query_sets`): a share of the facts is *labelled*
+  (their answers may be trained on), and each fact's phrasings are divided into training
+  templates and held-out ones; the test queries are the unlabelled facts in held-out phrasings.
 - The **retriever** (:func:`retrieve`) returns ``k`` documents per query with scores; the right
   page comes first with probability ``accuracy`` (otherwise all ``k`` are other entities' pages);
   its scores are its log-probabilities of relevance, ``log a`` for the first and
@@ -34,10 +37,13 @@ import dataclasses
 
 import numpy as np
 
+from bayeskd.data.dataset import Dataset
 from bayeskd.validate import check_positive_float, check_positive_int, check_unit_interval
 
-__all__ = ["KnowledgeBase", "KnowledgeConfig", "make_knowledge_base", "query_features",
-           "query_tokens", "reader_sequences", "reader_training_rows", "retrieve"]
+__all__ = ["KnowledgeBase", "KnowledgeConfig", "SplitConfig", "check_split", "closed_book_dataset",
+           "make_knowledge_base",
+           "query_features", "query_sets", "query_tokens", "reader_sequences",
+           "reader_training_rows", "retrieve", "split_facts"]
 
 #: the floor of a retriever's relevance probability (``log 0`` would be an infinite score)
 MIN_RELEVANCE = 1e-3
@@ -184,3 +190,87 @@ def retrieve(entities_N: np.ndarray, *, num_entities: int, k: int, accuracy: flo
     log_pi = np.log(np.maximum(pi, MIN_RELEVANCE))
     scores = -np.sort(-(log_pi + score_noise * rng.standard_normal((n, k))), axis=1)
     return pages.astype(np.int32), scores.astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """A split of the facts (:func:`split_facts`): ``labelled_fraction`` of them labelled,
+    ``train_templates`` phrasings of each trained on."""
+
+    labelled_fraction: float = 0.5
+    train_templates: int = 4
+
+
+def check_split(cfg: KnowledgeConfig, split: SplitConfig) -> None:
+    """``ValueError`` unless the split leaves held-out phrasings (``train_templates < T``) and
+    at least one labelled and one unlabelled fact (``labelled_fraction`` in the open interval,
+    ``round(labelled_fraction * E * R)`` in ``[1, E * R - 1]``)."""
+    labelled_fraction, train_templates = split.labelled_fraction, split.train_templates
+    check_positive_int(train_templates, name="train_templates")
+    if train_templates >= cfg.num_templates:
+        raise ValueError(f"train_templates: must be smaller than num_templates = "
+                         f"{cfg.num_templates} (the rest are the held-out phrasings), got "
+                         f"{train_templates}")
+    check_unit_interval(labelled_fraction, name="labelled_fraction", open_ends=True)
+    facts = cfg.num_entities * cfg.num_relations
+    if not 1 <= round(labelled_fraction * facts) <= facts - 1:
+        raise ValueError(f"labelled_fraction: must leave at least one labelled and one "
+                         f"teacher-only fact of the {facts}, got {labelled_fraction}")
+
+
+def split_facts(cfg: KnowledgeConfig, split: SplitConfig, *, seed: int) -> dict[str, np.ndarray]:
+    """Which facts are labelled and which phrasings of each fact are trained on (seeded).
+
+    Returns ``labelled [E, R]`` (bool; exactly ``round(labelled_fraction * E * R)`` true),
+    ``train_t [E, R, train_templates]`` and ``test_t [E, R, T - train_templates]``: the template
+    ids of each fact, a seeded permutation of ``range(T)`` split in two.
+
+    Example:
+      >>> s = split_facts(KnowledgeConfig(4, 2, 3, 3), SplitConfig(0.5, 2), seed=0)
+      >>> int(s["labelled"].sum()), s["train_t"].shape, s["test_t"].shape
+      (4, (4, 2, 2), (4, 2, 1))
+    """
+    check_split(cfg, split)
+    labelled_fraction, train_templates = split.labelled_fraction, split.train_templates
+    rng = np.random.default_rng([seed, 31])
+    e, r, t = cfg.num_entities, cfg.num_relations, cfg.num_templates
+    labelled = np.zeros(e * r, bool)
+    labelled[rng.permutation(e * r)[:round(labelled_fraction * e * r)]] = True
+    perm = np.argsort(rng.random((e, r, t)), axis=-1)
+    return {"labelled": labelled.reshape(e, r), "train_t": perm[..., :train_templates],
+            "test_t": perm[..., train_templates:]}
+
+
+def query_sets(kb: KnowledgeBase, split: dict[str, np.ndarray]) -> dict[str, dict]:
+    """The training queries (every fact in each of its training phrasings) and the test
+    queries (the unlabelled facts in their held-out phrasings), each a dict of ``[N]`` arrays:
+    template ``t``, entity ``e``, relation ``r``, answer ``y`` and ``labelled``; fact-major
+    (entity, then relation, then phrasing)."""
+    cfg = kb.config
+    e_idx, r_idx = np.meshgrid(np.arange(cfg.num_entities), np.arange(cfg.num_relations),
+                               indexing="ij")
+
+    def expand(templates_ERj: np.ndarray, keep_ER: np.ndarray) -> dict[str, np.ndarray]:
+        j = templates_ERj.shape[-1]
+        mask = np.repeat(keep_ER[..., None], j, -1)
+        e = np.repeat(e_idx[..., None], j, -1)[mask]
+        r = np.repeat(r_idx[..., None], j, -1)[mask]
+        return {"t": templates_ERj[mask], "e": e, "r": r, "y": kb.values[e, r],
+                "labelled": split["labelled"][e, r]}
+
+    return {"train": expand(split["train_t"], np.ones_like(split["labelled"])),
+            "test": expand(split["test_t"], ~split["labelled"])}
+
+
+def closed_book_dataset(kb: KnowledgeBase, queries: dict[str, dict]) -> tuple[Dataset, dict]:
+    """What a closed-book student sees (:func:`query_features` of :func:`query_sets`' queries):
+    the dataset (training queries with their answers where the fact is labelled and ``0``
+    elsewhere, test queries with theirs; ``V`` classes) and its training data for
+    :func:`bayeskd.training.fit`, whose ``label_mask`` is 1 on the labelled facts only."""
+    cfg, tr, te = kb.config, queries["train"], queries["test"]
+    ds = Dataset("knowledge", query_features(cfg, tr["t"], tr["e"], tr["r"]),
+                 np.where(tr["labelled"], tr["y"], 0).astype(np.int32),
+                 query_features(cfg, te["t"], te["e"], te["r"]), te["y"].astype(np.int32),
+                 cfg.num_values)
+    return ds, {"x": ds.x_train, "y": ds.y_train,
+                "label_mask": tr["labelled"].astype(np.float32)}

@@ -25,6 +25,8 @@ FIGURES = {
     "self_distillation": _S + "self_distillation",
     "variance_reduction": _S + "variance_reduction",
     "label_smoothing_teacher": _S + "label_smoothing_teacher",
+    "mode_seeking": _S + "mode_seeking",
+    "rag_privileged": _S + "rag_privileged",
 }
 SPECS = JOBS | FIGURES
 
