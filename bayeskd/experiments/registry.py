@@ -17,6 +17,7 @@ _S = "bayeskd.experiments.specs."
 #: Jobs: each is its own subcommand.
 JOBS = {
     "compare_priors": _S + "compare_priors",
+    "lm_distill": _S + "lm_distill",
 }
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
