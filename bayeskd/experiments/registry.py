@@ -18,10 +18,13 @@ _S = "bayeskd.experiments.specs."
 JOBS = {
     "compare_priors": _S + "compare_priors",
     "lm_distill": _S + "lm_distill",
+    "lm_distill_text": _S + "lm_distill:TEXT",
 }
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
+    "lm_distillation": _S + "lm_distillation",
+    "distilbert_init": _S + "distilbert_init",
 }
 SPECS = JOBS | FIGURES
 

@@ -105,15 +105,15 @@ def teacher(cfg: Config, data, ctx, post: str) -> tuple[str, L.LMTeacher]:
     return label, L.LMTeacher.from_unit(tm, unit, posterior=post, samples=cfg.teacher_samples)
 
 
-def measure(cfg: Config, ctx, prefix: str = "", main=None, topk: bool = True) -> kit.Measured:
+def measure(cfg: Config, ctx, prefix: str = "", topk: bool = True) -> kit.Measured:
     """Every method's students (rows ``part=student``), the posterior comparison (``posterior``,
-    ``member``, ``teacher``) and the top-k tables' errors (``topk``); ``main``: a trained
-    ``(label, teacher)``, ``prefix``: the students' unit names (figures sharing one teacher)."""
+    ``member``, ``teacher``) and the top-k tables' errors (``topk``); ``prefix`` names the
+    students' units (figures that run several configurations with one teacher unit)."""
     data = load_corpus(cfg.data, seed=cfg.seed, seq_len=cfg.seq_len, teacher_rows=cfg.teacher_rows,
                        num_train=cfg.num_train, num_test=cfg.num_test, num_states=cfg.num_states,
                        vocab_size=cfg.vocab_size, bpe_vocab=cfg.bpe_vocab, tokenizer=cfg.tokenizer,
                        text_files=cfg.text_files)
-    label, t = main or teacher(cfg, data, ctx, cfg.teacher_posterior)
+    label, t = teacher(cfg, data, ctx, cfg.teacher_posterior)
     obj = LMObjective(temperature=cfg.temperature, beta=cfg.beta, lam=cfg.lam,
                       label_weight=cfg.label_weight, on_policy=cfg.on_policy,
                       sample_temperature=cfg.sample_temperature, hidden_weight=cfg.hidden_weight)
@@ -150,7 +150,8 @@ def measure(cfg: Config, ctx, prefix: str = "", main=None, topk: bool = True) ->
                                "student_params": next(iter(done.values()))["param_count"]})
 
 
-TK = ("kl_full_to_topk", "kl_topk_to_full", "tvd", "missing_mass", "bytes_per_token")
+TK = ("kl_full_to_topk", "kl_topk_to_full", "tvd", "missing_mass", "bytes_per_token",
+      "full_bytes_per_token")
 TABLES = {"methods": kit.Table("method", M, {"part": "student"}),
           "posteriors": kit.Table("teacher_posterior", M, {"part": "posterior"}),
           "teachers": kit.Table("teacher_posterior", M[:4] + ("mutual_information",
@@ -185,3 +186,8 @@ SPEC = kit.Spec(
         num_test=500, teacher_layers=4, teacher_width=256, student_layers=2, student_width=128,
         teacher_steps=8000, student_steps=4000, seeds=5, eval_every=500, bpe_vocab=4096)),
     measure=measure, check=check, tables=TABLES, plot=plot, report=REPORT)
+
+#: the committed run on real text: the standard library's docstrings, online KD against hard labels
+TEXT = dataclasses.replace(SPEC, name="lm_distill_text", title="distil a small transformer "
+                           "language model on the standard library's docstrings",
+                           preset={"data": "text", "methods": ("hard", "online-forward_kl")})
