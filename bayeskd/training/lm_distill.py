@@ -49,7 +49,8 @@ from bayeskd.training.lm import (
 )
 from bayeskd.training.trainer import TrainConfig, fit
 
-__all__ = ["METHODS", "POSTERIORS", "TOPK_VALUES", "LMTeacher", "arrays_to_params", "best_by_validation", "evaluate_lm",
+__all__ = ["METHODS", "POSTERIORS", "TOPK_VALUES", "LMTeacher", "arrays_to_params",
+           "best_by_validation", "evaluate_lm",
            "posterior_metrics", "posterior_teacher", "teacher_prior", "teacher_samples",
            "teacher_table", "topk_errors", "train_lm_students", "train_lm_teacher",
            "train_method"]

@@ -43,8 +43,8 @@ def derive(s: dict, measured, cfg) -> dict:
     m, t, p = s["methods"], s["teachers"], s["posteriors"]
     hard, kd = m.get("hard", {}), [k for k in m if k != "hard"]
     off = next((k for k in ("online-forward_kl", "token-forward_kl") if k in m), "")
-    out = {f"margin{x}": min((margin(hard, m[k], f"{q}{x}") for k in kd for q in ("kl_true", "nll")),
-                             default=math.nan) for x in ("", "_best")}
+    out = {f"margin{x}": min((margin(hard, m[k], f"{q}{x}") for k in kd
+                              for q in ("kl_true", "nll")), default=math.nan) for x in ("", "_best")}
     out |= kit.cells(m, "kl_true", hard_kl="hard", sequence_kl="sequence",
                      token_kl="token-forward_kl", on_policy_kl="on_policy-forward_kl",
                      off_policy_kl=off, best_kl=min(kd, key=lambda k: m[k]["kl_true"]["mean"]))
