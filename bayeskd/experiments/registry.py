@@ -18,6 +18,8 @@ _S = "bayeskd.experiments.specs."
 JOBS = {
     "compare_priors": _S + "compare_priors",
     "posterior_zoo": _S + "posterior_zoo", "posterior_zoo_digits": _S + "posterior_zoo:DIGITS",
+    "lm_distill": _S + "lm_distill",
+    "lm_distill_text": _S + "lm_distill:TEXT",
 }
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
@@ -27,6 +29,8 @@ FIGURES = {
     "label_smoothing_teacher": _S + "label_smoothing_teacher",
     "mode_seeking": _S + "mode_seeking",
     "rag_privileged": _S + "rag_privileged",
+    "lm_distillation": _S + "lm_distillation",
+    "distilbert_init": _S + "distilbert_init",
 }
 SPECS = JOBS | FIGURES
 
