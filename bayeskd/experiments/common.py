@@ -21,7 +21,7 @@ from bayeskd.data import Dataset, load_dataset, mixup_inputs
 from bayeskd.data.mnist1d import generate_mnist1d
 from bayeskd.experiments.teachers import model_fn, recipe
 from bayeskd.metrics import classification_metrics, input_grad_norm, noise_accuracy
-from bayeskd.priors import stack_priors
+from bayeskd.priors import TeacherPrior, stack_priors
 from bayeskd.training import FitResult, apply_model, fit, predict_logits, predict_logits_members
 
 __all__ = ["NOISE_SIGMAS", "arm_rows", "evaluate_member", "load_job_dataset", "member_logp",
@@ -52,6 +52,12 @@ def load_job_dataset(name: str, *, transfer_size: int = 0, data_dir: str | None 
         ds = Dataset(ds.name, ds.x_train, ds.y_train, ds.x_test, ds.y_test, ds.num_classes,
                      x_transfer=x_tr, bayes_probs_test=ds.bayes_probs_test, meta=ds.meta)
     return ds
+
+
+def kd_priors(table: np.ndarray, *pairs: tuple[float, float]) -> list[TeacherPrior]:
+    r"""One :class:`~bayeskd.priors.TeacherPrior` on ``table`` per ``(alpha, T)`` pair
+    (``(0.0, 1.0)``: labels alone)."""
+    return [TeacherPrior(alpha=a, temperature=t, table=table) for a, t in pairs]
 
 
 def repeat_each(items: Sequence[Any], times: int) -> list[Any]:

@@ -10,6 +10,7 @@ from bayeskd.experiments.common import (
     NOISE_SIGMAS,
     arm_rows,
     evaluate_member,
+    kd_priors,
     load_job_dataset,
     member_logp,
     member_robustness,
@@ -39,7 +40,7 @@ from bayeskd.plotting import panels
 
 __all__ = ["NOISE_SIGMAS", "TEACHER_SEED", "Above", "All", "Below", "Between", "Describe",
            "Expectation", "Measured", "Spec", "Table", "Teacher", "WithinOf", "arm_rows", "cells", "choice",
-           "count", "evaluate_member", "load_job_dataset", "mean_std", "member_logp",
+           "count", "evaluate_member", "kd_priors", "load_job_dataset", "mean_std", "member_logp",
            "member_robustness", "metric_rows", "model_fn", "option", "panels", "positive",
            "recipe", "repeat_each", "section", "sizes", "train_arms", "train_teacher",
            "transfer_labels", "unit"]

@@ -1,10 +1,4 @@
-r"""``hinton_kd``: Hinton, Vinyals & Dean (2015), §3 (MNIST), on MNIST-1D with the CNN teacher.
-
-(a) 30- and 300-unit MLPs distilled at each temperature (soft targets weighted :math:`\alpha T^2`)
-beside labels; (b) soft targets alone on training and generated inputs against their true labels;
-(c) no 3 in the transfer set, then the class-3 bias shift that is best on generated validation
-inputs (the paper chose it on the test set), against the same labels alone.
-"""
+"""``hinton_kd``: Hinton, Vinyals & Dean (2015), §3 (MNIST), on MNIST-1D with the CNN teacher."""
 
 import dataclasses
 
@@ -13,10 +7,9 @@ import numpy as np
 from bayeskd.data.mnist1d import generate_mnist1d
 from bayeskd.experiments import kit
 from bayeskd.metrics import omitted_class_shift
-from bayeskd.priors import TeacherPrior
 
-OMITTED, ALPHA = 3, 0.9
-STUDENTS = {"small": (30,), "large": (300,)}
+OMITTED, ALPHA, SHIFTS = 3, 0.9, np.arange(0.0, 30.01, 0.25)
+STUDENTS, OMIT_ARMS = {"small": (30,), "large": (300,)}, ("soft targets", "labels only")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,43 +24,36 @@ class Config:
     omit_temperature: float = kit.positive(20.0, "(c) KD temperature")
 
 
-def kd(table, *pairs) -> list[TeacherPrior]:
-    return [TeacherPrior(alpha=a, temperature=T, table=table) for a, T in pairs]
-
-
 def measure(cfg: Config, ctx) -> kit.Measured:
     ds = kit.load_job_dataset("mnist1d", transfer_size=max(cfg.transfer_sizes))
     t = kit.train_teacher(ds, steps=cfg.teacher_steps, progress=ctx.progress)
     kw = dict(seeds=cfg.seeds, steps=cfg.student_steps, teacher_probs=t.probs_test())
     rows = [{"part": "teacher", "arm": "teacher", "seed": 0} | t.metrics(ds.y_test)]
-    priors = kd(t.logp_train[0], (0.0, 1.0), *[(ALPHA, T) for T in cfg.temperatures])
+    kd = kit.kd_priors(t.logp_train[0], (0.0, 1.0), *[(ALPHA, T) for T in cfg.temperatures])
     for i, (st, hidden) in enumerate(STUDENTS.items()):
-        rows += kit.arm_rows(ctx, f"a-{st}", ds, {"x": ds.x_train, "y": ds.y_train}, priors,
-                             arms=["labels"] + [f"T={T:g}" for T in cfg.temperatures], key=i,
-                             model_kwargs={"hidden": hidden}, extra={"part": "a", "student": st},
-                             **kw)
+        rows += kit.arm_rows(ctx, f"a-{st}", ds, {"x": ds.x_train, "y": ds.y_train}, kd, key=i,
+                             arms=["labels"] + [f"T={T:g}" for T in cfg.temperatures], **kw,
+                             model_kwargs={"hidden": hidden}, extra={"part": "a", "student": st})
     for j, n in enumerate(cfg.transfer_sizes):
         x, y, tl = ((ds.x_train, ds.y_train, t.logp_train[0]) if n == 0 else
                     (ds.x_transfer[:n], kit.transfer_labels(ds)[:n], t.logp_transfer[0][:n]))
-        rows += kit.arm_rows(ctx, f"b-{j}", ds, {"x": x, "y": y}, kd(tl, (1.0, 4.0), (0.0, 1.0)),
-                             arms=["soft targets", "true labels"], key=10 + j, **kw, extra={
-                                 "part": "b", "num_transfer": len(x),
-                                 "inputs": "generated" if n else "train"})
+        rows += kit.arm_rows(ctx, f"b-{j}", ds, {"x": x, "y": y}, kit.kd_priors(
+            tl, (1.0, 4.0), (0.0, 1.0)), arms=["soft targets", "true labels"], key=10 + j, **kw,
+            extra={"part": "b", "num_transfer": len(x), "inputs": "generated" if n else "train"})
     return kit.Measured(rows + ctx.unit("c-omitted", lambda: omitted_class(cfg, ds, t, ctx)))
 
 
 def omitted_class(cfg: Config, ds, t: kit.Teacher, ctx) -> list[dict]:
     keep = ds.y_train != OMITTED
-    res = kit.train_arms("mlp", ds, {"x": ds.x_train[keep], "y": ds.y_train[keep]},
-                         kd(t.logp_train[0][keep], (ALPHA, cfg.omit_temperature), (0.0, 1.0)),
+    kd = kit.kd_priors(t.logp_train[0][keep], (ALPHA, cfg.omit_temperature), (0.0, 1.0))
+    res = kit.train_arms("mlp", ds, {"x": ds.x_train[keep], "y": ds.y_train[keep]}, kd,
                          seeds=cfg.seeds, steps=cfg.student_steps, key=20, ctx=ctx,
                          unit="c-omitted", desc="(c) no 3s")
     x_val, y_val = generate_mnist1d(cfg.num_val, seed=7, mean=ds.meta["mean"], std=ds.meta["std"])
     logp = zip(kit.member_logp(res, x_val), kit.member_logp(res, ds.x_test), strict=True)
-    return [{"part": "c", "arm": ["soft targets", "labels only"][m // cfg.seeds],
-             "seed": m % cfg.seeds} | omitted_class_shift(lv, y_val, lt, ds.y_test, omitted=OMITTED,
-                                                          shifts=np.arange(0.0, 30.01, 0.25))
-            for m, (lv, lt) in enumerate(logp)]
+    c = {"omitted": OMITTED, "shifts": SHIFTS}
+    return [{"part": "c", "arm": OMIT_ARMS[m // cfg.seeds], "seed": m % cfg.seeds}
+            | omitted_class_shift(lv, y_val, lt, ds.y_test, **c) for m, (lv, lt) in enumerate(logp)]
 
 
 M = ("accuracy", "nll", "ece", "agreement")
@@ -80,17 +66,16 @@ TABLES = {"a": kit.Table(("student", "arm"), M, {"part": "a"}),
 def derive(s: dict, measured, cfg: Config) -> dict:
     acc = {st: {T: s["a"][(st, f"T={T:g}")]["accuracy"]["mean"] for T in cfg.temperatures}
            for st in STUDENTS}
-    flat = [acc["large"][T] for T in cfg.temperatures if T >= 8]
-    b = {(i, arm): st for (i, _, arm), st in sorted(s["b"].items(), key=lambda kv: kv[0][1])}
-    return {f"best_t_{st}": max(acc[st], key=acc[st].get) for st in STUDENTS} | {
-        "spread_large_t8": max(flat) - min(flat) if flat else float("nan"),
-        "teacher_accuracy": s["teacher"]["teacher"]["accuracy"]["mean"],
-        **kit.cells(b, "accuracy", soft_train=("train", "soft targets"), labels_train=(
-            "train", "true labels"), soft_generated=("generated", "soft targets"),
-            labels_generated=("generated", "true labels")),
-        **kit.cells(s["c"], recall_after=("soft targets", "recall_after"),
-                    recall_before=("soft targets", "recall_before"),
-                    recall_after_labels_only=("labels only", "recall_after"))}
+    flat, b = ([acc["large"][T] for T in cfg.temperatures if T >= 8] or [float("nan")],
+               {(i, arm): st for (i, _, arm), st in s["b"].items()})
+    return {**{f"best_t_{st}": max(a, key=a.get) for st, a in acc.items()},
+            "spread_large_t8": max(flat) - min(flat),
+            "teacher_accuracy": s["teacher"]["teacher"]["accuracy"]["mean"],
+            **kit.cells(b, "accuracy", soft_train=("train", "soft targets"),
+                        labels_train=("train", "true labels")),
+            **kit.cells(s["c"], recall_after=("soft targets", "recall_after"),
+                        recall_before=("soft targets", "recall_before"),
+                        recall_after_labels_only=("labels only", "recall_after"))}
 
 
 E, SRC = kit.Expectation, "Hinton et al. 2015, §3"
@@ -111,8 +96,7 @@ EXPECTATIONS = (
 
 def plot(v, cfg: Config) -> dict:
     P, (a, b, c), Ts = kit.panels, (v.summary[k] for k in "abc"), cfg.temperatures
-    acc = "test accuracy (%)"
-    fig, axes = P.grid(3)
+    (fig, axes), acc = P.grid(3), "test accuracy (%)"
     P.lines(axes[0], Ts, {f"{st}, KD": [a[(st, f"T={T:g}")]["accuracy"] for T in Ts]
                           for st in STUDENTS}, scale=100, logx=True,
             refs={f"{st}, labels": a[(st, "labels")]["accuracy"]["mean"] for st in STUDENTS},
@@ -122,8 +106,7 @@ def plot(v, cfg: Config) -> dict:
                                             for arm in ("soft targets", "true labels")},
             scale=100, refs={"teacher": v.values["teacher_accuracy"]}, logx=True, ylabel=acc,
             title="(b) transfer-set size", xlabel="inputs (first: the training set)")
-    arms = ["soft targets", "labels only"]
-    P.bars(axes[2], arms, {f"{tag} shift": [c[x][f"recall_{tag}"] for x in arms]
+    P.bars(axes[2], OMIT_ARMS, {f"{tag} shift": [c[x][f"recall_{tag}"] for x in OMIT_ARMS]
                            for tag in ("before", "after")}, scale=100,
            title=f"(c) class {OMITTED} never in the transfer set", ylabel="test recall (%)")
     return {"hinton_kd": P.finish(fig, "Hinton et al. 2015 on MNIST-1D (mean ± std)")}
@@ -131,11 +114,10 @@ def plot(v, cfg: Config) -> dict:
 
 SPEC = kit.Spec(
     name="hinton_kd", title="temperature, transfer-set size and the omitted class",
-    paper="G. Hinton, O. Vinyals, J. Dean. Distilling the knowledge in a neural network. "
-          "arXiv:1503.02531 (2015)",
+    paper="G. Hinton et al. Distilling the knowledge in a neural network. arXiv:1503.02531 (2015)",
     mirrors="§3 (MNIST): temperature by student size, the omitted digit 3",
-    claim="Small students prefer a moderate temperature, large ones are flat at high "
-          "temperatures; a class never seen in the transfer set is recovered by a bias shift.",
+    claim="Small students prefer a moderate temperature, large ones are flat at high T; a class "
+          "never seen in the transfer set is recovered by a bias shift.",
     sizes=kit.sizes(Config(), smoke=dict(seeds=2, teacher_steps=300, student_steps=300, num_val=500,
                                          temperatures=(1.0, 4.0, 16.0), transfer_sizes=(0, 2000)),
                     full=dict(seeds=5, teacher_steps=10000, student_steps=10000, num_val=4000,
