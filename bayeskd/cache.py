@@ -219,6 +219,15 @@ def _record(entry: dict) -> None:
             found.append(entry)
 
 
+def entry_path(kind: str, key: Mapping[str, Any], *, code: Sequence[str],
+               cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """The file of :func:`cached_arrays`' entry ``kind`` for settings ``key`` and the current
+    digests of ``code``."""
+    blob = json.dumps({"key": key, "code": code_digests(code)}, sort_keys=True,
+                      default=str).encode()
+    return cache_root(cache_dir) / kind / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
+
+
 def cached_arrays(kind: str, key: Mapping[str, Any], compute: Callable[[], Mapping[str, Any]],
                   *, code: Sequence[str], cache_dir: str | os.PathLike | None = None,
                   use_cache: bool = True, log: Callable[[str], Any] | None = None,
@@ -233,8 +242,7 @@ def cached_arrays(kind: str, key: Mapping[str, Any], compute: Callable[[], Mappi
     recomputed and replaced.
     """
     digests = code_digests(code)
-    blob = json.dumps({"key": key, "code": digests}, sort_keys=True, default=str).encode()
-    path = cache_root(cache_dir) / kind / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
+    path = entry_path(kind, key, code=code, cache_dir=cache_dir)
     if not use_cache:
         return {k: np.asarray(v) for k, v in compute().items()}
     record = {"kind": kind, "file": f"{kind}/{path.name}", "code": digests}

@@ -14,12 +14,13 @@ Reference: S. Greydanus and D. Kobak, "Scaling down deep learning with MNIST-1D"
 from __future__ import annotations
 
 import os
+import pathlib
 import random
 from importlib import metadata
 
 import numpy as np
 
-from bayeskd.cache import cached_arrays
+from bayeskd.cache import cached_arrays, entry_path
 from bayeskd.data.dataset import Dataset
 
 __all__ = ["load_mnist1d", "generate_mnist1d", "mnist1d_args"]
@@ -95,11 +96,19 @@ def _raw_samples(args) -> tuple[np.ndarray, np.ndarray]:
 def _cached_raw_samples(args: dict, cache_dir, use_cache: bool) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_raw_samples` memoised on disk (:func:`bayeskd.cache.cached_arrays`), keyed by the
     arguments, the ``mnist1d`` package's version and this module's code."""
-    out = cached_arrays(
-        "mnist1d", {"args": args, "mnist1d": metadata.version("mnist1d")},
-        lambda: dict(zip(("xs", "ys"), _raw_samples(args), strict=True)),
-        code=(__name__,), cache_dir=cache_dir, use_cache=use_cache)
+    out = cached_arrays("mnist1d", _cache_key(args),
+                        lambda: dict(zip(("xs", "ys"), _raw_samples(args), strict=True)),
+                        code=(__name__,), cache_dir=cache_dir, use_cache=use_cache)
     return out["xs"], out["ys"]
+
+
+def _cache_key(args: dict) -> dict:
+    return {"args": args, "mnist1d": metadata.version("mnist1d")}
+
+
+def _cache_path(args: dict, cache_dir=None) -> pathlib.Path:
+    """The cache file of the samples of ``args`` (:func:`bayeskd.cache.entry_path`)."""
+    return entry_path("mnist1d", _cache_key(args), code=(__name__,), cache_dir=cache_dir)
 
 
 def load_mnist1d(

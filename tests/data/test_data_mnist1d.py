@@ -100,8 +100,8 @@ def test_second_call_reads_the_cache(cached, monkeypatch):
     assert load_mnist1d(num_train=5, num_test=5, transfer_size=30, cache_dir=cache).meta
     with pytest.raises(AssertionError, match="cache miss"):
         load_mnist1d(num_train=5, num_test=5, transfer_size=25, transfer_seed=2, cache_dir=cache)
-    names = sorted(p.name for p in pathlib.Path(cache).iterdir())
-    assert len(names) == 2 and all(n.startswith("mnist1d-") and n.endswith(".npz") for n in names)
+    names = sorted(p.name for p in (pathlib.Path(cache) / "mnist1d").iterdir())
+    assert len(names) == 2 and all(n.endswith(".npz") for n in names)
 
 
 def test_cache_key_depends_on_every_argument(tmp_path):
@@ -119,13 +119,14 @@ def test_cache_key_depends_on_every_argument(tmp_path):
 def test_corrupted_cache_entry_is_regenerated_atomically(tmp_path, restore_global_random):
     args = m1d.mnist1d_args(num_samples=10, seed=3)
     path = m1d._cache_path(args, tmp_path)
+    path.parent.mkdir(parents=True)
     path.write_bytes(b"not an npz file")
     with pytest.warns(CacheWarning, match="is unreadable"):
         xs, ys = m1d._cached_raw_samples(args, tmp_path, use_cache=True)
     with np.load(path) as f:
         np.testing.assert_array_equal(f["xs"], xs)
         np.testing.assert_array_equal(f["ys"], ys)
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp files left behind
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left behind
 
 
 def test_use_cache_false_writes_nothing(tmp_path, restore_global_random):
