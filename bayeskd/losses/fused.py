@@ -414,7 +414,8 @@ def fused_linear_distillation(
 
     The generalised JSD (Agarwal et al., 2024) has the limits
     :math:`D_{\mathrm{jsd}}/\beta \to D_{\mathrm{forward\_kl}}` as :math:`\beta \to 0` and
-    :math:`D_{\mathrm{jsd}}/(1-\beta) \to D_{\mathrm{reverse\_kl}}` as :math:`\beta \to 1`;
+    :math:`D_{\mathrm{jsd}}/(1-\beta) \to D_{\mathrm{reverse\_kl}}` as :math:`\beta \to 1`,
+    and at the endpoints it is those KLs exactly (trl's and Liger's definition);
     the skew KLs are DistiLLM's (Ko et al., 2024). The returned value is
     :math:`\frac1N\sum_n \ell_n` (``reduction="mean"``) or :math:`\sum_n \ell_n` (``"sum"``).
 
@@ -488,7 +489,8 @@ def fused_linear_distillation(
     Raises:
       ValueError: at trace time, for an unknown ``divergence``, ``reduction`` or
         ``implementation``, a bad ``temperature``, ``beta``, ``lam``, ``label_weight`` or
-        ``chunk_size``, missing labels, inconsistent shapes, a ``mesh`` without
+        ``chunk_size``, missing labels, inconsistent shapes, a ``where`` that is not boolean
+        ``[V]`` or ``[N, V]``, a ``mesh`` without
         ``"vocab_sharded"`` (or that implementation without one), an ``axis`` the mesh does
         not have or whose size does not divide ``V``.
 

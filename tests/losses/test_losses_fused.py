@@ -351,6 +351,8 @@ def test_grad_wrt_one_argument_under_jit():
         (dict(labels=jnp.zeros((N + 1,), jnp.int32)), "labels"),
         (dict(labels=jnp.zeros((N,), jnp.float32)), "labels"),
         (dict(reduction="none"), "reduction"),
+        (dict(where=jnp.ones((V + 1,), bool)), "where"),
+        (dict(where=jnp.ones((V,), jnp.float32)), "where"),
     ],
 )
 @pytest.mark.parametrize("fn", [fused_linear_distillation, naive_reference])
