@@ -94,13 +94,20 @@ def class_sum(x: Array, axis_name: str | None = None, *, keepdims: bool = False)
 
 
 def log_softmax(z: Array, axis_name: str | None = None) -> Array:
-    r"""``log softmax(z)`` over the last axis; with ``axis_name`` the classes are split over that
-    mesh axis: :math:`z - m - \log \sum_k e^{z_k - m}` with the global maximum ``m`` (``pmax``)
-    and the global sum (``psum``)."""
-    if axis_name is None:
-        return jax.nn.log_softmax(z, axis=-1)
-    m = jax.lax.stop_gradient(jax.lax.pmax(jnp.max(z, axis=-1, keepdims=True), axis_name))
-    return z - m - jnp.log(class_sum(jnp.exp(z - m), axis_name, keepdims=True))
+    r"""``log softmax(z)`` over the last axis, :math:`z - m - \log \sum_k e^{z_k - m}` with the
+    maximum ``m``; with ``axis_name`` the classes are split over that mesh axis and ``m`` and the
+    sum are global (``pmax``, ``psum``).
+
+    Classes with :math:`z_k = -\infty` (masked) get :math:`-\infty`; a row masked everywhere
+    gets :math:`-\infty` everywhere (an empty distribution) rather than ``NaN``, and its
+    gradient is zero: the maximum is replaced by 0 and the empty sum by 1 before ``log``.
+    """
+    m = jnp.max(z, axis=-1, keepdims=True)
+    if axis_name is not None:
+        m = jax.lax.pmax(m, axis_name)
+    m = jax.lax.stop_gradient(jnp.where(m > -jnp.inf, m, 0.0))
+    total = class_sum(jnp.exp(z - m), axis_name, keepdims=True)
+    return z - m - jnp.log(jnp.where(total > 0, total, 1.0))
 
 
 class DivergenceEntry(NamedTuple):
@@ -122,19 +129,31 @@ class DivergenceEntry(NamedTuple):
 
 def _kl(logp_a: Array, logp_b: Array, axis_name: str | None = None) -> Array:
     r""":math:`\mathrm{KL}(a\|b) = \sum_k a_k (\log a_k - \log b_k)`; classes with :math:`a_k = 0`
-    contribute zero, never ``0 * inf``."""
+    contribute zero, never ``0 * inf`` or ``-inf - (-inf)``, in the value and in its autodiff
+    gradient (the difference is masked before the product); :math:`b_k = 0 < a_k` gives
+    :math:`+\infty`."""
     p_a = jnp.exp(logp_a)
-    return class_sum(jnp.where(p_a > 0, p_a * (logp_a - logp_b), 0.0), axis_name)
+    diff = jnp.where(p_a > 0, logp_a - logp_b, 0.0)
+    return class_sum(p_a * diff, axis_name)
 
 
 def _log_mix(logp_a: Array, logp_b: Array, w) -> Array:
-    r""":math:`\log(w\, a + (1 - w)\, b)` in log space; finite at ``w = 0`` and ``w = 1``."""
-    return jnp.logaddexp(jnp.log(w) + logp_a, jnp.log1p(-w) + logp_b)
+    r""":math:`\log(w\, a + (1 - w)\, b)` in log space; finite at ``w = 0`` and ``w = 1``.
+
+    Where both terms are :math:`-\infty` (a class masked on both sides) it is :math:`-\infty`
+    with zero gradient (``logaddexp``'s own derivative is ``NaN`` there).
+    """
+    x, y = jnp.log(w) + logp_a, jnp.log1p(-w) + logp_b
+    dead = (x == -jnp.inf) & (y == -jnp.inf)
+    mix = jnp.logaddexp(jnp.where(dead, 0.0, x), jnp.where(dead, 0.0, y))
+    return jnp.where(dead, -jnp.inf, mix)
 
 
 def _through_softmax(p: Array, g: Array, axis_name: str | None = None) -> Array:
     r"""Chain rule through :math:`p = \mathrm{softmax}(s)`: :math:`p \odot (g - \sum_k p_k g_k)`
-    for :math:`g = \partial f / \partial p`."""
+    for :math:`g = \partial f / \partial p`. Classes with :math:`p_k = 0` drop out of the sum and
+    get zero, whatever ``g`` is there (``g`` is often a ``-inf - (-inf)`` on a masked class)."""
+    g = jnp.where(p > 0, g, 0.0)
     return p * (g - class_sum(p * g, axis_name, keepdims=True))
 
 
@@ -148,18 +167,50 @@ def _reverse_kl_grad(logp_t, logp_s, params):
     return _through_softmax(jnp.exp(logp_s), logp_s - logp_t, params.axis_name)
 
 
-def _jsd_value(logp_t, logp_s, params):
+def _at_ends(beta, interior, at_zero, at_one) -> Array:
+    """``at_zero()`` where ``beta == 0``, ``at_one()`` where ``beta == 1``, else ``interior()``.
+
+    A static ``beta`` (the kernel's, and every plain call) evaluates one branch; a traced one (a
+    sweep under ``vmap``) evaluates all three and selects.
+    """
+    if not isinstance(beta, jax.core.Tracer):
+        b = float(beta)
+        return at_zero() if b == 0.0 else at_one() if b == 1.0 else interior()
+    return jnp.where(beta == 0.0, at_zero(), jnp.where(beta == 1.0, at_one(), interior()))
+
+
+def _forward_kl_value(logp_t, logp_s, params):
+    return _kl(logp_t, logp_s, params.axis_name)
+
+
+def _reverse_kl_value(logp_t, logp_s, params):
+    return _kl(logp_s, logp_t, params.axis_name)
+
+
+def _jsd_interior(logp_t, logp_s, params):
     beta = params.beta
     logm = _log_mix(logp_t, logp_s, beta)
     ax = params.axis_name
     return beta * _kl(logp_t, logm, ax) + (1.0 - beta) * _kl(logp_s, logm, ax)
 
 
-def _jsd_grad(logp_t, logp_s, params):
+def _jsd_interior_grad(logp_t, logp_s, params):
     # d/dp [beta KL(q||m) + (1-beta) KL(p||m)] = (1-beta) (log p - log m) + const.
     beta = params.beta
     logm = _log_mix(logp_t, logp_s, beta)
     return (1.0 - beta) * _through_softmax(jnp.exp(logp_s), logp_s - logm, params.axis_name)
+
+
+def _jsd_value(logp_t, logp_s, params):
+    args = (logp_t, logp_s, params)
+    return _at_ends(params.beta, lambda: _jsd_interior(*args), lambda: _forward_kl_value(*args),
+                    lambda: _reverse_kl_value(*args))
+
+
+def _jsd_grad(logp_t, logp_s, params):
+    args = (logp_t, logp_s, params)
+    return _at_ends(params.beta, lambda: _jsd_interior_grad(*args),
+                    lambda: _forward_kl_grad(*args), lambda: _reverse_kl_grad(*args))
 
 
 def _skew_kl_value(logp_t, logp_s, params):
@@ -168,9 +219,12 @@ def _skew_kl_value(logp_t, logp_s, params):
 
 def _skew_kl_grad(logp_t, logp_s, params):
     # d/dp_k KL(q||m) = -(1-lam) q_k / m_k; through the softmax: (1-lam) (p sum_j r_j - r), with
-    # r = p q / m formed in log space (bounded by q / (1-lam), so no 0 * inf where p underflows).
+    # r = p q / m formed in log space (bounded by q / (1-lam), so no 0 * inf where p underflows);
+    # r = 0 where p or q is 0 (no -inf - (-inf) on a masked class).
     lam = params.lam
-    r = jnp.exp(logp_s + logp_t - _log_mix(logp_t, logp_s, lam))
+    live = (logp_s > -jnp.inf) & (logp_t > -jnp.inf)
+    log_r = jnp.where(live, logp_s + logp_t - _log_mix(logp_t, logp_s, lam), -jnp.inf)
+    r = jnp.exp(log_r)
     return (1.0 - lam) * (jnp.exp(logp_s) * class_sum(r, params.axis_name, keepdims=True) - r)
 
 
@@ -197,8 +251,8 @@ def _tvd_grad(logp_t, logp_s, params):
 
 #: name -> (value, closed-form gradient w.r.t. the tempered student logits, T^2-scaled?).
 TABLE: dict[str, DivergenceEntry] = {
-    "forward_kl": DivergenceEntry(lambda lt, ls, p: _kl(lt, ls, p.axis_name), _forward_kl_grad, True),
-    "reverse_kl": DivergenceEntry(lambda lt, ls, p: _kl(ls, lt, p.axis_name), _reverse_kl_grad, True),
+    "forward_kl": DivergenceEntry(_forward_kl_value, _forward_kl_grad, True),
+    "reverse_kl": DivergenceEntry(_reverse_kl_value, _reverse_kl_grad, True),
     "jsd": DivergenceEntry(_jsd_value, _jsd_grad, True),
     "skew_kl": DivergenceEntry(_skew_kl_value, _skew_kl_grad, True),
     "tvd": DivergenceEntry(_tvd_value, _tvd_grad, False),
@@ -212,7 +266,7 @@ DIVERGENCES: tuple[str, ...] = tuple(TABLE)
 def _checked(name, teacher_logits, student_logits, temperature, beta, lam) -> None:
     check_choice(name, DIVERGENCES, name="name")
     check_temperature(temperature)
-    check_unit_interval(beta, name="beta", open_ends=True)
+    check_unit_interval(beta, name="beta")
     check_unit_interval(lam, name="lam")
     _check_pair(teacher_logits, student_logits)
 
@@ -252,11 +306,31 @@ def divergence(
     roughly independent of ``T``; reverse KL is MiniLLM's (Gu et al. 2024); the generalised JSD
     follows GKD (Agarwal et al. 2024) and trl, with the limits
     :math:`\text{jsd}/\beta \to \text{forward\_kl}` as :math:`\beta \to 0` and
-    :math:`\text{jsd}/(1 - \beta) \to \text{reverse\_kl}` as :math:`\beta \to 1` (at the endpoints
-    themselves it is zero, so ``beta`` must lie in the open interval); the skew KLs are DistiLLM's
+    :math:`\text{jsd}/(1 - \beta) \to \text{reverse\_kl}` as :math:`\beta \to 1`; at the
+    endpoints themselves, as trl and Liger define them, it *is* the KL exactly:
+
+    .. math::
+        \text{jsd}\big|_{\beta = 0} = \text{forward\_kl}, \qquad
+        \text{jsd}\big|_{\beta = 1} = \text{reverse\_kl}
+
+    (the mixture formula itself would give zero there, so the value jumps at the ends); the skew
+    KLs are DistiLLM's
     (Ko et al. 2024): ``lam = 0`` gives the plain KL, ``lam = 1`` gives zero, and for
     ``lam > 0`` the value is at most :math:`T^2 \log(1/\lambda)` however far apart ``p`` and ``q``
     are.
+
+    **Masked classes.** A class whose logit is :math:`-\infty` for both teacher and student (a
+    vocabulary padded to a multiple of 128, banned tokens, constrained decoding) takes no part:
+    every value and gradient stays finite, the gradient there is exactly zero, and a row masked
+    everywhere gives zero. Where only one side is :math:`-\infty` on the other's support the
+    divergence may truly be infinite and is then ``+inf``, never ``NaN``: forward KL (and jsd at
+    :math:`\beta = 0`, skew_kl at :math:`\lambda = 0`) when the student is :math:`-\infty` where
+    the teacher has mass; reverse KL (jsd at :math:`\beta = 1`, skew_reverse_kl at
+    :math:`\lambda = 0`) when the teacher is :math:`-\infty` where the student has mass. The
+    mixtures (jsd inside, skew KLs with :math:`\lambda > 0`) and tvd stay finite.
+
+    **Precision.** Inputs of any floating dtype (bfloat16, float16) are promoted to at least
+    float32 before ``log_softmax``, so low-precision logits lose only their own rounding.
 
     The value comes from :data:`TABLE`; ``jax.grad`` of it is ordinary autodiff, which the tests
     check against the table's closed-form gradient (:func:`divergence_value_and_grad`). Values
@@ -268,7 +342,7 @@ def divergence(
       student_logits: ``[..., K]`` logits of the student.
       name: one of :data:`DIVERGENCES` (static).
       temperature: :math:`T > 0`.
-      beta: :math:`\beta \in (0, 1)`, read by ``"jsd"`` only.
+      beta: :math:`\beta \in [0, 1]`, read by ``"jsd"`` only (0: forward KL, 1: reverse KL).
       lam: :math:`\lambda \in [0, 1]`, read by the skew KLs only (DistiLLM's default 0.1).
 
     Returns:
@@ -284,6 +358,12 @@ def divergence(
       0.25
       >>> float(divergence(zt, zs, name="skew_kl", lam=1.0))
       0.0
+
+      trl's golden case: both JSD endpoints give :math:`0.8 \ln 9`.
+
+      >>> zs, zt = jnp.log(jnp.array([0.1, 0.9])), jnp.log(jnp.array([0.9, 0.1]))
+      >>> [round(float(divergence(zt, zs, name="jsd", beta=b)), 5) for b in (0.0, 1.0)]
+      [1.75778, 1.75778]
     """
     _checked(name, teacher_logits, student_logits, temperature, beta, lam)
     logp_t, logp_s = _tempered(teacher_logits, student_logits, temperature)

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from bayeskd.losses.divergences import (
     DIVERGENCES,
@@ -104,7 +104,7 @@ def _validate(h_student, w_student, h_teacher, w_teacher, labels, **settings) ->
     check_choice(settings["reduction"], REDUCTIONS, name="reduction")
     floats = {k: _static_float(k, settings[k]) for k in ("temperature", "beta", "lam", "label_weight")}
     check_temperature(floats["temperature"])
-    check_unit_interval(floats["beta"], name="beta", open_ends=True)
+    check_unit_interval(floats["beta"], name="beta")
     check_unit_interval(floats["lam"], name="lam")
     check_unit_interval(floats["label_weight"], name="label_weight")
     chunk_size = check_positive_int(settings["chunk_size"], name="chunk_size")
@@ -132,6 +132,13 @@ def _validate(h_student, w_student, h_teacher, w_teacher, labels, **settings) ->
     if n == 0 or v == 0:
         raise ValueError(f"h_student, w_student: N and V must be positive, got N={n}, V={v}")
 
+    where = settings["where"]
+    if where is not None:
+        if jnp.shape(where) not in ((v,), (n, v)):
+            raise ValueError(f"where: must have shape [V]=({v},) or [N, V]=({n}, {v}), got "
+                             f"{jnp.shape(where)}")
+        if jnp.result_type(where) != jnp.bool_:
+            raise ValueError(f"where: must be boolean, got {jnp.result_type(where)}")
     if floats["label_weight"] > 0.0 and labels is None:
         raise ValueError(
             "labels: required when label_weight > 0 (pass labels, or label_weight=0.0)"
@@ -217,7 +224,7 @@ def _dot_f32(a: Array, b: Array, contract: tuple[int, int]) -> Array:
     )
 
 
-def _chunked(cfg: _Config, h_s, w_s, h_t, w_t, labels, *, with_grad: bool):
+def _chunked(cfg: _Config, h_s, w_s, h_t, w_t, labels, where=None, *, with_grad: bool):
     """Scan over token chunks; returns (loss, dh_s [N, H] f32, dw_s [H, V] f32)."""
     n, hid = h_s.shape
     vocab = w_s.shape[1]
@@ -230,19 +237,24 @@ def _chunked(cfg: _Config, h_s, w_s, h_t, w_t, labels, *, with_grad: bool):
         x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
         return x.reshape((n_chunks, chunk) + x.shape[1:])
 
+    per_row = where is not None and where.ndim == 2
     xs = (
         jnp.arange(n_chunks),
         split(h_s),
         split(h_t),
         None if labels is None else split(labels),
+        split(where) if per_row else None,
     )
 
     def body(carry, x):
         loss_acc, dw_HV = carry
-        idx, hs_CH, ht_CH, labels_C = x
+        idx, hs_CH, ht_CH, labels_C, where_CV = x
         valid_C = idx * chunk + jnp.arange(chunk) < n
         zs_CV = _dot_f32(hs_CH, w_s, (1, 0))
         zt_CV = _dot_f32(ht_CH, w_t, (1, 0))
+        if where is not None:  # masked classes: -inf for both sides
+            keep = where_CV if per_row else where[None]
+            zs_CV, zt_CV = (jnp.where(keep, z, -jnp.inf) for z in (zs_CV, zt_CV))
         loss_C, dz_CV = _loss_and_dlogits(zs_CV, zt_CV, labels_C, cfg, with_grad=with_grad)
         loss_acc = loss_acc + jnp.sum(jnp.where(valid_C, loss_C, 0.0))
         if not with_grad:
@@ -260,12 +272,12 @@ def _chunked(cfg: _Config, h_s, w_s, h_t, w_t, labels, *, with_grad: bool):
     return loss, dh.reshape(n_chunks * chunk, hid)[:n], dw_HV
 
 
-def _fused_primal(cfg, h_s, w_s, h_t, w_t, labels):
-    return _chunked(cfg, h_s, w_s, h_t, w_t, labels, with_grad=False)[0]
+def _fused_primal(cfg, h_s, w_s, h_t, w_t, labels, where):
+    return _chunked(cfg, h_s, w_s, h_t, w_t, labels, where, with_grad=False)[0]
 
 
-def _fused_fwd(cfg, h_s, w_s, h_t, w_t, labels):
-    loss, dh_NH, dw_HV = _chunked(cfg, h_s, w_s, h_t, w_t, labels, with_grad=True)
+def _fused_fwd(cfg, h_s, w_s, h_t, w_t, labels, where):
+    loss, dh_NH, dw_HV = _chunked(cfg, h_s, w_s, h_t, w_t, labels, where, with_grad=True)
     # Residuals are the finished gradients, stored in the inputs' dtypes.
     return loss, (dh_NH.astype(h_s.dtype), dw_HV.astype(w_s.dtype))
 
@@ -273,18 +285,21 @@ def _fused_fwd(cfg, h_s, w_s, h_t, w_t, labels):
 def _fused_bwd(cfg, res, g):
     del cfg
     dh_NH, dw_HV = res
-    # None = symbolic zero cotangent: the teacher and labels are not differentiated.
-    return (g * dh_NH).astype(dh_NH.dtype), (g * dw_HV).astype(dw_HV.dtype), None, None, None
+    # None = symbolic zero cotangent: the teacher, labels and mask are not differentiated.
+    return ((g * dh_NH).astype(dh_NH.dtype), (g * dw_HV).astype(dw_HV.dtype),
+            None, None, None, None)
 
 
 _fused = jax.custom_vjp(_fused_primal, nondiff_argnums=(0,))
 _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
-def _naive(cfg: _Config, h_s, w_s, h_t, w_t, labels):
+def _naive(cfg: _Config, h_s, w_s, h_t, w_t, labels, where):
     """The reference: full [N, V] logits, the table's value, gradients by autodiff."""
     zs_NV = _dot_f32(h_s, w_s, (1, 0))
     zt_NV = lax.stop_gradient(_dot_f32(h_t, w_t, (1, 0)))
+    if where is not None:
+        zs_NV, zt_NV = (jnp.where(where, z, -jnp.inf) for z in (zs_NV, zt_NV))
     loss_N, _ = _loss_and_dlogits(zs_NV, zt_NV, labels, cfg, with_grad=False)
     return jnp.mean(loss_N) if cfg.reduction == "mean" else jnp.sum(loss_N)
 
@@ -294,31 +309,36 @@ def _naive(cfg: _Config, h_s, w_s, h_t, w_t, labels):
 # --------------------------------------------------------------------------------------
 
 
-def _sharded_run(cfg: _Config, mesh: Mesh, h_s, w_s, h_t, w_t, labels):
+def _sharded_run(cfg: _Config, mesh: Mesh, h_s, w_s, h_t, w_t, labels, where):
     """Each device's vocabulary slice through :func:`_chunked`; ``dh`` summed over the axis.
 
     Returns ``(loss, dh [N, H] f32, dw [H, V] f32)``, ``dw`` split by columns over the axis.
     """
     col = P(None, cfg.axis_name)
 
-    def local(h_s, w_s, h_t, w_t, labels=None):
-        loss, dh_NH, dw_HV = _chunked(cfg, h_s, w_s, h_t, w_t, labels, with_grad=True)
+    def local(h_s, w_s, h_t, w_t, extra):
+        loss, dh_NH, dw_HV = _chunked(cfg, h_s, w_s, h_t, w_t, extra.get("labels"),
+                                      extra.get("where"), with_grad=True)
         return loss, lax.psum(dh_NH, cfg.axis_name), dw_HV
 
-    args, specs = (h_s, w_s, h_t, w_t), (P(), col, P(), col)
+    extra, extra_specs = {}, {}
     if labels is not None:
-        args, specs = (*args, labels), (*specs, P())
+        extra["labels"], extra_specs["labels"] = labels, P()
+    if where is not None:  # columns split like the heads
+        extra["where"] = where
+        extra_specs["where"] = P(cfg.axis_name) if where.ndim == 1 else col
+    args, specs = (h_s, w_s, h_t, w_t, extra), (P(), col, P(), col, extra_specs)
     mapped = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=(P(), P(), col),
                            check_vma=False)
     return mapped(*args)
 
 
-def _sharded_primal(cfg, mesh, h_s, w_s, h_t, w_t, labels):
-    return _sharded_run(cfg, mesh, h_s, w_s, h_t, w_t, labels)[0]
+def _sharded_primal(cfg, mesh, h_s, w_s, h_t, w_t, labels, where):
+    return _sharded_run(cfg, mesh, h_s, w_s, h_t, w_t, labels, where)[0]
 
 
-def _sharded_fwd(cfg, mesh, h_s, w_s, h_t, w_t, labels):
-    loss, dh_NH, dw_HV = _sharded_run(cfg, mesh, h_s, w_s, h_t, w_t, labels)
+def _sharded_fwd(cfg, mesh, h_s, w_s, h_t, w_t, labels, where):
+    loss, dh_NH, dw_HV = _sharded_run(cfg, mesh, h_s, w_s, h_t, w_t, labels, where)
     return loss, (dh_NH.astype(h_s.dtype), dw_HV.astype(w_s.dtype))
 
 
@@ -359,6 +379,7 @@ def fused_linear_distillation(
     lam: float = 0.1,
     labels: Int[ArrayLike, " n"] | None = None,
     label_weight: float = 0.0,
+    where: Bool[ArrayLike, " v"] | Bool[ArrayLike, "n v"] | None = None,
     chunk_size: int = 256,
     reduction: str = "mean",
     implementation: str = "chunked",
@@ -393,7 +414,8 @@ def fused_linear_distillation(
 
     The generalised JSD (Agarwal et al., 2024) has the limits
     :math:`D_{\mathrm{jsd}}/\beta \to D_{\mathrm{forward\_kl}}` as :math:`\beta \to 0` and
-    :math:`D_{\mathrm{jsd}}/(1-\beta) \to D_{\mathrm{reverse\_kl}}` as :math:`\beta \to 1`;
+    :math:`D_{\mathrm{jsd}}/(1-\beta) \to D_{\mathrm{reverse\_kl}}` as :math:`\beta \to 1`,
+    and at the endpoints it is those KLs exactly (trl's and Liger's definition);
     the skew KLs are DistiLLM's (Ko et al., 2024). The returned value is
     :math:`\frac1N\sum_n \ell_n` (``reduction="mean"``) or :math:`\sum_n \ell_n` (``"sum"``).
 
@@ -437,11 +459,17 @@ def fused_linear_distillation(
       w_teacher: teacher output head, shape ``[Ht, V]``.
       divergence: one of :data:`~bayeskd.losses.divergences.DIVERGENCES`.
       temperature: :math:`T > 0`, finite, static.
-      beta: :math:`\beta \in (0, 1)` for ``"jsd"`` (ignored otherwise), static.
+      beta: :math:`\beta \in [0, 1]` for ``"jsd"`` (ignored otherwise), static; 0 is forward
+        KL and 1 reverse KL exactly, as in trl and Liger.
       lam: :math:`\mu \in [0, 1]` for the skew KLs (ignored otherwise), static.
       labels: optional integer targets in ``[0, V)``, shape ``[N]``.
       label_weight: :math:`\lambda \in [0, 1]`; if positive, ``labels`` are required.
         With ``labels`` given and ``label_weight=0`` the labels are ignored.
+      where: optional boolean mask of the classes that take part, shape ``[V]`` (a vocabulary
+        padded to a multiple of 128, banned tokens) or ``[N, V]`` (constrained decoding, one
+        mask per token); elsewhere both teacher and student logits are :math:`-\infty`. Masked
+        classes get exactly zero gradient; a token masked everywhere contributes zero. A label
+        on a masked class makes the cross-entropy ``+inf``.
       chunk_size: tokens per chunk (> 0), clipped to ``N``. Peak memory grows linearly
         with it (about ``3 * chunk_size * V`` float32 values plus the ``[H, V]`` gradient);
         on CPU the speed is flat from 64 to 1024, so the default 256 keeps the temporary
@@ -461,7 +489,8 @@ def fused_linear_distillation(
     Raises:
       ValueError: at trace time, for an unknown ``divergence``, ``reduction`` or
         ``implementation``, a bad ``temperature``, ``beta``, ``lam``, ``label_weight`` or
-        ``chunk_size``, missing labels, inconsistent shapes, a ``mesh`` without
+        ``chunk_size``, missing labels, inconsistent shapes, a ``where`` that is not boolean
+        ``[V]`` or ``[N, V]``, a ``mesh`` without
         ``"vocab_sharded"`` (or that implementation without one), an ``axis`` the mesh does
         not have or whose size does not divide ``V``.
 
@@ -512,15 +541,17 @@ def fused_linear_distillation(
         label_weight=label_weight,
         chunk_size=chunk_size,
         reduction=reduction,
+        where=where,
     )
     _check_mesh(implementation, mesh, axis, jnp.shape(w_student)[1])
     if cfg.label_weight == 0.0:
         labels = None  # unused: keep it out of the kernel
     h_s, w_s, h_t, w_t = (jnp.asarray(x) for x in (h_student, w_student, h_teacher, w_teacher))
     labels = None if labels is None else jnp.asarray(labels, jnp.int32)
+    where = None if where is None else jnp.asarray(where)
     if implementation == "vocab_sharded":
         col = NamedSharding(mesh, P(None, axis))
         w_s, w_t = (lax.with_sharding_constraint(w, col) for w in (w_s, w_t))
-        return _sharded(cfg._replace(axis_name=axis), mesh, h_s, w_s, h_t, w_t, labels)
+        return _sharded(cfg._replace(axis_name=axis), mesh, h_s, w_s, h_t, w_t, labels, where)
     run = _fused if implementation == "chunked" else _naive
-    return run(cfg, h_s, w_s, h_t, w_t, labels)
+    return run(cfg, h_s, w_s, h_t, w_t, labels, where)

@@ -290,7 +290,7 @@ class LMObjective:
     Attributes:
       divergence: an entry of :data:`bayeskd.losses.DIVERGENCES`.
       temperature: the distillation temperature :math:`T` (> 0).
-      beta: JSD's :math:`\\beta \\in (0, 1)`.
+      beta: JSD's :math:`\\beta \\in [0, 1]` (0: forward KL, 1: reverse KL, exactly, as in trl).
       lam: the skew KLs' mixing :math:`\\lambda \\in [0, 1]` (DistiLLM's default 0.1).
       label_weight: share of the hard-label cross-entropy in ``[0, 1]`` (1: no teacher).
       on_policy: GKD's fraction of each batch replaced by student samples, in ``[0, 1]``.
@@ -320,8 +320,6 @@ class LMObjective:
         check_temperature(self.temperature)
         check_temperature(self.sample_temperature, name="sample_temperature")
         check_unit_interval(self.beta, name="beta")
-        if self.divergence == "jsd":
-            check_unit_interval(self.beta, name="beta", open_ends=True)
         check_unit_interval(self.lam, name="lam")
         check_unit_interval(self.label_weight, name="label_weight")
         check_unit_interval(self.on_policy, name="on_policy")
@@ -380,7 +378,7 @@ class LMObjective:
         loss = fused_linear_distillation(
             h_s, w_s, jax.lax.stop_gradient(h_t), jax.lax.stop_gradient(w_t),
             divergence=self.divergence, temperature=self.temperature,
-            beta=min(max(self.beta, 1e-6), 1 - 1e-6), lam=self.lam,
+            beta=self.beta, lam=self.lam,
             labels=targets.reshape(-1), label_weight=self.label_weight,
             chunk_size=self.chunk_size, implementation=self.implementation)
         if self.hidden_weight > 0:

@@ -313,8 +313,8 @@ def test_divergence_jits_and_vmaps_over_beta_and_lam():
 
 @pytest.mark.parametrize(("kwargs", "arg"), [
     (dict(name="kl"), "name"),
-    (dict(beta=0.0), "beta"),
-    (dict(beta=1.0), "beta"),
+    (dict(beta=-0.1), "beta"),
+    (dict(beta=1.5), "beta"),
     (dict(beta=float("nan")), "beta"),
     (dict(lam=-0.1), "lam"),
     (dict(lam=1.5), "lam"),
@@ -325,3 +325,26 @@ def test_divergence_bad_arguments_raise_one_line(fn, kwargs, arg):
     with pytest.raises(ValueError, match=f"^{arg}: ") as err:
         fn(jnp.zeros((2, 3)), jnp.zeros((2, 3)), **kwargs)
     assert "\n" not in str(err.value)
+
+
+TRL_STUDENT, TRL_TEACHER = np.log([0.1, 0.9]), np.log([0.9, 0.1])
+TRL_ENDPOINT = 0.8 * np.log(9.0)  # trl's golden value, 1.75778, at beta = 0 and at beta = 1
+
+
+@pytest.mark.parametrize(("beta", "plain"), [(0.0, "forward_kl"), (1.0, "reverse_kl")])
+def test_jsd_endpoints_are_forward_and_reverse_kl_exactly(beta, plain):
+    """trl and Liger: jsd(beta=0) = KL(teacher || student), jsd(beta=1) = KL(student || teacher),
+    exactly, in value and closed-form gradient, static or traced beta; trl's golden case."""
+    golden = divergence(TRL_TEACHER, TRL_STUDENT, name="jsd", beta=beta)
+    np.testing.assert_allclose(golden, TRL_ENDPOINT, rtol=1e-6)
+    zt, zs = _logits(7)
+    kw = dict(temperature=2.0)
+    v, g = divergence_value_and_grad(zt, zs, name="jsd", beta=beta, **kw)
+    v0, g0 = divergence_value_and_grad(zt, zs, name=plain, **kw)
+    np.testing.assert_array_equal(v, v0)
+    np.testing.assert_array_equal(g, g0)
+    np.testing.assert_array_equal(divergence(zt, zs, name="jsd", beta=beta, **kw), v0)
+    swept = jax.jit(jax.vmap(lambda b: divergence(zt, zs, name="jsd", beta=b, **kw)))(
+        jnp.array([beta, 0.5]))
+    np.testing.assert_allclose(swept[0], v0, rtol=1e-5)  # jit reassociates
+    assert float(jnp.max(jnp.abs(swept[1] - v0))) > 0.05  # the interior is another objective

@@ -222,6 +222,33 @@ def test_jsd_endpoints_are_scaled_forward_and_reverse_kl():
     assert lo_2 < lo_1 / 3 and hi_2 < hi_1 / 3  # the gap closes as beta reaches the end
 
 
+@pytest.mark.parametrize(("beta", "plain"), [(0.0, "forward_kl"), (1.0, "reverse_kl")])
+def test_jsd_endpoints_are_forward_and_reverse_kl_exactly(beta, plain):
+    """beta = 0 and 1 are accepted and give the plain KLs exactly on every path; trl's golden
+    case (student [0.1, 0.9], teacher [0.9, 0.1]: 0.8 ln 9 at both ends) through identity heads."""
+    from bayeskd.distributed import make_mesh
+
+    args, _ = _problem(seed=10)
+    paths = [dict(implementation="chunked"), dict(implementation="naive"),
+             dict(implementation="vocab_sharded", mesh=make_mesh(1))]
+
+    @jax.jit
+    def run(*a):
+        return [(_vag(fused_linear_distillation, a, argnums=(0, 1), divergence="jsd", beta=beta,
+                      chunk_size=CHUNK, temperature=2.0, **p),
+                 _vag(fused_linear_distillation, a, argnums=(0, 1), divergence=plain,
+                      chunk_size=CHUNK, temperature=2.0, **p)) for p in paths]
+
+    for p, ((v, g), (v0, g0)) in zip(paths, run(*args), strict=True):
+        assert float(v) == float(v0), p
+        for x, y in zip(g, g0, strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=str(p))
+    eye = jnp.eye(2)
+    student, teacher = jnp.log(jnp.array([[0.1, 0.9]])), jnp.log(jnp.array([[0.9, 0.1]]))
+    golden = fused_linear_distillation(student, eye, teacher, eye, divergence="jsd", beta=beta)
+    assert float(golden) == pytest.approx(0.8 * np.log(9.0), rel=1e-6)
+
+
 # --------------------------------------------------------------------------------------
 # Precision and stability.
 # --------------------------------------------------------------------------------------
@@ -310,8 +337,8 @@ def test_grad_wrt_one_argument_under_jit():
         (dict(temperature=-1.0), "temperature"),
         (dict(temperature=float("nan")), "temperature"),
         (dict(temperature=float("inf")), "temperature"),
-        (dict(beta=0.0), "beta"),
-        (dict(beta=1.0), "beta"),
+        (dict(beta=-0.1), "beta"),
+        (dict(beta=1.5), "beta"),
         (dict(beta=float("nan")), "beta"),
         (dict(lam=-0.1), "lam"),
         (dict(lam=1.5), "lam"),
@@ -324,6 +351,8 @@ def test_grad_wrt_one_argument_under_jit():
         (dict(labels=jnp.zeros((N + 1,), jnp.int32)), "labels"),
         (dict(labels=jnp.zeros((N,), jnp.float32)), "labels"),
         (dict(reduction="none"), "reduction"),
+        (dict(where=jnp.ones((V + 1,), bool)), "where"),
+        (dict(where=jnp.ones((V,), jnp.float32)), "where"),
     ],
 )
 @pytest.mark.parametrize("fn", [fused_linear_distillation, naive_reference])

@@ -205,8 +205,18 @@ def test_fit_trains_a_language_model_and_chunked_equals_naive(setup):
     assert m["bits_per_token"] == pytest.approx(m["nll"] / np.log(2))
 
 
+@pytest.mark.parametrize(("beta", "plain"), [(0.0, "forward_kl"), (1.0, "reverse_kl")])
+def test_jsd_endpoints_are_the_plain_kls_unclamped(setup, beta, plain):
+    """beta = 0 and 1 reach the kernel as given (no clamp to 1e-6) and are the KLs exactly."""
+    tokens, teacher, gd, params = setup
+    jsd = LMObjective(divergence="jsd", beta=beta, chunk_size=5)
+    got = jsd(gd, params, _batch(tokens), teacher, None)
+    want = LMObjective(divergence=plain, chunk_size=5)(gd, params, _batch(tokens), teacher, None)
+    assert float(got) == float(want)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"beta": 1.5}, "beta: must lie in"), ({"lam": -0.1}, "lam: must lie in"),
+    ({"beta": 1.5}, "beta: must lie in"), ({"divergence": "jsd", "beta": -0.1}, "beta: must lie"), ({"lam": -0.1}, "lam: must lie in"),
     ({"on_policy": 2.0}, "on_policy"), ({"divergence": "kl"}, "divergence")])
 def test_bad_objective_settings_name_themselves(kwargs, match):
     with pytest.raises(ValueError, match=match):
