@@ -21,6 +21,7 @@ JOBS = {
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
+    "teacher_quality": _S + "teacher_quality",
 }
 SPECS = JOBS | FIGURES
 

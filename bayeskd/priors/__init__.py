@@ -10,6 +10,7 @@ from bayeskd.priors.priors import (
     objective,
     stack_priors,
 )
+from bayeskd.priors.virtual import virtual_teacher
 
 __all__ = [
     "GaussianPrior",
@@ -20,4 +21,5 @@ __all__ = [
     "TeacherPrior",
     "objective",
     "stack_priors",
+    "virtual_teacher",
 ]

@@ -1,0 +1,90 @@
+"""The teacher figures (fidelity, teacher_quality, prior_table, function_matching) at smoke size,
+each run once through the runner: outputs, rows, values derived from the summary, verdicts
+computed by the rules, resumes that recompute nothing, and the spec size limit."""
+
+import json
+import math
+import pathlib
+
+import pytest
+
+from bayeskd.experiments import runner
+from bayeskd.experiments.registry import get_spec
+from bayeskd.experiments.render import summary_markdown
+
+NAMES = ("teacher_quality",)
+SPECS_DIR = pathlib.Path(runner.__file__).parent / "specs"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teacher_figs")
+    out = {}
+    for name in NAMES:
+        req = runner.resolve(name, size="smoke", out=root / name)
+        out[name] = (req, runner.run(req, progress=False, log=lambda m: None))
+    return out
+
+
+def _written(runs, name) -> dict:
+    req, results = runs[name]
+    written = json.loads((req.out / "results.json").read_text())
+    assert written == json.loads(json.dumps(results))
+    return written
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_outputs_exist_and_summary_renders_from_results(runs, name):
+    req, _ = runs[name]
+    written = _written(runs, name)
+    for f in ("results.json", "results.csv", "summary.md", "timing.json", f"{name}.png"):
+        assert (req.out / f).stat().st_size > 0, f
+    assert written["spec"] == name and written["size"] == "smoke"
+    assert (req.out / "summary.md").read_text() == summary_markdown(req.spec, written)
+    assert "runtime_s" not in json.dumps(written)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_verdicts_are_the_rules_applied_to_the_values(runs, name):
+    written, spec = _written(runs, name), get_spec(name)
+    assert set(written["verdicts"]) == {e.claim for e in spec.expectations}
+    for e in spec.expectations:
+        got = written["verdicts"][e.claim]
+        assert got == e.verdict(written["values"])
+        assert got is None or isinstance(got, bool)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_is_short(name):
+    assert len((SPECS_DIR / f"{name}.py").read_text().splitlines()) <= 125
+
+
+def test_teacher_quality_rows_and_values(runs):
+    w = _written(runs, "teacher_quality")
+    cfg = runs["teacher_quality"][0].cfg
+    students = [r for r in w["rows"] if r["part"] == "student"]
+    assert [(r["student"], r["arm"]) for r in students[::cfg.seeds]] == [
+        ("mlp", "labels"), ("mlp", "KD, trained CNN"), ("mlp", "KD, barely trained CNN"),
+        ("mlp", "teacher-free KD"), ("cnn", "labels"), ("cnn", "reversed KD, MLP teacher")]
+    assert [r["seed"] for r in students] == list(range(cfg.seeds)) * 6
+    s, v = w["summary"]["students"], w["values"]
+    assert v["teacher_free"] == s["mlp | teacher-free KD"]["accuracy"]["mean"]
+    assert v["reversed_std"] == s["cnn | reversed KD, MLP teacher"]["accuracy"]["std"]
+    teachers = w["summary"]["teachers"]
+    assert v["teacher_cnn_poor"] == teachers["cnn, barely trained"]["accuracy"]["mean"]
+    # 40 steps leave the CNN far below its trained self; the CNN beats the MLP teacher
+    assert v["teacher_cnn_poor"] < v["teacher_cnn"] - 0.1 and v["teacher_mlp"] < v["teacher_cnn"]
+    assert all(math.isfinite(r["nll"]) for r in students)
+
+
+def test_teacher_quality_resume_recomputes_nothing(runs, monkeypatch):
+    req, results = runs["teacher_quality"]
+
+    def fail(*a, **k):
+        raise AssertionError("a finished unit was trained again")
+
+    monkeypatch.setattr("bayeskd.experiments.common.train_arms", fail)
+    log: list[str] = []
+    again = runner.run(req, progress=False, log=log.append)
+    assert json.dumps(again["rows"]) == json.dumps(results["rows"])
+    assert sum("reloaded" in line for line in log) == 2
