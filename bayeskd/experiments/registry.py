@@ -22,6 +22,7 @@ JOBS = {
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
     "teacher_quality": _S + "teacher_quality",
+    "fidelity": _S + "fidelity",
 }
 SPECS = JOBS | FIGURES
 

@@ -12,7 +12,7 @@ from bayeskd.experiments import runner
 from bayeskd.experiments.registry import get_spec
 from bayeskd.experiments.render import summary_markdown
 
-NAMES = ("teacher_quality",)
+NAMES = ("teacher_quality", "fidelity")
 SPECS_DIR = pathlib.Path(runner.__file__).parent / "specs"
 
 
@@ -88,3 +88,26 @@ def test_teacher_quality_resume_recomputes_nothing(runs, monkeypatch):
     again = runner.run(req, progress=False, log=log.append)
     assert json.dumps(again["rows"]) == json.dumps(results["rows"])
     assert sum("reloaded" in line for line in log) == 2
+
+
+def test_fidelity_rows_and_values(runs):
+    w = _written(runs, "fidelity")
+    cfg = runs["fidelity"][0].cfg
+    parts = [r["part"] for r in w["rows"]]
+    assert parts == ["teacher"] * 7 + ["self"] * cfg.seeds * len(cfg.transfer_sizes) + [
+        "ensemble"] * cfg.seeds
+    members = [r for r in w["rows"] if r.get("arm") == "ensemble member"]
+    assert [r["seed"] for r in members] == list(range(5))
+    v, s = w["values"], w["summary"]
+    n = str(cfg.transfer_sizes[0])
+    assert v["train_agreement"] == s["self"][n]["train_agreement"]["mean"]
+    assert v["single"] == pytest.approx(sum(r["accuracy"] for r in members) / 5)
+    for r in w["rows"]:
+        if r["part"] != "teacher":
+            assert 0 <= r["train_agreement"] <= 1 and 0 <= r["fit_agreement"] <= 1
+            assert r["kl_teacher_student"] >= 0
+    # with the training inputs as the whole transfer set, both agreements are the same inputs
+    assert all(r["train_agreement"] == r["fit_agreement"] for r in w["rows"]
+               if r.get("num_transfer") == 4000)
+    # averaging five members' probabilities beats their average accuracy
+    assert v["ensemble"] > v["single"]
