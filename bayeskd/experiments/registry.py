@@ -23,6 +23,7 @@ FIGURES = {
     "hinton_kd": _S + "hinton_kd",
     "teacher_quality": _S + "teacher_quality",
     "fidelity": _S + "fidelity",
+    "function_matching": _S + "function_matching",
 }
 SPECS = JOBS | FIGURES
 

@@ -2,17 +2,19 @@
 each run once through the runner: outputs, rows, values derived from the summary, verdicts
 computed by the rules, resumes that recompute nothing, and the spec size limit."""
 
+import dataclasses
 import json
 import math
 import pathlib
 
 import pytest
 
+from bayeskd.data import ShiftScaleNoise
 from bayeskd.experiments import runner
 from bayeskd.experiments.registry import get_spec
 from bayeskd.experiments.render import summary_markdown
 
-NAMES = ("teacher_quality", "fidelity")
+NAMES = ("teacher_quality", "fidelity", "function_matching")
 SPECS_DIR = pathlib.Path(runner.__file__).parent / "specs"
 
 
@@ -111,3 +113,25 @@ def test_fidelity_rows_and_values(runs):
                if r.get("num_transfer") == 4000)
     # averaging five members' probabilities beats their average accuracy
     assert v["ensemble"] > v["single"]
+
+
+def test_function_matching_rows_units_and_values(runs):
+    req, _ = runs["function_matching"]
+    w, cfg = _written(runs, "function_matching"), req.cfg
+    modes = [r for r in w["rows"] if r["part"] == "modes"]
+    assert [r["arm"] for r in modes[::cfg.seeds]] == ["labels", "augment", "fixed table",
+                                                      "consistent", "inconsistent"]
+    patience = [r for r in w["rows"] if r["part"] == "patience"]
+    assert [r["steps"] for r in patience[::cfg.seeds]] == list(cfg.patience)
+    # the consistent arm at the main schedule is one unit, read by both parts
+    same = [r for r in patience if r["steps"] == cfg.steps]
+    assert [r["accuracy"] for r in same] == [r["accuracy"] for r in modes
+                                             if r["arm"] == "consistent"]
+    v, s = w["values"], w["summary"]
+    assert v["fixed_table"] == s["modes"]["fixed table"]["accuracy"]["mean"]
+    assert v["patience_short"] == s["patience"][str(cfg.patience[0])]["accuracy"]["mean"]
+    assert v["augment_long"] == s["control"]["augment"]["accuracy"]["mean"]
+    assert w["extra"]["augmentation"] == dataclasses.asdict(ShiftScaleNoise())
+    # fitting the teacher on its views makes the student agree with it more than labels do
+    agree = {a: s["modes"][a]["agreement"]["mean"] for a in ("labels", "consistent")}
+    assert agree["consistent"] > agree["labels"]
