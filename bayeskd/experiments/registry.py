@@ -24,6 +24,7 @@ FIGURES = {
     "teacher_quality": _S + "teacher_quality",
     "fidelity": _S + "fidelity",
     "function_matching": _S + "function_matching",
+    "prior_table": _S + "prior_table",
 }
 SPECS = JOBS | FIGURES
 
