@@ -31,6 +31,10 @@ FIGURES = {
     "rag_privileged": _S + "rag_privileged",
     "lm_distillation": _S + "lm_distillation",
     "distilbert_init": _S + "distilbert_init",
+    "teacher_quality": _S + "teacher_quality",
+    "fidelity": _S + "fidelity",
+    "function_matching": _S + "function_matching",
+    "prior_table": _S + "prior_table",
 }
 SPECS = JOBS | FIGURES
 

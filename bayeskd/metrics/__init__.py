@@ -17,6 +17,7 @@ from bayeskd.metrics.classification import (
     predictive_mean,
     total_variation,
 )
+from bayeskd.metrics.fidelity import transfer_agreement
 from bayeskd.metrics.robustness import input_grad_norm, noise_accuracy
 from bayeskd.metrics.summary import (
     classification_metrics,
@@ -49,4 +50,5 @@ __all__ = [
     "reliability_bins",
     "summarize",
     "total_variation",
+    "transfer_agreement",
 ]

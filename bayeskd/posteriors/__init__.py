@@ -57,6 +57,7 @@ from bayeskd.posteriors.sgld import (
     uniform_inputs,
 )
 from bayeskd.posteriors.swag import SWAG, SWAGState, fit_swag, swag_moments, swag_sample
+from bayeskd.posteriors.swag_teacher import swag_teacher
 
 __all__ = [
     "SWAG",
@@ -101,6 +102,7 @@ __all__ = [
     "uniform_inputs",
     "swag_moments",
     "swag_sample",
+    "swag_teacher",
     "teacher_log_probs",
     "to_inference_data",
     "weight_decay_from_prior_std",

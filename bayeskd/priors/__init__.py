@@ -10,6 +10,8 @@ from bayeskd.priors.priors import (
     objective,
     stack_priors,
 )
+from bayeskd.priors.regularisers import regulariser_prior
+from bayeskd.priors.virtual import virtual_teacher
 
 __all__ = [
     "GaussianPrior",
@@ -19,5 +21,7 @@ __all__ = [
     "SumPrior",
     "TeacherPrior",
     "objective",
+    "regulariser_prior",
     "stack_priors",
+    "virtual_teacher",
 ]
