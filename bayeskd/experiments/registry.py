@@ -21,6 +21,7 @@ JOBS = {
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
+    "kd_as_map": _S + "kd_as_map",
 }
 SPECS = JOBS | FIGURES
 
