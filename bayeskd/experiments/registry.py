@@ -22,6 +22,7 @@ JOBS = {
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
     "kd_as_map": _S + "kd_as_map",
+    "privileged_information": _S + "privileged_information",
 }
 SPECS = JOBS | FIGURES
 
