@@ -5,7 +5,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayeskd.training.logistic import QuadraticFeatures, fit_softmax, newton_minimize
+from bayeskd.training.logistic import (
+    QuadraticFeatures,
+    fit_softmax,
+    generalised_distillation,
+    linear_accuracy,
+    newton_minimize,
+)
 
 
 def test_newton_finds_the_ridge_regression_solution():
@@ -45,3 +51,16 @@ def test_quadratic_features_are_standardised_on_the_reference():
     np.testing.assert_allclose(phi.std(0), 1, atol=1e-5)
     raw = np.array([[2.0, 3.0]])
     np.testing.assert_allclose(f(raw) * f.std + f.mean, [[2, 3, 4, 9, 6]], rtol=1e-5)
+
+
+def test_generalised_distillation_at_zero_imitation_is_the_label_student():
+    from bayeskd.data.privileged import synthetic_sets
+
+    sets = synthetic_sets(2, 2, dim=10, sizes=(100, 50, 200))
+    acc = generalised_distillation(sets, [(0.0, 1.0), (0.0, 5.0), (1.0, 2.0)], steps=200)
+    assert acc["teacher"].shape == (2,) and acc["val"].shape == acc["test"].shape == (2, 3)
+    np.testing.assert_array_equal(acc["test"][:, 0], acc["test"][:, 1])  # T unused at λ = 0
+    assert np.all(acc["teacher"] > 0.9)  # x* = x_J decides the label
+    # the teacher's accuracy is its linear classifier's on the privileged test inputs
+    assert linear_accuracy(np.eye(2), np.zeros(2), np.array([[1.0, 0.0], [0.0, 1.0]]),
+                           np.array([0, 0])) == 0.5
