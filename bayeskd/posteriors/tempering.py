@@ -39,7 +39,7 @@ def entropy_crossing(temps: np.ndarray, entropies: np.ndarray, target: float) ->
     from the coldest temperature up, or ``None`` when ``target`` is outside the curve's range.
 
     Example:
-      >>> entropy_crossing(np.array([0.01, 1.0]), np.array([0.0, 1.0]), 0.5)
+      >>> round(entropy_crossing(np.array([0.01, 1.0]), np.array([0.0, 1.0]), 0.5), 12)
       0.1
     """
     order = np.argsort(temps)
