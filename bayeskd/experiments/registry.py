@@ -35,6 +35,8 @@ FIGURES = {
     "fidelity": _S + "fidelity",
     "function_matching": _S + "function_matching",
     "prior_table": _S + "prior_table",
+    "kd_as_map": _S + "kd_as_map",
+    "privileged_information": _S + "privileged_information",
 }
 SPECS = JOBS | FIGURES
 
