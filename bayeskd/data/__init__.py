@@ -30,6 +30,8 @@ from bayeskd.data.mnist1d import load_mnist1d
 from bayeskd.data.own import load_npz, load_teacher_outputs
 from bayeskd.data.synthetic import (
     GaussianMixture,
+    annulus,
+    gmm_toy,
     grid_2d,
     load_gmm,
     load_moons,
@@ -50,8 +52,10 @@ __all__ = [
     "make_augmentation",
     "Dataset",
     "GaussianMixture",
+    "annulus",
     "cache_root",
     "data_root",
+    "gmm_toy",
     "grid_2d",
     "load_cifar10",
     "load_dataset",

@@ -21,6 +21,7 @@ JOBS = {
 #: Figures (``bayeskd reproduce NAME``), in README order.
 FIGURES = {
     "hinton_kd": _S + "hinton_kd",
+    "ensemble_distribution_distillation": _S + "ensemble_distribution_distillation",
 }
 SPECS = JOBS | FIGURES
 

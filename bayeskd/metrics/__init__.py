@@ -16,7 +16,9 @@ from bayeskd.metrics.classification import (
     nll,
     predictive_mean,
     total_variation,
+    uncertainty_decomposition,
 )
+from bayeskd.metrics.detection import auroc
 from bayeskd.metrics.robustness import input_grad_norm, noise_accuracy
 from bayeskd.metrics.summary import (
     classification_metrics,
@@ -31,6 +33,7 @@ __all__ = [
     "ReliabilityBins",
     "accuracy",
     "agreement",
+    "auroc",
     "brier",
     "classification_metrics",
     "ece",
@@ -49,4 +52,5 @@ __all__ = [
     "reliability_bins",
     "summarize",
     "total_variation",
+    "uncertainty_decomposition",
 ]
