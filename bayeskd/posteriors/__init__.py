@@ -39,6 +39,7 @@ from bayeskd.posteriors.numpyro_bnn import (
     weight_decay_from_prior_std,
 )
 from bayeskd.posteriors.reference import (
+    nuts_reference,
     predictive_diagnostics,
     predictive_metrics,
     reference_distances,
@@ -86,6 +87,7 @@ __all__ = [
     "predictive_diagnostics",
     "predictive_metrics",
     "prior_std_from_weight_decay",
+    "nuts_reference",
     "reference_distances",
     "rhat_ess",
     "run_ensemble_sampler",
