@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pathlib
 
+from bayeskd.cache import cache_root
 from bayeskd.data.augment import (
     AUGMENTATIONS,
     CropFlip,
@@ -25,11 +26,12 @@ from bayeskd.data.augment import (
 from bayeskd.data.dataset import Dataset
 from bayeskd.data.digits import load_digits
 from bayeskd.data.files import load_cifar10, load_mnist, parse_idx, read_idx
-from bayeskd.cache import cache_root
 from bayeskd.data.mnist1d import load_mnist1d
 from bayeskd.data.own import load_npz, load_teacher_outputs
 from bayeskd.data.synthetic import (
     GaussianMixture,
+    annulus,
+    gmm_toy,
     grid_2d,
     load_gmm,
     load_moons,
@@ -50,8 +52,10 @@ __all__ = [
     "make_augmentation",
     "Dataset",
     "GaussianMixture",
+    "annulus",
     "cache_root",
     "data_root",
+    "gmm_toy",
     "grid_2d",
     "load_cifar10",
     "load_dataset",

@@ -28,6 +28,8 @@ __all__ = [
     "load_spirals",
     "spirals",
     "grid_2d",
+    "annulus",
+    "gmm_toy",
 ]
 
 SeedLike = int | np.random.SeedSequence | np.random.Generator
@@ -300,3 +302,42 @@ def grid_2d(
         np.linspace(lo[1], hi[1], resolution, dtype=np.float32),
     )
     return np.stack([xx.ravel(), yy.ravel()], axis=1), xx, yy
+
+
+def annulus(n: int, *, inner: float, outer: float, seed: SeedLike) -> np.ndarray:
+    r"""``n`` points uniform in area on the ring :math:`\text{inner} \le \|x\| \le \text{outer}`,
+    ``float32 [n, 2]``: inputs away from data that lie inside the inner radius (a 2-D
+    out-of-distribution set).
+
+    Uniform in area means :math:`r^2 \sim U(\text{inner}^2, \text{outer}^2)` and the angle
+    :math:`a \sim U(0, 2\pi)`, so :math:`P(\|x\| \le \rho) = (\rho^2 - \text{inner}^2) /
+    (\text{outer}^2 - \text{inner}^2)`.
+
+    Example:
+      >>> x = annulus(5, inner=1.0, outer=1.0, seed=0)  # a degenerate ring: the unit circle
+      >>> x.shape, np.allclose(np.linalg.norm(x, axis=1), 1.0)
+      ((5, 2), True)
+    """
+    if not 0 <= inner <= outer:
+        raise ValueError(f"inner, outer: need 0 <= inner <= outer, got {inner!r}, {outer!r}")
+    rng = np.random.default_rng(seed)
+    r = np.sqrt(rng.uniform(inner**2, outer**2, n))
+    a = rng.uniform(0, 2 * np.pi, n)
+    return np.stack([r * np.cos(a), r * np.sin(a)], 1).astype(np.float32)
+
+
+def gmm_toy(per_class: int = 10, *, separation: float = 1.5, pool: int = 200,
+            seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A tiny 2-class 2-D Gaussian-mixture training set (the toy of Korattikara et al. 2015,
+    §4.1: 10 points per class): the first ``per_class`` points of each class among ``pool``
+    draws of :func:`make_gmm_problem` (``dim=2, num_classes=2``), class 0 first.
+
+    Returns:
+      ``x: float32 [2 * per_class, 2]``, ``y: int32 [2 * per_class]``.
+    """
+    problem = make_gmm_problem(dim=2, num_classes=2, separation=separation, seed=seed)
+    x, y = problem.sample(pool, seed=seed)
+    idx = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in (0, 1)])
+    if len(idx) < 2 * per_class:
+        raise ValueError(f"per_class: {pool} draws hold fewer than {per_class} points of a class")
+    return x[idx].astype(np.float32), y[idx].astype(np.int32)

@@ -37,6 +37,7 @@ FIGURES = {
     "prior_table": _S + "prior_table",
     "kd_as_map": _S + "kd_as_map",
     "privileged_information": _S + "privileged_information",
+    "ensemble_distribution_distillation": _S + "ensemble_distribution_distillation",
 }
 SPECS = JOBS | FIGURES
 

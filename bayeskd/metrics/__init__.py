@@ -16,7 +16,9 @@ from bayeskd.metrics.classification import (
     nll,
     predictive_mean,
     total_variation,
+    uncertainty_decomposition,
 )
+from bayeskd.metrics.detection import auroc
 from bayeskd.metrics.fidelity import transfer_agreement
 from bayeskd.metrics.robustness import input_grad_norm, noise_accuracy
 from bayeskd.metrics.summary import (
@@ -32,6 +34,7 @@ __all__ = [
     "ReliabilityBins",
     "accuracy",
     "agreement",
+    "auroc",
     "brier",
     "classification_metrics",
     "ece",
@@ -51,4 +54,5 @@ __all__ = [
     "summarize",
     "total_variation",
     "transfer_agreement",
+    "uncertainty_decomposition",
 ]

@@ -93,13 +93,15 @@ def plane_panels(
     cmap: str = "RdBu_r",
     vmin: float = 0.0,
     vmax: float = 1.0,
+    title: str | None = None,
 ):
-    """A grid of filled contour maps over a 2-D plane.
+    """A grid of filled contour maps over a 2-D plane, one colour scale ``[vmin, vmax]``.
 
     Args:
       xx, yy: ``[R, R]`` grid coordinates.
       rows: rows of ``(title, values [R*R])`` panels.
       x_train, y_train: optional points drawn on every panel.
+      title: the figure's title.
     """
     nrows, ncols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.3 * nrows), squeeze=False)
@@ -109,14 +111,16 @@ def plane_panels(
             if j >= len(row):
                 ax.axis("off")
                 continue
-            title, values = row[j]
+            name, values = row[j]
             cs = ax.contourf(xx, yy, np.asarray(values).reshape(xx.shape), levels=20, cmap=cmap,
                              vmin=vmin, vmax=vmax)
             if x_train is not None:
                 ax.scatter(x_train[:, 0], x_train[:, 1], c=y_train, s=6, cmap="coolwarm",
                            edgecolors="k", linewidths=0.3)
-            ax.set_title(title, fontsize=8)
+            ax.set_title(name, fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
     fig.colorbar(cs, ax=axes.ravel().tolist(), shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig

@@ -42,6 +42,7 @@ from bayeskd.posteriors.numpyro_bnn import (
 from bayeskd.posteriors.reference import (
     converged,
     evaluate_posterior,
+    nuts_reference,
     predictive_diagnostics,
     predictive_metrics,
     reference_distances,
@@ -92,6 +93,7 @@ __all__ = [
     "predictive_diagnostics",
     "predictive_metrics",
     "prior_std_from_weight_decay",
+    "nuts_reference",
     "reference_distances",
     "rhat_ess",
     "run_ensemble_sampler",

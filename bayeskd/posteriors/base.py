@@ -12,7 +12,8 @@ Every posterior in :mod:`bayeskd.posteriors` is a :class:`Posterior` with
 
 - ``sample_logits(x, *, key, num_samples) -> [S, B, K]``,
 - ``sample_probs(x, *, key, num_samples) -> [S, B, K]`` (softmax of the above),
-- ``predictive(x, *, key, num_samples=None) -> [B, K]``, the mean *in probability space*.
+- ``predictive(x, *, key, num_samples=None) -> [B, K]``, the mean *in probability space*,
+- ``uncertainty(x, *, key) -> {total, data, knowledge}``, each ``[B]``.
 
 **Contract.** The same ``key`` draws the same weights :math:`\theta_{1..S}` whatever ``x`` is, so a
 predictive computed in chunks (:func:`offline_predictive`) equals the one computed in one call.
@@ -36,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from bayeskd.metrics import uncertainty_decomposition
 from bayeskd.priors import TeacherPrior, stack_priors
 from bayeskd.training import TrainConfig, apply_members, fit
 from bayeskd.validate import (
@@ -87,6 +89,14 @@ class Posterior(abc.ABC):
     ) -> Float[Array, "batch classes"]:
         r"""The Monte Carlo posterior predictive ``[B, K]``: :math:`\frac1S\sum_s p(y\mid x,\theta_s)`."""
         return jnp.mean(self.sample_probs(x, key=key, num_samples=num_samples), axis=0)
+
+    def uncertainty(
+        self, x: ArrayLike, *, key: jax.Array, num_samples: int | None = None
+    ) -> dict[str, Float[Array, " batch"]]:
+        """``total``, ``data`` and ``knowledge`` uncertainty ``[B]`` (nats) of the sampled
+        predictions (:func:`bayeskd.metrics.uncertainty_decomposition`); a posterior with closed
+        forms overrides it."""
+        return uncertainty_decomposition(self.sample_probs(x, key=key, num_samples=num_samples))
 
     def _resolve(self, num_samples: int | None) -> int:
         return check_num_samples(self.num_samples if num_samples is None else num_samples)

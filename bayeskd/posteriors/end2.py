@@ -160,8 +160,10 @@ class DirichletStudent(Posterior):
         alpha = self.concentrations(x)
         return alpha / jnp.sum(alpha, -1, keepdims=True)
 
-    def uncertainty(self, x: ArrayLike) -> dict[str, Float[Array, " batch"]]:
-        """``total``, ``data`` and ``knowledge`` uncertainty ``[B]`` (nats) at inputs ``x``."""
+    def uncertainty(self, x: ArrayLike, *, key=None, num_samples=None
+                    ) -> dict[str, Float[Array, " batch"]]:
+        """``total``, ``data`` and ``knowledge`` uncertainty ``[B]`` (nats) at inputs ``x``, in
+        closed form (``key`` and ``num_samples`` are not used)."""
         return dirichlet_uncertainty(self.concentrations(x))
 
 

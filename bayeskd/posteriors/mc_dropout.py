@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from bayeskd.posteriors.base import Posterior
 from bayeskd.models import dropout_rate
+from bayeskd.posteriors.base import Posterior
 from bayeskd.training import apply_model
 from bayeskd.validate import check_num_samples
 

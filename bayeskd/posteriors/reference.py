@@ -33,10 +33,11 @@ from bayeskd.metrics import (
 )
 from bayeskd.posteriors.base import offline_predictive
 from bayeskd.posteriors.inference_data import rhat_ess, to_inference_data
+from bayeskd.posteriors.numpyro_bnn import BayesianNet, run_nuts
 
 _mean_mi = jax.jit(lambda probs_SBK: jnp.mean(mutual_information(probs_SBK)))
 
-__all__ = ["CONVERGED_ESS", "CONVERGED_RHAT", "converged", "evaluate_posterior",
+__all__ = ["CONVERGED_ESS", "CONVERGED_RHAT", "converged", "evaluate_posterior", "nuts_reference",
            "predictive_diagnostics", "predictive_metrics", "reference_distances"]
 
 #: Convergence thresholds of Vehtari et al. (2021), §4: rank-normalised split R-hat below 1.01
@@ -148,3 +149,28 @@ def evaluate_posterior(
     if ref_probs is not None:
         row |= reference_distances(ref_probs, test.probs)
     return row, test.probs
+def nuts_reference(model_fn, x: ArrayLike, y: ArrayLike, x_eval: ArrayLike, *, key: jax.Array,
+                   init_key: jax.Array, prior_std: float, num_warmup: int, num_samples: int,
+                   num_chains: int = 2) -> dict:
+    r"""The NUTS posterior predictive on ``x_eval`` of ``model_fn`` under an
+    :math:`\mathcal N(0, \sigma^2)` prior on every weight, with its convergence diagnostics.
+
+    :class:`~bayeskd.posteriors.BayesianNet` (built from ``init_key``) is sampled by
+    :func:`~bayeskd.posteriors.run_nuts` (``num_chains`` chains from ``key``); its predictive
+    averages every draw. Convergence: ArviZ's rank-normalised split R-hat and bulk ESS
+    (:func:`rhat_ess`) of the weights (which a network's symmetries may keep from mixing across
+    chains while the predictive mixes) and of the predictive itself
+    (:func:`predictive_diagnostics`).
+
+    Returns:
+      ``{"probs": [B, K], "divergent": int, "weights": {...}, "predictive": {...}}`` (the last
+      two: ``rhat_max``, ``rhat_median``, ``ess_min``, ``ess_median``, ``chains``, ``draws``).
+    """
+    bnn = BayesianNet(model_fn, key=init_key, prior_std=prior_std)
+    run = run_nuts(bnn.model, np.asarray(x), np.asarray(y), key=key, num_warmup=num_warmup,
+                   num_samples=num_samples, num_chains=num_chains)
+    post = bnn.posterior(run, name="nuts")
+    pred = offline_predictive(post, x_eval, key=init_key, keep_samples=True)
+    draws = pred.sample_probs.reshape(post.chains, -1, *pred.sample_probs.shape[1:])
+    return {"probs": pred.probs, "divergent": int(run.num_divergent),
+            "weights": rhat_ess(to_inference_data(run)), "predictive": predictive_diagnostics(draws)}

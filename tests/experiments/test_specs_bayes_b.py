@@ -1,0 +1,92 @@
+"""The Bayesian-distillation specs (EnD², Bayesian dark knowledge) at smoke size through the one
+runner: what results.json holds, verdicts computed by the rules, values that are the summary's,
+the figures, and a resumed run that recomputes no unit."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bayeskd.experiments import runner
+from bayeskd.experiments.specs import ensemble_distribution_distillation as end2
+
+NAMES = ("ensemble_distribution_distillation",)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = {}
+    for name in NAMES:
+        folder = tmp_path_factory.mktemp(name) / "out"
+        runner.run(runner.resolve(name, size="smoke", out=folder), progress=False,
+                   log=lambda m: None)
+        out[name] = folder
+    return out
+
+
+def _results(folder) -> dict:
+    return json.loads((folder / "results.json").read_text())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_outputs_and_verdicts_are_the_rules_applied_to_the_values(runs, name):
+    folder = runs[name]
+    for f in ("results.json", "results.csv", "summary.md", "timing.json", f"{name}.png",
+              f"{name}.pdf"):
+        assert (folder / f).stat().st_size > 0, f
+    r = _results(folder)
+    spec = runner.get_spec(name)
+    assert r["spec"] == name and r["size"] == "smoke" and r["figures"] == [name]
+    assert set(r["verdicts"]) == {e.claim for e in spec.expectations}
+    for e in spec.expectations:
+        v = r["verdicts"][e.claim]
+        assert v is None or isinstance(v, bool)
+        assert v == e.verdict(r["values"])
+        if v is not None:  # the rule, evaluated here on the written numbers, decides it
+            assert v == bool(e.rule.holds(r["values"], e.ours))
+
+
+def test_end2_rows_and_values_are_the_summary(runs):
+    r = _results(runs["ensemble_distribution_distillation"])
+    cfg = end2.SPEC.sizes["smoke"]
+    assert [(row["arm"], row["seed"]) for row in r["rows"]] == [
+        (a, s) for s in range(cfg.seeds) for a in end2.ARMS]
+    for row in r["rows"]:
+        assert 0 <= row["accuracy"] <= 1 and row["nll"] > 0 and 0 <= row["ood_auroc"] <= 1
+        assert row["ood_score"] == ("total" if row["arm"] == "EnD" else "knowledge")
+        if row["arm"] == "EnD":  # one softmax network: no knowledge uncertainty
+            assert abs(row["grid_mean_knowledge"]) < 1e-6
+        if row["arm"] == "ensemble":  # its own MI ranks the grid exactly like itself
+            assert row["spearman_vs_ensemble_mi"] == pytest.approx(1.0)
+    a, v = r["summary"]["arms"], r["values"]
+    assert v["rho_end2"] == a["EnD²"]["spearman_vs_ensemble_mi"]["mean"]
+    assert v["rho_end"] == a["EnD"]["spearman_vs_ensemble_mi"]["mean"]
+    assert v["auroc_end2"] == a["EnD²"]["ood_auroc"]["mean"]
+    assert v["accuracy_gap"] == pytest.approx(a["ensemble"]["accuracy"]["mean"]
+                                              - a["EnD²"]["accuracy"]["mean"])
+    assert v["auroc_gap"] == pytest.approx(a["ensemble"]["ood_auroc"]["mean"]
+                                           - a["EnD²"]["ood_auroc"]["mean"])
+    # seed 0's maps: one value per grid point, total = data + knowledge, within [0, log K]
+    for arm in end2.ARMS:
+        m = {k: np.asarray(r["extra"]["maps"][arm][k]) for k in end2.KINDS}
+        assert all(x.shape == (cfg.grid**2,) for x in m.values())
+        np.testing.assert_allclose(m["total"], m["data"] + m["knowledge"], atol=3e-4)
+        assert m["total"].max() <= math.log(cfg.classes) + 1e-3 and m["knowledge"].min() >= -1e-3
+
+
+def test_end2_resumed_run_recomputes_no_unit(runs, monkeypatch):
+    folder = runs["ensemble_distribution_distillation"]
+    before = _results(folder)
+
+    def fail(*a, **k):
+        raise AssertionError("a finished unit was computed again")
+
+    monkeypatch.setattr(end2, "fit_dirichlet_student", fail)
+    monkeypatch.setattr(end2, "distill", fail)
+    log: list[str] = []
+    again = runner.run(runner.resolve("ensemble_distribution_distillation", size="smoke",
+                                      out=folder), progress=False, log=log.append)
+    assert json.loads(json.dumps(again["rows"])) == before["rows"]
+    assert any("unit seed0: reloaded" in line for line in log)
+    assert any("unit seed1: reloaded" in line for line in log)
