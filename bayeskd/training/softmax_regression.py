@@ -19,7 +19,11 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
-__all__ = ["QuadraticFeatures", "fit_softmax_regression", "pad_sets", "quadratic_features"]
+__all__ = ["PRIOR_VARIANCE", "QuadraticFeatures", "fit_softmax_regression", "pad_sets",
+           "quadratic_features"]
+
+#: The default prior variance of the weights, :math:`\sigma^2`.
+PRIOR_VARIANCE = 10.0
 
 
 def quadratic_features(x: np.ndarray) -> np.ndarray:
@@ -75,7 +79,7 @@ def fit_softmax_regression(
     w_MN: Float[ArrayLike, "members rows"],
     *,
     steps: int,
-    prior_variance: float,
+    prior_variance: float = PRIOR_VARIANCE,
     learning_rate: float = 0.1,
 ) -> tuple[Float[Array, "members features classes"], Float[Array, "members classes"]]:
     r"""Full-batch MAP fits of ``M`` multinomial logistic models, one per member, in one run.

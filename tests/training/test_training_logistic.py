@@ -1,13 +1,11 @@
-"""Softmax regression solvers: Newton finds closed-form minimisers in float64, Adam recovers a
-realisable target (padding ignored), and the quadratic features are standardised."""
+"""Exact solvers: Newton finds closed-form minimisers in float64; generalised distillation's
+linear students."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from bayeskd.training.logistic import (
-    QuadraticFeatures,
-    fit_softmax,
     generalised_distillation,
     linear_accuracy,
     newton_minimize,
@@ -25,32 +23,6 @@ def test_newton_finds_the_ridge_regression_solution():
         got = newton_minimize(f, (jnp.asarray(X), jnp.asarray(y)), 4, lam=lam)
     want = np.linalg.solve(X.T @ X + lam * np.eye(4), X.T @ y)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-
-
-def test_fit_softmax_recovers_a_realisable_target():
-    rng = np.random.default_rng(1)
-    phi = rng.normal(size=(2, 300, 3)).astype(np.float32)
-    W = rng.normal(size=(3, 4)).astype(np.float32)
-    q = np.array(jax.nn.softmax(phi @ W, -1))
-    w = np.ones((2, 300), np.float32)
-    w[1, 150:] = 0  # padding is ignored
-    q[1, 150:] = np.eye(4)[0]  # ... whatever it holds
-    Wf, bf = fit_softmax(phi, q, w, steps=1500, prior_variance=1e6)
-    assert Wf.shape == (2, 3, 4) and bf.shape == (2, 4)
-    for m in range(2):
-        pred = np.asarray(jax.nn.softmax(phi[m] @ Wf[m] + bf[m], -1))
-        assert np.abs(pred - q[m])[:150].max() < 0.05
-
-
-def test_quadratic_features_are_standardised_on_the_reference():
-    x = np.random.default_rng(2).normal(size=(500, 2))
-    f = QuadraticFeatures(x)
-    phi = f(x)
-    assert phi.shape == (500, 5) and phi.dtype == np.float32
-    np.testing.assert_allclose(phi.mean(0), 0, atol=1e-5)
-    np.testing.assert_allclose(phi.std(0), 1, atol=1e-5)
-    raw = np.array([[2.0, 3.0]])
-    np.testing.assert_allclose(f(raw) * f.std + f.mean, [[2, 3, 4, 9, 6]], rtol=1e-5)
 
 
 def test_generalised_distillation_at_zero_imitation_is_the_label_student():

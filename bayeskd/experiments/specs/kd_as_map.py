@@ -12,7 +12,7 @@ import numpy as np
 from bayeskd.data import make_gmm_problem
 from bayeskd.experiments import kit
 from bayeskd.posteriors.kd_map import map_gaps, posterior_checks, sample_kd_posterior, solve_maps
-from bayeskd.training.logistic import QuadraticFeatures, fit_softmax
+from bayeskd.training.softmax_regression import QuadraticFeatures, fit_softmax_regression
 
 ALPHA, SIGMA2, MAIN, K, TOL = 0.5, 10.0, 0.9, 3, 1e-6  # KD weight, weight prior variance
 
@@ -40,10 +40,10 @@ def check(cfg: Config) -> None:
 
 def measure(cfg: Config, ctx) -> kit.Measured:
     problem = make_gmm_problem(dim=2, num_classes=K, separation=2.0, seed=0)
-    feats = QuadraticFeatures(problem.sample(20000, seed=99)[0])
+    feats = QuadraticFeatures.fit(problem.sample(20000, seed=99)[0])
     x_t, y_t = problem.sample(2000, seed=95)
-    Wt, bt = fit_softmax(feats(x_t)[None], np.eye(K, dtype=np.float32)[y_t][None],
-                         np.ones((1, 2000), np.float32), steps=2000)
+    Wt, bt = fit_softmax_regression(feats(x_t)[None], np.eye(K, dtype=np.float32)[y_t][None],
+                                    np.ones((1, 2000), np.float32), steps=2000)
     x_test, y_test = problem.sample(cfg.num_test, seed=94)
     p_test, phi_test = problem.bayes_probs(x_test), feats(x_test).astype(np.float64)
     wd = 1.0 / (SIGMA2 * cfg.num_train)
