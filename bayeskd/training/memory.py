@@ -33,7 +33,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["FitMemory", "available_memory_bytes", "check_fits_memory", "estimate_fit_bytes"]
+__all__ = ["FitMemory", "available_memory_bytes", "check_fits_memory", "estimate_fit_bytes",
+           "estimate_lm_fit_bytes"]
 
 BYTES_PER_VALUE = 4
 PARAM_COPIES = 8
@@ -118,6 +119,33 @@ def estimate_fit_bytes(model: str, input_shape: Sequence[int], num_classes: int,
     per_member = BYTES_PER_VALUE * (PARAM_COPIES * params + ACTIVATION_COPIES * batch_size * values)
     dim = int(np.prod(input_shape))
     fixed = BYTES_PER_VALUE * DATA_COPIES * num_inputs * (dim + num_classes)
+    return FitMemory(fixed_bytes=int(fixed), per_member_bytes=int(per_member), members=int(members))
+
+
+def estimate_lm_fit_bytes(*, layers: int, width: int, vocab: int, seq_len: int, batch_size: int,
+                          members: int, table_rows: int, table_width: int | None = None,
+                          extra_values: int = 0) -> FitMemory:
+    r"""Peak memory of training ``members`` causal transformers together, from their shapes.
+
+    Per member, :math:`c_P P + c_A B A` values as in :func:`estimate_fit_bytes`, with
+    :math:`P = V d + T d + L(12 d^2 + 13 d)` (embedding, positions, ``L`` blocks of attention and
+    a 4x MLP) and :math:`A = T(16 L d + V)` per sequence (the kept activations of every block and
+    one row of logits per position, as evaluation and sampling build them). Fixed: ``c_D`` copies
+    of the teacher's per-token tables, ``table_rows`` sequences of ``T`` positions of
+    ``table_width`` values (default the vocabulary), plus ``extra_values`` (e.g. an exact
+    predictive). Nothing is traced, so absurd settings are refused in microseconds.
+
+    Example:
+      >>> est = estimate_lm_fit_bytes(layers=2, width=64, vocab=512, seq_len=32, batch_size=32,
+      ...                             members=3, table_rows=1000)
+      >>> est.members, est.fixed_bytes == 4 * 3 * 1000 * 32 * 512
+      (3, True)
+    """
+    params = vocab * width + seq_len * width + layers * (12 * width**2 + 13 * width)
+    values = seq_len * (16 * layers * width + vocab)
+    per_member = BYTES_PER_VALUE * (PARAM_COPIES * params + ACTIVATION_COPIES * batch_size * values)
+    table = table_rows * seq_len * (vocab if table_width is None else table_width)
+    fixed = BYTES_PER_VALUE * (DATA_COPIES * table + extra_values)
     return FitMemory(fixed_bytes=int(fixed), per_member_bytes=int(per_member), members=int(members))
 
 

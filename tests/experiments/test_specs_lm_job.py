@@ -112,7 +112,9 @@ def test_a_repeated_run_reloads_every_unit(runs):
 
 @pytest.mark.parametrize("flags, needle", [
     (["--methods", "hard,bogus"], "methods"),
-    (["--methods", "token-jsd", "--beta", "0"], "beta"),
+    (["--methods", "token-jsd", "--beta", "1.5"], "beta"),
+    (["--seeds", "100000"], "at most"),  # memory, before any work
+    (["--vocab-size", "10000000"], "vocab_size: "),
     (["--init", "distilbert", "--set", "student_width=16"], "student_width"),
     (["--top-k", "1000"], "top_k"),
     (["--data", "/no/such/file.txt"], "--data"),

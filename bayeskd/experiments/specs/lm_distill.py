@@ -19,6 +19,7 @@ from bayeskd.models.transformer import TransformerConfig
 from bayeskd.training import TrainConfig
 from bayeskd.training import lm_distill as L
 from bayeskd.training.lm import TAILS, LMObjective
+from bayeskd.training.memory import check_fits_memory, estimate_lm_fit_bytes
 
 POST_METHOD = "token-forward_kl"  # the student of each teacher of a posterior comparison
 M = ("nll", "bits_per_token", "kl_true", "sample_nll_true", "nll_best", "kl_true_best",
@@ -52,7 +53,7 @@ class Config:
     eval_every: int = kit.count(250, "steps between evaluations")
     learning_rate: float = kit.positive(3e-3, "learning rate")
     temperature: float = kit.positive(1.0, "distillation temperature")
-    beta: float = kit.unit(0.5, "JSD beta (open interval for jsd)")
+    beta: float = kit.unit(0.5, "JSD beta (0: forward KL, 1: reverse KL)")
     lam: float = kit.unit(0.1, "skew KL lambda")
     label_weight: float = kit.unit(0.0, "hard-label share")
     top_k: int | None = kit.count(None, "offline table keeps the top k (none: all)")
@@ -70,8 +71,6 @@ class Config:
 
 def check(cfg: Config) -> None:
     t, s = (cfg.teacher_layers, cfg.teacher_width), (cfg.student_layers, cfg.student_width)
-    if any(m.endswith("-jsd") for m in cfg.methods) and not 0 < cfg.beta < 1:
-        raise ValueError(f"beta: JSD needs beta in (0, 1), got {cfg.beta}")
     if (cfg.init == "distilbert" or cfg.hidden_weight > 0) and (s[1] != t[1] or s[0] > t[0]):
         raise ValueError(f"student_width: a DistilBERT student needs the teacher's width {t[1]} "
                          f"and at most {t[0]} layers, got {s[0]}x{s[1]}")
@@ -79,6 +78,14 @@ def check(cfg: Config) -> None:
         raise ValueError(f"top_k: must be at most the vocabulary {cfg.vocab_size}, got {cfg.top_k}")
     if cfg.data not in ("hmm", "text"):
         read_text_file(cfg.data)
+    vocab = cfg.vocab_size if cfg.data == "hmm" else cfg.bpe_vocab
+    check_fits_memory(estimate_lm_fit_bytes(
+        layers=max(cfg.teacher_layers, cfg.student_layers), vocab=vocab, seq_len=cfg.seq_len,
+        width=max(cfg.teacher_width, cfg.student_width), batch_size=cfg.batch_size,
+        members=cfg.seeds, table_rows=cfg.num_train + cfg.num_test, table_width=cfg.top_k,
+        extra_values=2 * cfg.num_test * cfg.seq_len * vocab + cfg.num_states * (vocab + 1)),
+        name="seeds", data_name="vocab_size" if cfg.data == "hmm" else "bpe_vocab",
+        what=f"{cfg.seeds} students (vocabulary {vocab})")
 
 
 def model(cfg: Config, who: str, vocab: int, dropout: float = 0.0) -> TransformerConfig:
