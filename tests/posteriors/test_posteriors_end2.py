@@ -86,6 +86,10 @@ def test_student_knowledge_uncertainty_is_higher_where_the_teacher_disagrees(spl
     # ... split the way the teacher splits it
     assert u["knowledge"][right].min() > 3 * u["knowledge"][left].max()
     assert u["data"][left].min() > u["data"][right].max()
+    # ... and in absolute terms: close to the teacher's mutual information (0.495 nats where its
+    # members disagree), not only a few times the left side's
+    mi = np.asarray(mutual_information(_SplitTeacher().sample_probs(x, key=jax.random.key(0))))
+    assert abs(u["knowledge"][right].mean() - mi[right].mean()) < 0.2
 
 
 def test_student_is_a_posterior(split_student):
