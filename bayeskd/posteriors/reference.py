@@ -19,6 +19,8 @@ al. 2021; :func:`bayeskd.posteriors.rhat_ess`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,8 +52,12 @@ def reference_distances(
     probs: Float[ArrayLike, "batch classes"],
     *,
     suffix: str = "",
+    regions: Mapping[str, ArrayLike] | None = None,
 ) -> dict[str, float]:
     """``agreement_ref``, ``tv_ref`` and ``kl_ref`` (= KL(ref || probs)) as floats, keys + suffix.
+
+    ``regions``: optional ``{name: boolean mask [batch]}``; each adds the three distances on the
+    masked inputs only, keys + suffix + name (e.g. near / far from the training data).
 
     Example:
       >>> p = np.array([[0.9, 0.1], [0.2, 0.8]])
@@ -61,11 +67,18 @@ def reference_distances(
     ref, q = np.asarray(ref_probs, np.float32), np.asarray(probs, np.float32)
     if ref.shape != q.shape:
         raise ValueError(f"probs: shape {q.shape} differs from the reference's {ref.shape}")
-    return {
+    out = {
         f"agreement_ref{suffix}": float(agreement(ref, q)),
         f"tv_ref{suffix}": float(total_variation(ref, q)),
         f"kl_ref{suffix}": max(float(kl_divergence(ref, q)), 0.0),
     }
+    for name, mask in (regions or {}).items():
+        m = np.asarray(mask)
+        if m.dtype != bool or m.shape != ref.shape[:1]:
+            raise ValueError(f"regions: {name!r} must be a boolean mask of shape "
+                             f"{ref.shape[:1]}, got {m.dtype} {m.shape}")
+        out |= reference_distances(ref[m], q[m], suffix=suffix + name)
+    return out
 
 
 def predictive_metrics(

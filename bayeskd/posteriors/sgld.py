@@ -48,8 +48,8 @@ from bayeskd.priors.priors import objective
 from bayeskd.training import TrainConfig, TrainingDiverged, apply_model, fit, init_members
 from bayeskd.validate import check_choice, check_positive_float, check_positive_int
 
-__all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "cyclical_step_size", "fit_sgld",
-           "perturbed_inputs", "sgld", "uniform_inputs"]
+__all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "chain_arms",
+           "cyclical_step_size", "fit_sgld", "perturbed_inputs", "sgld", "uniform_inputs"]
 
 
 class SGLDState(NamedTuple):
@@ -343,6 +343,51 @@ def bayesian_dark_knowledge(
     return DarkKnowledge(ParamSamples(s_graph, stack(carry[2]), name="bdk"),
                          ParamSamples(t_graph, stack(carry[0]), name="sgld_last"),
                          time.perf_counter() - t0)
+
+
+def chain_arms(
+    teacher_fn: Callable,
+    data: dict,
+    *,
+    prior,
+    key: jax.Array,
+    sgd: TrainConfig,
+    thin: int,
+    last: int = 0,
+    students: dict | None = None,
+    **chain,
+) -> dict[str, ParamSamples]:
+    r"""The arms of a Bayesian-dark-knowledge comparison (Korattikara et al. 2015, Table 1), every
+    one from the same ``key`` and the same ``teacher_fn``, ``data`` and ``prior``:
+
+    - ``"SGD"``: the point estimate, one :func:`bayeskd.training.fit` member with config ``sgd``
+      (:math:`q(\theta) = \delta(\theta - \hat\theta_{\rm MAP})`);
+    - ``"SGLD"``: one :func:`fit_sgld` chain keeping a draw every ``thin`` steps after burn-in;
+    - ``f"SGLD last {last} draws"`` when ``last > 0``: the chain's last ``last`` kept draws, the
+      cost of a stored-sample teacher the size of a few students;
+    - each online student ``{arm: (student_fn, kwargs)}`` of ``students``: the
+      :func:`bayesian_dark_knowledge` student of the chain's sampler (``kwargs``: its student
+      options, e.g. ``student_inputs``, ``input_noise``).
+
+    ``chain``: ``step_size``, ``num_steps``, ``burn_in``, ``batch_size`` shared by the chain and the
+    students' teacher runs. Returns ``{arm: ParamSamples}`` in the order above.
+    """
+    check_positive_int(thin, name="thin")
+    if not isinstance(last, int) or last < 0:
+        raise ValueError(f"last: must be an integer >= 0, got {last!r}")
+    sampled = fit_sgld(teacher_fn, data, prior=prior, key=key, thin=thin, progress=False, **chain)
+    if last > sampled.num_samples:
+        raise ValueError(f"last: {last} exceeds the chain's {sampled.num_samples} kept draws")
+    arms = {"SGD": ParamSamples.from_fit(fit(teacher_fn, data, prior=prior, key=key, config=sgd,
+                                             num_members=1, progress=False), name="sgd"),
+            "SGLD": sampled}
+    if last:
+        arms[f"SGLD last {last} draws"] = ParamSamples(
+            sampled.graphdef, jax.tree.map(lambda a: a[-last:], sampled.params), name="sgld_last")
+    for arm, (student_fn, kw) in (students or {}).items():
+        arms[arm] = bayesian_dark_knowledge(teacher_fn, student_fn, data, prior=prior, key=key,
+                                            **chain, **kw).student
+    return arms
 
 
 def _student_inputs(kind, x, input_noise, input_box) -> Callable[[jax.Array, int], jax.Array]:

@@ -20,6 +20,20 @@ def test_reference_distances_properties():
         reference_distances(p, q[:10])
 
 
+def test_reference_distances_on_regions_are_those_of_the_masked_rows():
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+    q = np.array([[0.9, 0.1], [0.8, 0.2], [0.5, 0.5]])
+    near = np.array([True, False, True])
+    d = reference_distances(p, q, regions={"_near": near, "_far": ~near})
+    assert list(d)[:3] == ["agreement_ref", "tv_ref", "kl_ref"]
+    assert d["agreement_ref_near"] == 1.0 and d["tv_ref_near"] == 0.0
+    assert d["agreement_ref_far"] == 0.0 and d["tv_ref_far"] == pytest.approx(0.6)
+    assert d["kl_ref_far"] == pytest.approx(0.2 * np.log(0.25) + 0.8 * np.log(4.0), rel=1e-5)
+    assert d["tv_ref"] == pytest.approx(0.2)  # the mean over all three rows
+    with pytest.raises(ValueError, match="regions"):
+        reference_distances(p, q, regions={"_near": [1, 0, 1]})
+
+
 def test_mutual_information_only_from_disagreeing_samples():
     labels = np.array([0, 1])
     agree = np.tile(np.array([[[0.8, 0.2], [0.3, 0.7]]]), (4, 1, 1))

@@ -8,8 +8,15 @@ import pytest
 from flax import nnx
 
 from bayeskd.models import MLP
-from bayeskd.posteriors import bayesian_dark_knowledge, cyclical_step_size, fit_sgld, sgld
+from bayeskd.posteriors import (
+    bayesian_dark_knowledge,
+    chain_arms,
+    cyclical_step_size,
+    fit_sgld,
+    sgld,
+)
 from bayeskd.priors import GaussianPrior
+from bayeskd.training import TrainConfig, fit
 
 
 def test_sgld_samples_linear_gaussian_posterior():
@@ -92,3 +99,31 @@ def test_dark_knowledge_student_follows_the_chain(data):
         bayesian_dark_knowledge(_mlp((4,)), _mlp((8,)), data, prior=GaussianPrior(1e-2),
                                 key=jax.random.key(0), step_size=1e-3, num_steps=10, burn_in=0,
                                 batch_size=8, input_noise=-1.0)
+
+
+def test_chain_arms_are_the_component_runs_from_one_key(data):
+    """Each arm equals its own call with the same key: SGD = fit, SGLD = fit_sgld, the last draws
+    = the chain's tail, the student = bayesian_dark_knowledge's student."""
+    prior, key = GaussianPrior(1 / 32), jax.random.key(3)
+    chain = dict(step_size=1e-3, num_steps=120, burn_in=20, batch_size=16)
+    sgd = TrainConfig(steps=30, batch_size=32, learning_rate=0.05, optimizer="sgd", eval_every=30)
+    kw = {"input_noise": 0.1}
+    arms = chain_arms(_mlp((4,)), data, prior=prior, key=key, sgd=sgd, thin=20, last=2,
+                      students={"student": (_mlp((6,)), kw)}, **chain)
+    assert list(arms) == ["SGD", "SGLD", "SGLD last 2 draws", "student"]
+    want_sgd = fit(_mlp((4,)), data, prior=prior, key=key, config=sgd, num_members=1,
+                   progress=False).params
+    want_chain = fit_sgld(_mlp((4,)), data, prior=prior, key=key, thin=20, progress=False,
+                          **chain).params
+    want_student = bayesian_dark_knowledge(_mlp((4,)), _mlp((6,)), data, prior=prior, key=key,
+                                           **chain, **kw).student.params
+    tail = jax.tree.map(lambda a: a[-2:], want_chain)
+    assert arms["SGLD"].num_samples == 5 and arms["SGLD last 2 draws"].num_samples == 2
+    for got, want in ((arms["SGD"], want_sgd), (arms["SGLD"], want_chain),
+                      (arms["SGLD last 2 draws"], tail), (arms["student"], want_student)):
+        jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                     got.params, want)
+    assert list(chain_arms(_mlp((4,)), data, prior=prior, key=key, sgd=sgd, thin=20,
+                           **chain)) == ["SGD", "SGLD"]
+    with pytest.raises(ValueError, match="last"):
+        chain_arms(_mlp((4,)), data, prior=prior, key=key, sgd=sgd, thin=20, last=6, **chain)
