@@ -163,8 +163,9 @@ for name, s in table.items():
           f"{s['sample_nll_true'][0]:.3f}")
 
 # %% [markdown]
-# The distilled students are closer to `p*` than the one trained on the same tokens alone:
-# each training token now carries the teacher's distribution over all `V` next tokens. The
+# If the teacher's whole distribution helps, the distilled students end closer to `p*` than
+# the one trained on the same tokens alone: each training token now carries the teacher's
+# distribution over all `V` next tokens (the closing cell compares them). The
 # last column scores the students' *own* samples under the true language (lower: more
 # plausible text), the quantity MiniLLM argues reverse KL improves.
 
