@@ -103,12 +103,12 @@ import pathlib
 import tempfile
 
 from bayeskd.experiments import run
-from bayeskd.experiments.render import report_tables
-from bayeskd.experiments.specs.compare_priors import SPEC
 
 
-def format_table(results):
-    return "\n".join(report_tables(SPEC, results))
+def format_table(out):
+    """The tables of a run's ``summary.md``, which the runner renders from its results.json."""
+    return "\n".join(line for line in (out / "summary.md").read_text().splitlines()
+                     if line.startswith("|"))
 
 
 workdir = pathlib.Path(tempfile.mkdtemp(prefix="bayeskd-nb04-"))
@@ -121,7 +121,7 @@ prov = results["provenance"]
 print({k: results["extra"][k] for k in ("num_train", "num_test", "num_transfer")},
       f"runtime {runtime_s:.0f} s (timing.json)")
 print(f"provenance: bayeskd {prov['bayeskd']}, jax {prov['jax']}, {len(prov['modules'])} modules digested")
-print(format_table(results))
+print(format_table(workdir / "compare_priors"))
 
 # %% [markdown]
 # `results.json` holds the configuration, one row per prior and seed (`rows`), their mean and
@@ -221,7 +221,7 @@ run("compare_priors", size=SIZE, out=workdir / "my_comparison", progress=False,
 own = json.loads((workdir / "my_comparison" / "results.json").read_text())
 runtime_s = json.loads((workdir / "my_comparison" / "timing.json").read_text())["runtime_s"]
 print(f"runtime {runtime_s:.0f} s")
-print(format_table(own))
+print(format_table(workdir / "my_comparison"))
 
 # %%
 fig = metric_bars(own["summary"]["priors"], metrics=[("accuracy", "test accuracy"), ("nll", "test NLL"),
