@@ -53,7 +53,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bayeskd.io import write_bytes
-from bayeskd.provenance import code_digests
+from bayeskd.provenance import code_digests, jax_numerics
 
 __all__ = ["COMPILE_CACHE_VARIABLE", "CacheRead", "CacheWarning", "array_digest", "cache_root",
            "cached_arrays", "compile_cache_wanted", "enable_compile_cache", "fresh_caches",
@@ -220,29 +220,31 @@ def _record(entry: dict) -> None:
 
 
 def entry_path(kind: str, key: Mapping[str, Any], *, code: Sequence[str],
-               cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
-    """The file of :func:`cached_arrays`' entry ``kind`` for settings ``key`` and the current
-    digests of ``code``."""
-    blob = json.dumps({"key": key, "code": code_digests(code)}, sort_keys=True,
-                      default=str).encode()
+               cache_dir: str | os.PathLike | None = None, runs_jax: bool = True) -> pathlib.Path:
+    """The file of :func:`cached_arrays`' entry ``kind`` for settings ``key``, the current
+    digests of ``code`` and, when ``runs_jax``, :func:`~bayeskd.provenance.jax_numerics` (a
+    teacher trained with other XLA flags, JAX version or CPU has other bits)."""
+    parts = {"key": key, "code": code_digests(code)} | ({"jax": jax_numerics()} if runs_jax else {})
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return cache_root(cache_dir) / kind / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
 
 
 def cached_arrays(kind: str, key: Mapping[str, Any], compute: Callable[[], Mapping[str, Any]],
                   *, code: Sequence[str], cache_dir: str | os.PathLike | None = None,
                   use_cache: bool = True, log: Callable[[str], Any] | None = None,
-                  ) -> dict[str, np.ndarray]:
+                  runs_jax: bool = True) -> dict[str, np.ndarray]:
     """Entry ``kind`` for settings ``key``: read from ``<cache_root>/<kind>/``, or ``compute()``
     (a dict of arrays) stored there, digest-verified.
 
     The entry's file name hashes ``key`` together with :func:`~bayeskd.provenance.code_digests`
     of ``code`` (module names; a package stands for all its modules), so changed code computes a
-    new entry. A damaged file is reported in one :class:`CacheWarning` and recomputed.
+    new entry; with ``runs_jax`` (``compute`` runs JAX programs) it hashes the JAX runtime's
+    numerics too (:func:`entry_path`). A damaged file is reported in one :class:`CacheWarning` and recomputed.
     ``use_cache=False`` computes and stores nothing; inside :func:`fresh_caches` the entry is
     recomputed and replaced.
     """
     digests = code_digests(code)
-    path = entry_path(kind, key, code=code, cache_dir=cache_dir)
+    path = entry_path(kind, key, code=code, cache_dir=cache_dir, runs_jax=runs_jax)
     if not use_cache:
         return {k: np.asarray(v) for k, v in compute().items()}
     record = {"kind": kind, "file": f"{kind}/{path.name}", "code": digests}

@@ -119,6 +119,24 @@ def code_digests(modules) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+NUMERICS_OPTIONS = ("jax_disable_most_optimizations", "jax_optimization_level",
+                    "jax_exec_time_optimization_effort", "jax_enable_x64",
+                    "jax_default_matmul_precision")
+
+
+def jax_numerics() -> dict[str, Any]:
+    """What decides the bits JAX computes besides the code: the JAX and jaxlib versions, the
+    backend and device, the host CPU (XLA compiles for its instruction set), ``XLA_FLAGS`` and the
+    configuration options that change compiled programs (``NUMERICS_OPTIONS``)."""
+    import jax
+    import jaxlib
+
+    options = {name: str(jax.config.values.get(name)) for name in NUMERICS_OPTIONS}
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "backend": jax.default_backend(), "device": jax.devices()[0].device_kind,
+            "cpu": cpu_model(), "xla_flags": os.environ.get("XLA_FLAGS", "")} | options
+
+
 def provenance(command: list[str] | None = None) -> dict[str, Any]:
     """The provenance section of a ``results.json`` (plain JSON values)."""
     import jax

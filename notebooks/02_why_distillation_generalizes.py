@@ -69,10 +69,11 @@ SIZE = setup()  # BAYESKD_SIZE: smoke (seconds, the tests) or quick (the committ
 import dataclasses
 
 from bayeskd.experiments import evaluate_member, load_job_dataset, resolve, train_teacher
-from bayeskd.metrics import accuracy, format_mean_std, mean_std, summarize
+from bayeskd.experiments.common import NOISE_SIGMAS
+from bayeskd.metrics import accuracy, format_mean_std, mean_std, noise_accuracy, summarize
 from bayeskd.models import make_model
 from bayeskd.priors import GaussianPrior, SumPrior, TeacherPrior, stack_priors
-from bayeskd.training import TrainConfig, fit, predict_logits
+from bayeskd.training import TrainConfig, apply_model, fit, predict_logits
 
 RUN = {
     "smoke": dict(student_steps=300, seeds=1, few_labels=500, copies=1, sizes=(250, 1000)),
@@ -109,6 +110,10 @@ def evaluate(res, names, data=ds):
         params = jax.tree.map(lambda a, m=m: a[m], res.params)
         row = evaluate_member(res.graphdef, params, data, teacher_probs_test=t_probs_test,
                               key=jax.random.key(100 + m))
+        by_sigma = noise_accuracy(lambda x, params=params: apply_model(res.graphdef, params, x),
+                                  data.x_test, data.y_test, sigmas=NOISE_SIGMAS,
+                                  key=jax.random.key(100 + m))  # the draw evaluate_member averages
+        row["noise_accuracy_by_sigma"] = {str(s): float(a) for s, a in zip(NOISE_SIGMAS, by_sigma, strict=True)}
         row["arm"] = names[m % len(names)]
         row["weight_norm"] = float(np.sqrt(sum(np.sum(np.square(a)) for a in jax.tree.leaves(params))))
         row["pred"] = np.asarray(predict_logits(res.graphdef, params, data.x_test)).argmax(-1)
@@ -190,9 +195,8 @@ for arm, s in summarize(rows, group="arm", metrics=["accuracy"]).items():
 import functools
 
 from bayeskd.data import grid_2d, load_gmm
-from bayeskd.metrics import input_grad_norm, kl_divergence, noise_accuracy
+from bayeskd.metrics import input_grad_norm, kl_divergence
 from bayeskd.priors import LabelSmoothing, NoPrior
-from bayeskd.training import apply_model
 
 R2 = {"smoke": dict(steps=300, grid=40), "quick": dict(steps=3000, grid=90)}[SIZE]
 big = load_gmm(num_train=4000, num_test=2000, dim=2, num_classes=3, separation=1.5, seed=1)

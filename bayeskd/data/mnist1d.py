@@ -98,7 +98,8 @@ def _cached_raw_samples(args: dict, cache_dir, use_cache: bool) -> tuple[np.ndar
     arguments, the ``mnist1d`` package's version and this module's code."""
     out = cached_arrays("mnist1d", _cache_key(args),
                         lambda: dict(zip(("xs", "ys"), _raw_samples(args), strict=True)),
-                        code=(__name__,), cache_dir=cache_dir, use_cache=use_cache)
+                        code=(__name__,), cache_dir=cache_dir, use_cache=use_cache,
+                        runs_jax=False)  # generated with NumPy: the JAX runtime plays no part
     return out["xs"], out["ys"]
 
 
@@ -108,7 +109,8 @@ def _cache_key(args: dict) -> dict:
 
 def _cache_path(args: dict, cache_dir=None) -> pathlib.Path:
     """The cache file of the samples of ``args`` (:func:`bayeskd.cache.entry_path`)."""
-    return entry_path("mnist1d", _cache_key(args), code=(__name__,), cache_dir=cache_dir)
+    return entry_path("mnist1d", _cache_key(args), code=(__name__,), cache_dir=cache_dir,
+                      runs_jax=False)
 
 
 def load_mnist1d(

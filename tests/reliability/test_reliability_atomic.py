@@ -57,10 +57,12 @@ WRITER = """
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("bio", sys.argv[1])
 bio = importlib.util.module_from_spec(spec); spec.loader.exec_module(bio)
-pad = b"x" * 20_000_000
+payloads = [b'{"version": %d, "pad": "' % i + b"x" * 20_000_000 + b'"}' for i in range(2)]
 i = 0
-while True:  # writing and syncing 20 MB dominates each round, so a kill lands mid-write
-    bio.write_bytes(sys.argv[2], b'{"version": %d, "pad": "' % i + pad + b'"}')
+while True:  # nearly all of each round is spent inside write_bytes, so a kill lands mid-write
+    bio.write_bytes(sys.argv[2], payloads[i % 2])
+    if i == 0:
+        print("written", flush=True)  # the test starts its clock only now (imports are slow under load)
     i += 1
 """
 
@@ -72,13 +74,15 @@ def test_sigkill_during_writes_leaves_a_whole_file(tmp_path):
     target = tmp_path / "results.json"
     mid_write = 0
     for attempt in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(io_path), str(target)])
-        time.sleep(0.5 + 0.05 * attempt)
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(io_path), str(target)],
+                                stdout=subprocess.PIPE)
+        assert proc.stdout.readline() == b"written\n"
+        time.sleep(0.013 * attempt)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        if target.exists():  # the process may not have finished its first write yet
-            r = json.loads(target.read_bytes())  # never truncated
-            assert len(r["pad"]) == 20_000_000 and isinstance(r["version"], int)
+        proc.stdout.close()
+        r = json.loads(target.read_bytes())  # never truncated
+        assert len(r["pad"]) == 20_000_000 and isinstance(r["version"], int)
         leftovers = list(tmp_path.glob(".results.json.*.tmp"))
         mid_write += bool(leftovers)
         for p in leftovers:

@@ -4,6 +4,7 @@ is reported in one warning naming the file and recomputed, never used and never 
 import random
 import zipfile
 
+import jax
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from bayeskd.cache import (
     DIGEST_KEY,
     CacheWarning,
     array_digest,
+    entry_path,
     read_npz_verified,
     write_npz_verified,
 )
@@ -128,3 +130,27 @@ def test_bad_teacher_cache_is_retrained(tiny, tmp_path, monkeypatch, damage):
     assert len(trained) == 2  # the retrained teacher replaced the bad file
     with zipfile.ZipFile(path) as zf:
         assert f"{DIGEST_KEY}.npy" in zf.namelist()
+
+
+def test_a_teacher_cached_under_other_jax_numerics_is_retrained(tiny, tmp_path, monkeypatch):
+    """Compiler settings change the bits a teacher is trained to: a teacher cached by a process
+    with XLA's optimisations off (the distributed and notebook tests run so) is not reused by
+    one with them on, and other ``XLA_FLAGS`` key another entry."""
+    monkeypatch.setenv("BAYESKD_CACHE", str(tmp_path))
+    trained: list = []
+    _teacher(tiny, trained)
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        _teacher(tiny, trained)
+        assert len(trained) == 2  # not read from the entry the optimised process stored
+        _teacher(tiny, trained)
+        assert len(trained) == 2  # its own entry is reused
+    finally:
+        jax.config.update("jax_disable_most_optimizations", False)
+    assert len(list((tmp_path / "teachers").glob("*.npz"))) == 2
+    key = {"teacher": "any"}
+    before = entry_path("teachers", key, code=("bayeskd.cache",))
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
+    assert entry_path("teachers", key, code=("bayeskd.cache",)) != before
+    assert entry_path("teachers", key, code=("bayeskd.cache",), runs_jax=False) == entry_path(
+        "teachers", key, code=("bayeskd.cache",), runs_jax=False)
