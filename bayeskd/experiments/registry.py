@@ -38,6 +38,7 @@ FIGURES = {
     "kd_as_map": _S + "kd_as_map",
     "privileged_information": _S + "privileged_information",
     "ensemble_distribution_distillation": _S + "ensemble_distribution_distillation",
+    "temperature_tempering": _S + "temperature_tempering",
 }
 SPECS = JOBS | FIGURES
 

@@ -30,12 +30,12 @@ VERDICT = {True: "holds", False: "**does not hold**", None: "–"}
 
 
 def values_of(spec: Spec, summary: dict, measured, cfg) -> dict:
-    """The spec's derived values as plain floats (non-finite as ``None``), checked to hold every
-    name an expectation reads."""
+    """The spec's derived values as plain floats (``None`` or non-finite: ``None``), checked to
+    hold every name an expectation reads."""
     raw = spec.derive(summary, measured, cfg) if spec.derive is not None else {}
     out = {}
     for k, v in raw.items():
-        f = float(v)
+        f = math.nan if v is None else float(v)
         out[k] = f if math.isfinite(f) else None
     for e in spec.expectations:
         missing = [n for n in e.names() if n not in out]

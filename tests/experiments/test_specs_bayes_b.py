@@ -1,6 +1,6 @@
-"""The Bayesian-distillation specs (EnD², Bayesian dark knowledge) at smoke size through the one
-runner: what results.json holds, verdicts computed by the rules, values that are the summary's,
-the figures, and a resumed run that recomputes no unit."""
+"""The Bayesian specs (EnD², the two temperatures) at smoke size through the one runner: what
+results.json holds, verdicts computed by the rules, values that are the summary's, the figures,
+and a resumed run that recomputes no unit."""
 
 import json
 import math
@@ -8,10 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from bayeskd.experiments import runner
+from bayeskd.experiments import common, runner
 from bayeskd.experiments.specs import ensemble_distribution_distillation as end2
+from bayeskd.experiments.specs import temperature_tempering as tt
+from bayeskd.posteriors import tempering
 
-NAMES = ("ensemble_distribution_distillation",)
+NAMES = ("ensemble_distribution_distillation", "temperature_tempering")
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +92,57 @@ def test_end2_resumed_run_recomputes_no_unit(runs, monkeypatch):
     assert json.loads(json.dumps(again["rows"])) == before["rows"]
     assert any("unit seed0: reloaded" in line for line in log)
     assert any("unit seed1: reloaded" in line for line in log)
+
+
+def test_tempering_rows_and_values_are_the_summary(runs):
+    r = _results(runs["temperature_tempering"])
+    cfg, v = tt.SPEC.sizes["smoke"], r["values"]
+    kd = [row for row in r["rows"] if row["part"] == "a"]
+    assert [(row["kd_temperature"], row["seed"]) for row in kd] == [
+        (T, s) for T in cfg.kd_temperatures for s in range(cfg.seeds)]
+    a = r["summary"]["a"]
+    targets = [a[f"KD T={T:g}"]["target_entropy"]["mean"] for T in cfg.kd_temperatures]
+    assert v["target_rise"] == pytest.approx(min(np.diff(targets)))
+    draws = (cfg.sgld_steps - int(cfg.burn_in * cfg.sgld_steps)) // cfg.thin
+    for tag in tt.SETS:
+        chains = [row for row in r["rows"] if row["part"] == tag]
+        assert [(row["posterior_temperature"], row["seed"]) for row in chains] == [
+            (T, s) for T in cfg.posterior_temperatures for s in range(cfg.seeds)]
+        for T in cfg.posterior_temperatures:  # one R-hat per setting, across its chains
+            mixing = {(row["rhat_max"], row["ess_min"]) for row in chains
+                      if row["posterior_temperature"] == T}
+            assert len(mixing) == 1 and next(iter(mixing))[0] >= 1.0
+        assert all(row["draws"] in (draws, draws + 1) for row in chains)
+        s = r["summary"][tag]
+        nll = {T: s[f"T_post={T:g}"]["nll"]["mean"] for T in cfg.posterior_temperatures}
+        cold = min((T for T in nll if T < 1), key=nll.get)
+        assert v[f"best_cold_T_{tag}"] == cold
+        assert v[f"nll_gain_{tag}"] == pytest.approx(nll[1.0] - nll[cold])
+        assert v[f"rhat_max_{tag}"] == max(s[k]["rhat_max"]["mean"] for k in s)
+    assert v["rhat_max"] == max(v["rhat_max_plain"], v["rhat_max_aug"])
+
+
+def test_tempering_resumed_run_recomputes_no_unit(runs, monkeypatch):
+    folder = runs["temperature_tempering"]
+    before = _results(folder)
+
+    def fail(*a, **k):
+        raise AssertionError("a finished unit was computed again")
+
+    monkeypatch.setattr(tempering, "tempered_chain_metrics", fail)
+    monkeypatch.setattr(common, "train_arms", fail)
+    log: list[str] = []
+    again = runner.run(runner.resolve("temperature_tempering", size="smoke", out=folder),
+                       progress=False, log=log.append)
+    assert json.loads(json.dumps(again["rows"])) == before["rows"]
+    units = [f"b-{tag}{i}" for tag in tt.SETS for i in range(2)]
+    for unit in ["a-kd", *units]:
+        assert any(f"unit {unit}: reloaded" in line for line in log), unit
+
+
+@pytest.mark.parametrize("setting", ["burn_in=0.95", "posterior_temperatures=1,0", "thin=0"])
+def test_tempering_bad_settings_are_refused_before_any_work(tmp_path, setting):
+    with pytest.raises(ValueError, match=setting.split("=")[0]):
+        runner.resolve("temperature_tempering", size="smoke", overrides=[setting],
+                       out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
