@@ -239,7 +239,8 @@ def cached_arrays(kind: str, key: Mapping[str, Any], compute: Callable[[], Mappi
     The entry's file name hashes ``key`` together with :func:`~bayeskd.provenance.code_digests`
     of ``code`` (module names; a package stands for all its modules), so changed code computes a
     new entry; with ``runs_jax`` (``compute`` runs JAX programs) it hashes the JAX runtime's
-    numerics too (:func:`entry_path`). A damaged file is reported in one :class:`CacheWarning` and recomputed.
+    numerics too (:func:`entry_path`). A damaged file is reported in one :class:`CacheWarning`
+    and recomputed.
     ``use_cache=False`` computes and stores nothing; inside :func:`fresh_caches` the entry is
     recomputed and replaced.
     """

@@ -39,6 +39,7 @@ FIGURES = {
     "privileged_information": _S + "privileged_information",
     "ensemble_distribution_distillation": _S + "ensemble_distribution_distillation",
     "temperature_tempering": _S + "temperature_tempering",
+    "bayesian_dark_knowledge": _S + "bayesian_dark_knowledge",
 }
 SPECS = JOBS | FIGURES
 

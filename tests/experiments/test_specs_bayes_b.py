@@ -1,6 +1,6 @@
-"""The Bayesian specs (EnD², the two temperatures) at smoke size through the one runner: what
-results.json holds, verdicts computed by the rules, values that are the summary's, the figures,
-and a resumed run that recomputes no unit."""
+"""The Bayesian specs (EnD², the two temperatures, Bayesian dark knowledge) at smoke size
+through the one runner: what results.json holds, verdicts computed by the rules, values that are
+the summary's, the figures, and a resumed run that recomputes no unit."""
 
 import json
 import math
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from bayeskd.experiments import common, runner
+from bayeskd.experiments.specs import bayesian_dark_knowledge as bdk
 from bayeskd.experiments.specs import ensemble_distribution_distillation as end2
 from bayeskd.experiments.specs import temperature_tempering as tt
 from bayeskd.posteriors import tempering
 
-NAMES = ("ensemble_distribution_distillation", "temperature_tempering")
+NAMES = ("ensemble_distribution_distillation", "temperature_tempering", "bayesian_dark_knowledge")
 
 
 @pytest.fixture(scope="module")
@@ -144,5 +145,53 @@ def test_tempering_resumed_run_recomputes_no_unit(runs, monkeypatch):
 def test_tempering_bad_settings_are_refused_before_any_work(tmp_path, setting):
     with pytest.raises(ValueError, match=setting.split("=")[0]):
         runner.resolve("temperature_tempering", size="smoke", overrides=[setting],
+                       out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_dark_knowledge_rows_and_values_are_the_summary(runs):
+    r = _results(runs["bayesian_dark_knowledge"])
+    cfg, v, toy = bdk.SPEC.sizes["smoke"], r["values"], r["summary"]["toy"]
+    arms = ["SGD", "SGLD", *bdk.ARMS.values()]
+    assert [(row["part"], row["arm"], row["seed"]) for row in r["rows"]] == [
+        (part, a, s) for s in range(cfg.seeds) for part, names in (
+            ("toy", arms), ("digits", ["SGD", "SGLD", "online student"])) for a in names]
+    for row in r["rows"]:
+        if row["part"] == "toy":
+            assert row["kl_ref"] >= 0 and 0 <= row["tv_ref"] <= 1 and 0 <= row["agreement_ref"] <= 1
+    assert v["kl_sgld"] == toy["SGLD"]["kl_ref"]["mean"]
+    assert v["kl_sgd"] == toy["SGD"]["kl_ref"]["mean"]
+    students = [toy[a]["kl_ref"]["mean"] for a in bdk.ARMS.values()]
+    assert v["kl_worst_student"] == max(students)
+    assert v["best_over_sgld"] == pytest.approx(min(students) / v["kl_sgld"])
+    d = r["summary"]["digits"]
+    assert v["student_to_sgld"] == pytest.approx(abs(d["online student"]["nll"]["mean"]
+                                                     - d["SGLD"]["nll"]["mean"]))
+    nuts = r["extra"]["nuts"]  # the reference is reported with its convergence diagnostics
+    assert nuts["predictive"]["chains"] == 2 and nuts["predictive"]["rhat_max"] >= 1.0
+    assert nuts["divergent"] >= 0
+
+
+def test_dark_knowledge_resumed_run_recomputes_no_unit(runs, monkeypatch):
+    folder = runs["bayesian_dark_knowledge"]
+    before = _results(folder)
+
+    def fail(*a, **k):
+        raise AssertionError("a finished unit was computed again")
+
+    monkeypatch.setattr(bdk, "chain_arms", fail)
+    monkeypatch.setattr(bdk, "nuts_reference", fail)
+    log: list[str] = []
+    again = runner.run(runner.resolve("bayesian_dark_knowledge", size="smoke", out=folder),
+                       progress=False, log=log.append)
+    assert json.loads(json.dumps(again["rows"])) == before["rows"]
+    for unit in ("nuts", "seed0", "seed1", "digits0", "digits1"):
+        assert any(f"unit {unit}: reloaded" in line for line in log), unit
+
+
+@pytest.mark.parametrize("setting", ["sgld_steps=500", "digits_steps=100", "grid=1"])
+def test_dark_knowledge_bad_settings_are_refused_before_any_work(tmp_path, setting):
+    with pytest.raises(ValueError, match=setting.split("=")[0]):
+        runner.resolve("bayesian_dark_knowledge", size="smoke", overrides=[setting],
                        out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
