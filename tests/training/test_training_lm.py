@@ -186,6 +186,28 @@ def test_on_policy_rows_depend_only_on_their_prompts(setup):
     assert abs(float(a) - float(c)) > 1e-4
 
 
+def test_on_policy_rows_are_the_students_own_samples_not_the_teachers(setup):
+    """GKD: the first round(f B) rows are the *student's* continuations (the compiled sampler at
+    the step's key and ``sample_temperature``), then scored by the teacher; the teacher's own
+    samples of the same prompts give another loss."""
+    tokens, teacher, gd, params = setup
+    key, n_on = jax.random.key(3), 3
+    obj = LMObjective(on_policy=0.5, prompt_len=2, sample_temperature=1.3)
+    got = obj(gd, params, _batch(tokens), teacher, key)
+    draw = dict(key=key, length=tokens.shape[1], temperature=1.3)
+    own = sample_lm(gd, params, tokens[:n_on, :2], **draw)
+    theirs = sample_lm(teacher.graphdef, teacher.params, tokens[:n_on, :2], **draw)
+    assert not np.array_equal(own, theirs)  # the two samplers disagree on these prompts
+    off = LMObjective(prompt_len=2, sample_temperature=1.3)  # the same loss on fixed rows
+    want = off(gd, params, _batch(tokens.at[:n_on].set(own)), teacher, key)
+    wrong = off(gd, params, _batch(tokens.at[:n_on].set(theirs)), teacher, key)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert abs(float(got) - float(wrong)) > 1e-4
+    # ...and the same inside the compiled step (the trainer jits the objective)
+    jitted = jax.jit(obj, static_argnums=0)(gd, params, _batch(tokens), teacher, key)
+    np.testing.assert_allclose(jitted, want, rtol=1e-5)
+
+
 def test_fit_trains_a_language_model_and_chunked_equals_naive(setup):
     tokens = jnp.tile(jnp.arange(8, dtype=jnp.int32)[None] % 4, (32, 1))  # a periodic language
     config = TrainConfig(steps=30, batch_size=8, learning_rate=1e-2, eval_every=15)
