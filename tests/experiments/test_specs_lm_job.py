@@ -76,6 +76,23 @@ def test_lm_distillation_values_come_from_the_summary(runs):
     assert v["topk_bytes"] == pytest.approx(8 * 16 / (4 * 64))
 
 
+def test_on_policy_students_are_not_the_online_students(runs):
+    """The job's on-policy share reaches the on_policy students (and only them): with it at 0 the
+    two methods are the same loss, seeds and steps, so their rows would be equal bit for bit."""
+    _, r = runs["lm_distillation"]
+    assert r["config"]["on_policy"] > 0
+    rows = {m: [row for row in r["rows"] if row["part"] == "student" and row["method"] == m]
+            for m in ("online-forward_kl", "on_policy-forward_kl")}
+    online, on_policy = rows.values()
+    assert len(online) == len(on_policy) == r["config"]["seeds"]
+    for a, b in zip(online, on_policy, strict=True):
+        assert a["seed"] == b["seed"]
+        for metric in ("nll", "kl_true", "nll_best"):
+            assert abs(a[metric] - b[metric]) > 1e-6, (metric, a[metric], b[metric])
+    m = r["summary"]["methods"]
+    assert m["on_policy-forward_kl"]["nll"]["mean"] != m["online-forward_kl"]["nll"]["mean"]
+
+
 def test_distilbert_init_arms_share_one_teacher(runs):
     out, r = runs["distilbert_init"]
     a, t = r["summary"]["arms"], r["summary"]["teacher"]["teacher"]
