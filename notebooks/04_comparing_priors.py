@@ -89,13 +89,15 @@ for name, prior, reading in table:
 # ## 2. The `compare-priors` job, from Python
 #
 # `bayeskd compare-priors` trains an MNIST-1D teacher (a 1-D CNN, cached on disk by its
-# config), then the same MLP student under six priors, every seed of a prior in one compiled,
-# vmapped run: `none`, `weight_decay` (1e-3), `label_smoothing` (ε = 0.1), `dropout` (0.2),
-# `kd` (α = 0.9, T = 4, on the 4,000 training inputs) and `kd_transfer` (the teacher's
-# predictive on 40,000 generated, unlabelled inputs, no labels). The command line
-# `bayeskd compare-priors --seeds 2 --out DIR` does the same as the cell below; here it runs
-# at the job's own `quick` size with 2 seeds instead of 3 (`smoke` size under the tests),
-# into a temporary folder.
+# config), then the same MLP student under every prior of the job, every seed of a prior in
+# one compiled, vmapped run: `none`, `weight_decay` (1e-3), `label_smoothing` (ε = 0.1),
+# `dropout` (0.2), `kd` (α = 0.9, T = 4, on the 4,000 training inputs), `kd_transfer` (the
+# teacher's predictive on 40,000 generated, unlabelled inputs, no labels), `augment` (hard
+# labels on a fresh augmented view of the training inputs every step) and `kd_augment`
+# (function matching: KL to the teacher on the same fresh views, α = 1, T = 1; Beyer et al.
+# 2022). The command line `bayeskd compare-priors --seeds 2 --out DIR` does the same as the
+# cell below; here it runs at the job's own `quick` size with 2 seeds instead of the job's
+# default (`smoke` size under the tests), into a temporary folder.
 
 # %%
 import json
@@ -204,8 +206,10 @@ print(sorted(p.name for p in workdir.iterdir() if p.suffix in (".npz", ".npy")))
 # bayeskd compare-priors --data my_data.npz --teacher-logits teacher.npz --out my_comparison
 # ```
 #
-# The same six priors run with the same hyperparameters as on MNIST-1D; `kd_transfer`
-# distills on `x_transfer` (it is left out when the files have no transfer inputs).
+# The same priors run with the same hyperparameters as on MNIST-1D, but for `kd_augment`,
+# which needs a teacher network that bayeskd trained (outputs from a file are not one);
+# `kd_transfer` distills on `x_transfer` (it is left out when the files have no transfer
+# inputs).
 
 # %%
 from bayeskd.data import load_npz, load_teacher_outputs
@@ -236,7 +240,7 @@ plt.show()
 # ## What the run showed
 #
 # The cell below recomputes the verdicts from this run's numbers (at `smoke` size they mean
-# nothing); the text after it describes the committed `quick` run.
+# nothing); the summary after it is rendered from the same numbers.
 
 # %%
 def verdicts(summary, where):
@@ -250,9 +254,10 @@ def verdicts(summary, where):
          f"({acc['kd']:.3f} vs {acc['none']:.3f})", acc["kd"] >= acc["none"] + 0.015),
         (f"{where}: KD on unlabelled inputs beats every other prior ({acc['kd_transfer']:.3f})",
          all(acc["kd_transfer"] > v for p, v in acc.items() if p != "kd_transfer")),
-        (f"{where}: KD has the lowest NLL ({min(nll['kd'], nll['kd_transfer']):.3f} vs best other "
-         f"{min(v for p, v in nll.items() if not p.startswith('kd')):.3f})",
-         min(nll["kd"], nll["kd_transfer"]) < min(v for p, v in nll.items() if not p.startswith("kd"))),
+        (f"{where}: KD has the lowest NLL ({min(v for p, v in nll.items() if p.startswith('kd')):.3f} "
+         f"vs best other {min(v for p, v in nll.items() if not p.startswith('kd')):.3f})",
+         min(v for p, v in nll.items() if p.startswith("kd"))
+         < min(v for p, v in nll.items() if not p.startswith("kd"))),
     ]
 
 
@@ -260,29 +265,134 @@ for claim, ok in (verdicts(results["summary"]["priors"], "MNIST-1D")
                   + verdicts(own["summary"]["priors"], "your data")):
     print(f"[{'holds' if ok else 'does not hold'}] {claim}")
 
-# %% [markdown]
-# At quick size (the outputs above):
-#
-# - **MNIST-1D (`compare-priors`, 2 seeds).** The data-driven prior wins only when it is
-#   shown new inputs: `kd_transfer` reaches 85.00% against 65.40–69.55% for every other
-#   prior, the teacher being at 93.70%. On the 4,000 training inputs `kd` (66.20%, NLL
-#   4.02) is no better than maximum likelihood (66.35%, NLL 3.96) and below dropout
-#   (69.55%), far from the ≥ 1.5 points the job asks for; the weak priors that fight
-#   overconfidence directly (weight decay, label smoothing, dropout) cut the NLL three- to
-#   fourfold (1.14, 1.16, 0.92 against 3.96). In NLL, `kd_transfer` (0.96) comes close to
-#   dropout (0.92) without beating it. On its own training inputs this teacher is nearly
-#   one-hot (notebook 01), so the prior it gives there is close to the labels themselves.
-# - **Your data (a 5-class tabular problem, 1,000 labels, an SVM teacher trained on 4,000
-#   other examples, read from `my_data.npz` and `teacher.npz` by the job, 3 seeds).** The
-#   same pattern, more clearly: the teacher's predictive on 20,000 unlabelled inputs gives
-#   the best student by every measure but ECE (79.03% against 71.57–76.22% for the other
-#   priors; NLL 0.654, level with the teacher's own 0.663, whose accuracy is 81.15%); KD on
-#   the labelled inputs gives the best NLL (0.758) and ECE (2.71%, label smoothing 3.86%)
-#   among the priors that see only those inputs, but a *lower* accuracy (73.02% vs 73.95%
-#   for maximum likelihood): the SVM teacher is better than the student overall, but on the
-#   student's own training inputs its soft targets pull towards its own mistakes.
-# - So "distillation = a strong, data-driven prior" holds for **accuracy** only when the
-#   prior is applied where the labels are not: on new inputs. For the **likelihood** it
-#   holds on your data, and on MNIST-1D the distilled student on new inputs is second only
-#   to dropout. A prior that only re-weights the labelled points cannot add much
-#   information about the function elsewhere.
+# %%
+# the summary, rendered from this run's numbers
+from IPython.display import Markdown, display
+
+WEAK = ("weight_decay", "label_smoothing", "dropout")
+HIGHER_IS_BETTER = {"accuracy": True, "nll": False, "ece": False, "brier": False, "agreement": True,
+                    "noise_accuracy": True}
+
+
+def facts(res):
+    """Means over seeds of every prior's metrics, the teacher's, and what the notebook reads off them."""
+    s = res["summary"]["priors"]
+    f = {"acc": {p: v["accuracy"]["mean"] for p, v in s.items()},
+         "nll": {p: v["nll"]["mean"] for p, v in s.items()},
+         "ece": {p: v["ece"]["mean"] for p, v in s.items()},
+         "teacher": {k: v["mean"] for k, v in res["summary"]["teacher"]["teacher"].items()},
+         "seeds": res["config"]["seeds"], "extra": res["extra"]}
+    f["others"] = {p: a for p, a in f["acc"].items() if p != "kd_transfer"}
+    f["weak"] = [p for p in WEAK if p in s]
+    f["best_weak"] = max(f["weak"], key=f["acc"].get)
+    f["best_nll"] = min(f["nll"], key=f["nll"].get)
+    f["best_in"] = [m for m, up in HIGHER_IS_BETTER.items() if all(m in v for v in s.values())
+                    and (max if up else min)(s, key=lambda p, m=m: s[p][m]["mean"]) == "kd_transfer"]
+    f["not_best_in"] = [m for m in HIGHER_IS_BETTER if m not in f["best_in"] and all(m in v for v in s.values())]
+    return f
+
+
+METRIC_NAMES = {"accuracy": "accuracy", "nll": "NLL", "ece": "ECE", "brier": "Brier score",
+                "agreement": "agreement with the teacher", "noise_accuracy": "accuracy under noise"}
+
+
+def pc(x):
+    return f"{x:.2%}"
+
+
+def seeds_of(f):
+    return f"{f['seeds']} seed{'s' if f['seeds'] != 1 else ''}"
+
+
+def factor(lo, hi):
+    return f"by a factor {lo:.1f}" if hi - lo < 0.05 else f"by a factor {lo:.1f} to {hi:.1f}"
+
+
+def metric_list(ms):
+    return ", ".join(METRIC_NAMES[m] for m in ms)
+
+
+def span(values):
+    return f"{pc(min(values))}–{pc(max(values))}"
+
+
+def augment_sentence(f):
+    if not {"augment", "kd_augment"} <= set(f["acc"]):
+        return ""
+    a, n = f["acc"], f["nll"]
+    return (f" With fresh augmented views, function matching (`kd_augment`, {pc(a['kd_augment'])}, NLL "
+            f"{n['kd_augment']:.3f}) {'beats' if a['kd_augment'] > a['augment'] else 'does not beat'} "
+            f"the same augmentation without the teacher in accuracy (`augment`, {pc(a['augment'])}) and "
+            f"{'beats' if n['kd_augment'] < n['augment'] else 'does not beat'} it in NLL ({n['augment']:.3f}).")
+
+
+mn, yo = facts(results), facts(own)
+a, n, w = mn["acc"], mn["nll"], mn["best_weak"]
+kdt_wins = all(a["kd_transfer"] > v for v in mn["others"].values())
+kd_wins = a["kd"] > a[w]
+nll_cut = [n["none"] / n[p] for p in mn["weak"]]
+nll_rank = sorted(n, key=n.get)
+mnist_bullet = (
+    f"- **MNIST-1D (`compare-priors`, {seeds_of(mn)}).** The data-driven prior wins "
+    + ("only when it is shown new inputs" if kdt_wins and not kd_wins else
+       "on new inputs and on the training inputs" if kdt_wins and kd_wins else
+       "on the training inputs only" if kd_wins else "neither on new inputs nor on the training inputs")
+    + f": `kd_transfer` reaches {pc(a['kd_transfer'])} against {span(mn['others'].values())} for every "
+    f"other prior, the teacher being at {pc(mn['teacher']['accuracy'])}. On the "
+    f"{mn['extra']['num_train']:,} training inputs `kd` ({pc(a['kd'])}, NLL {n['kd']:.2f}) is "
+    f"{'better than' if a['kd'] > a['none'] else 'no better than'} maximum likelihood ({pc(a['none'])}, NLL "
+    f"{n['none']:.2f}) and {'above' if kd_wins else 'below'} `{w}` ({pc(a[w])}), "
+    f"{'meeting' if a['kd'] >= a['none'] + 0.015 else 'short of'} the ≥ 1.5 points the verdict asks for; the "
+    f"weak priors that fight overconfidence directly ({', '.join(p.replace('_', ' ') for p in mn['weak'])}) "
+    f"{'cut' if min(nll_cut) > 1 else 'do not all cut'} the NLL {factor(min(nll_cut), max(nll_cut))} "
+    f"({', '.join(f'{n[p]:.2f}' for p in mn['weak'])} against {n['none']:.2f}). In NLL, `kd_transfer` "
+    f"({n['kd_transfer']:.2f}) ranks {nll_rank.index('kd_transfer') + 1} of {len(nll_rank)}"
+    + ("" if mn["best_nll"] == "kd_transfer" else f", behind {', '.join(f'`{p}` ({n[p]:.2f})' for p in nll_rank[:nll_rank.index('kd_transfer')])}")
+    + "." + augment_sentence(mn)
+    + " How close to one-hot this teacher is on its own training inputs is measured in notebook 01: "
+    "the closer it is, the closer the prior it gives there is to the labels themselves.")
+a, n, e = yo["acc"], yo["nll"], yo["ece"]
+labelled = [p for p in a if p != "kd_transfer"]
+kd_best_nll = min(labelled, key=n.get) == "kd"
+kd_best_ece = min(labelled, key=e.get) == "kd"
+runner_up_ece = min((p for p in labelled if p != "kd"), key=e.get)
+t_nll = yo["teacher"]["nll"]
+own_bullet = (
+    f"- **Your data (a 5-class tabular problem, {yo['extra']['num_train']:,} labels, an SVM teacher trained "
+    f"on {OWN['n_teacher']:,} other examples, read from `my_data.npz` and `teacher.npz` by the job, "
+    f"{seeds_of(yo)}).** The teacher's predictive on {yo['extra']['num_transfer']:,} unlabelled inputs "
+    + (f"gives the best student by every measure ({metric_list(yo['best_in'])})" if not yo["not_best_in"] else
+       f"gives the best student in {metric_list(yo['best_in']) or 'no measure'} but not in {metric_list(yo['not_best_in'])}")
+    + f" ({pc(a['kd_transfer'])} against {span(yo['others'].values())} for the other priors; NLL "
+    f"{n['kd_transfer']:.3f}, "
+    + ("level with" if abs(n["kd_transfer"] - t_nll) < 0.02 else "below" if n["kd_transfer"] < t_nll else "above")
+    + f" the teacher's own {t_nll:.3f}, whose accuracy is {pc(yo['teacher']['accuracy'])}); KD on the "
+    f"labelled inputs gives {'the best' if kd_best_nll else 'not the best'} NLL ({n['kd']:.3f}) and "
+    f"{'the best' if kd_best_ece else 'not the best'} ECE ({pc(e['kd'])}, {runner_up_ece.replace('_', ' ')} "
+    f"{pc(e[runner_up_ece])}) among the priors that see only those inputs, "
+    f"{'but' if a['kd'] < a['none'] else 'and'} "
+    f"{'a *lower*' if a['kd'] < a['none'] else 'a higher'} accuracy ({pc(a['kd'])} vs {pc(a['none'])} for "
+    "maximum likelihood)"
+    + (": the SVM teacher is better than the student overall, but on the student's own training inputs "
+       "its soft targets pull towards its own mistakes." if a["kd"] < a["none"] < yo["teacher"]["accuracy"] else "."))
+nll_holds = {where: min(v for p, v in f["nll"].items() if p.startswith("kd"))
+             < min(v for p, v in f["nll"].items() if not p.startswith("kd")) for where, f in (("MNIST-1D", mn), ("your data", yo))}
+acc_new = {where: all(f["acc"]["kd_transfer"] > v for v in f["others"].values()) for where, f in (("MNIST-1D", mn), ("your data", yo))}
+acc_train = {where: f["acc"]["kd"] > f["acc"][f["best_weak"]] for where, f in (("MNIST-1D", mn), ("your data", yo))}
+
+
+def where_list(d, value=True):
+    names_ = [k for k, v in d.items() if v == value]
+    return " and ".join(names_) if names_ else "neither dataset"
+
+
+so_bullet = (
+    "- So \"distillation = a strong, data-driven prior\" holds for **accuracy** on new inputs on "
+    f"{where_list(acc_new)}, and on the labelled training inputs on {where_list(acc_train)}"
+    + (": it holds only when the prior is applied where the labels are not." if any(acc_new.values()) and not any(acc_train.values()) else ".")
+    + f" For the **likelihood** (a KD arm has the lowest NLL) it holds on {where_list(nll_holds)}"
+    + ("" if all(nll_holds.values()) else f" and not on {where_list(nll_holds, False)}")
+    + "."
+    + (" A prior that only re-weights the labelled points cannot add much information about the "
+       "function elsewhere." if not any(acc_train.values()) else ""))
+display(Markdown("\n".join([f"At {SIZE} size (the outputs above):", "", mnist_bullet, own_bullet, so_bullet])))

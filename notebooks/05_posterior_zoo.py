@@ -271,7 +271,7 @@ print("Korattikara et al. 2015 (their toy problem, KL(HMC || .)): SGD 0.246, SGL
 # ## What the run showed
 #
 # The cell below recomputes the verdicts from this run's numbers (at `smoke` size they mean
-# nothing); the text after it describes the committed `quick` run.
+# nothing); the summary after it is rendered from the same numbers.
 
 # %%
 from scipy.stats import spearmanr
@@ -297,30 +297,74 @@ verdicts = [
 for claim, ok in verdicts:
     print(f"[{'holds' if ok else 'does not hold'}] {claim}")
 
-# %% [markdown]
-# At quick size (the outputs above; two moons, 50 points, NUTS with 4 × 400 draws and no
-# divergent transitions):
-#
-# - **Averaging teachers are closer to the posterior predictive than one network, but most
-#   only slightly.** KL(NUTS ‖ teacher) over the grid: MAP 0.028; MC dropout 0.026,
-#   ensemble 0.025, SWAG-diagonal 0.022, SWAG 0.020, SVI 0.020, last-layer Laplace 0.014,
-#   SGLD 0.0004. Only SGLD, a sampler of the same posterior, is orders of magnitude closer.
-#   The ten ensemble members barely differ (mutual information 0.001 nats against NUTS's
-#   0.112): with the `N(0, 1)` prior, this small network finds nearly the same mode from
-#   every start. (Korattikara et al. report KL(HMC ‖ SGD) = 0.246 and 0.007 for SGLD on
-#   their own toy problem; our MAP is much closer to the reference, so the room for
-#   improvement is smaller.)
-# - **A student keeps its teacher's predictive, and so its teacher's quality.** Every
-#   student ends within KL 0.006 nats of its teacher over the grid; the ranking of the
-#   students' distances to NUTS largely follows the teachers' (Spearman ρ = 0.83). The student of
-#   NUTS is 0.0007 nats from NUTS and the student of SGLD 0.0012, below the 0.009–0.031
-#   Korattikara et al. report for their distilled students. A better posterior makes a
-#   better teacher, which is the source's §5 claim in its measurable form.
-# - **What a student cannot keep is the split of its uncertainty.** Students copy the total
-#   predictive entropy (NUTS 0.339 → student 0.334 nats on the grid) including the wider
-#   uncertain band far from the data that the posterior teachers draw (MAP: 0.282), but a
-#   single network has no epistemic part: the teacher's mutual information (up to 0.16
-#   nats for SVI) becomes zero. A student distilled from a posterior looks as uncertain as
-#   the posterior, and cannot tell which of that uncertainty more data would remove.
-# - MC dropout draws its masks per input, which makes its maps grainy; its student smooths
-#   that noise out.
+# %%
+# the summary, rendered from this run's numbers
+from IPython.display import Markdown, display
+
+KORATTIKARA = {"SGD": 0.246, "SGLD": 0.007, "students": (0.009, 0.031)}  # their toy problem, KL(HMC || .)
+mi = {m: pred[m]["mi_grid"] for m in order}
+h_t = {m: float(pred[m]["entropy_grid"].mean()) for m in order}
+h_s = {m: float(pred[m]["student"]["entropy_grid"].mean()) for m in order}
+kl_ts = {m: pred[m]["student"]["kl_teacher_grid"] for m in order}
+by_kl = sorted(approx, key=lambda m: -t_kl[m])
+slight = [m for m in beat_map if t_kl[m] > t_kl["MAP"] / 2]  # closer than MAP, but by under a factor 2
+far_closer = [m for m in beat_map if t_kl[m] < t_kl["MAP"] / 10]  # an order of magnitude or more
+most_mi = max(approx, key=mi.get)
+
+
+def roughness(p1):
+    """Mean jump of p(y=1|x) between neighbouring grid points: grainy maps have large jumps."""
+    g = np.asarray(p1).reshape(xx.shape)
+    return float(np.mean(np.abs(np.diff(g, axis=0))) + np.mean(np.abs(np.diff(g, axis=1))))
+
+
+rough = {m: (roughness(pred[m]["grid"][:, 1]), roughness(pred[m]["student"]["grid"][:, 1]))
+         for m in ("MAP", "MC dropout")}
+copies_entropy = abs(h_t["NUTS"] - h_s["NUTS"]) < 0.05
+keeps_quality = ", and so its teacher's quality" if rho > 0.5 else ""
+display(Markdown("\n".join([
+    f"At {SIZE} size (the outputs above; two moons, {ds.num_train} points, NUTS with {chains} × {draws} "
+    f"draws and {nuts_run.num_divergent} divergent transitions):",
+    "",
+    f"- **Averaging teachers {'are' if verdicts[0][1] else 'are not'} closer to the posterior "
+    f"predictive than one network{', but most only slightly' if len(slight) > len(beat_map) / 2 else ''}.** "
+    "KL(NUTS ‖ teacher) over the grid: MAP "
+    f"{t_kl['MAP']:.4f}; " + ", ".join(f"{m} {t_kl[m]:.4f}" for m in by_kl if m != "MAP") + ". "
+    + (f"Only {', '.join(far_closer)} {'is' if len(far_closer) == 1 else 'are'} an order of magnitude or more closer."
+       if far_closer else "None is an order of magnitude closer.")
+    + f" The {Z['members']} ensemble members "
+    + ("barely differ" if mi["ensemble"] < 0.1 * mi["NUTS"] else "differ")
+    + f" (mutual information {mi['ensemble']:.3f} nats against NUTS's {mi['NUTS']:.3f})"
+    + (": with the `N(0, 1)` prior, this small network finds nearly the same mode from every start."
+       if mi["ensemble"] < 0.1 * mi["NUTS"] else ".")
+    + f" (Korattikara et al. report KL(HMC ‖ SGD) = {KORATTIKARA['SGD']} and {KORATTIKARA['SGLD']} for "
+    "SGLD on their own toy problem; our MAP is "
+    + (f"much closer to the reference ({t_kl['MAP']:.3f}), so the room for improvement is smaller.)"
+       if t_kl["MAP"] < KORATTIKARA["SGD"] / 2 else f"about as far from the reference ({t_kl['MAP']:.3f}).)"),
+    f"- **A student keeps its teacher's predictive{keeps_quality}.** "
+    f"Every student ends within KL {max(kl_ts.values()):.4f} nats of its teacher over the grid; the "
+    "ranking of the students' distances to NUTS "
+    + ("largely follows" if rho > 0.5 else "partly follows" if rho > 0 else "does not follow")
+    + f" the teachers' (Spearman ρ = {rho:.2f}). The student of NUTS is {s_kl['NUTS']:.4f} nats from NUTS "
+    f"and the student of SGLD {s_kl['SGLD']:.4f}, "
+    + ("below" if max(s_kl["NUTS"], s_kl["SGLD"]) < KORATTIKARA["students"][0] else "not below")
+    + f" the {KORATTIKARA['students'][0]}–{KORATTIKARA['students'][1]} Korattikara et al. report for their "
+    "distilled students."
+    + (" A better posterior makes a better teacher, which is the source's §5 claim in its measurable form."
+       if rho > 0.5 else ""),
+    f"- **What a student cannot keep is the split of its uncertainty.** Students "
+    f"{'copy' if copies_entropy else 'do not copy'} the total predictive entropy (NUTS {h_t['NUTS']:.3f} → "
+    f"student {h_s['NUTS']:.3f} nats on the grid)"
+    + (f", including the wider uncertain band far from the data that the posterior teachers draw (MAP: {h_t['MAP']:.3f})"
+       if h_s["NUTS"] > h_t["MAP"] else f" (MAP: {h_t['MAP']:.3f})")
+    + f", but a single network has no epistemic part: the teacher's mutual information (up to "
+    f"{mi[most_mi]:.2f} nats for {most_mi}) becomes zero. A student distilled from a posterior "
+    f"{'looks as uncertain as' if copies_entropy else 'does not look as uncertain as'} the posterior, and cannot "
+    "tell which of that uncertainty more data would remove.",
+    "- MC dropout draws its masks per input; its maps are "
+    + ("grainy" if rough["MC dropout"][0] > 1.5 * rough["MAP"][0] else "hardly grainier than the MAP's")
+    + f" (mean jump of p(y=1|x) between neighbouring grid points {rough['MC dropout'][0]:.4f}, MAP "
+    f"{rough['MAP'][0]:.4f}); its student "
+    + ("smooths that noise out" if rough["MC dropout"][1] < rough["MC dropout"][0] else "does not smooth it out")
+    + f" ({rough['MC dropout'][1]:.4f}).",
+])))
