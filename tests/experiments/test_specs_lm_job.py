@@ -3,12 +3,16 @@
 
 import json
 import math
+import shutil
 
 import pytest
 
+from bayeskd.checkpoint import TrainCheckpointer
 from bayeskd.cli import main
 from bayeskd.experiments import runner
 from bayeskd.experiments.registry import get_spec
+from bayeskd.experiments.specs import distilbert_init
+from bayeskd.training import lm_distill as L
 
 NAMES = ("lm_distillation", "distilbert_init", "lm_distill_text")
 
@@ -116,15 +120,61 @@ def test_text_variant_is_the_job_with_its_preset(runs):
     assert r["extra"]["data"]["kind"] == "text"
 
 
-def test_a_repeated_run_reloads_every_unit(runs):
+def test_a_repeated_run_reloads_every_unit(runs, monkeypatch):
     out, first = runs["distilbert_init"]
+
+    def fail(*a, **k):
+        raise AssertionError("a finished unit was trained again")
+
+    monkeypatch.setattr(L, "fit", fail)  # every teacher and student of the job trains through it
     logs = []
-    again = runner.run(runner.resolve("distilbert_init", size="smoke", out=out), progress=False,
-                       log=logs.append)
+    req = runner.resolve("distilbert_init", size="smoke", out=out)
+    again = runner.run(req, progress=False, log=logs.append)
     reloaded = {m.split("unit ", 1)[1].split(":")[0] for m in logs if m.endswith("reloaded")}
     units = json.loads((out / "timing.json").read_text())["units"]
     assert units and set(units) <= reloaded  # nothing trained again
+    students = {f"{init}-cos{req.cfg.hidden_weight * cos:g}-student-{m}"
+                for init, cos in distilbert_init.ARMS for m in req.cfg.methods
+                if not (cos and m == "hard")}
+    assert len(students) == 5 and students | {"teacher"} <= reloaded
     assert again["rows"] == first["rows"] and again["values"] == first["values"]
+
+
+def test_an_interrupted_student_resumes_from_its_trainer_checkpoint(runs, tmp_path, monkeypatch):
+    """A job killed after a student's first trainer checkpoint trains only the steps after it on
+    the rerun (the other units reloaded), and ends where the uninterrupted student ended."""
+    src, first = runs["lm_distill_text"]
+    out, unit, method = tmp_path / "text", "student-online-forward_kl", "online-forward_kl"
+    shutil.copytree(src, out)
+    (out / ".checkpoints" / "units" / f"{unit}.npz").unlink()  # as if never finished
+    req = runner.resolve("lm_distill_text", size="smoke", out=out)
+    cfg, save = req.cfg, TrainCheckpointer.save
+    assert cfg.student_steps > cfg.eval_every
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(self, step, *a, **k):
+        save(self, step, *a, **k)
+        if self.directory.name == unit:
+            raise Killed(step)
+
+    monkeypatch.setattr(TrainCheckpointer, "save", save_then_die)
+    with pytest.raises(Killed):
+        runner.run(req, progress=False, log=lambda m: None)
+    monkeypatch.undo()
+    logs = []
+    again = runner.run(req, progress=False, log=logs.append)
+    assert f"[checkpoint] resuming {unit} from step {cfg.eval_every}" in logs
+    reloaded = {m.split("unit ", 1)[1].split(":")[0] for m in logs if m.endswith("reloaded")}
+    assert "teacher" in reloaded and "student-hard" in reloaded and unit not in reloaded
+    # the resumed student's curve holds only the evaluations after its checkpoint
+    steps = list(range(cfg.eval_every, cfg.student_steps + 1, cfg.eval_every))
+    assert first["extra"]["curves"][method]["step"] == steps
+    assert again["extra"]["curves"][method]["step"] == steps[1:]
+    final = ("nll", "bits_per_token")
+    assert [[r[k] for k in final] for r in again["rows"] if r.get("method") == method] == \
+        [[r[k] for k in final] for r in first["rows"] if r.get("method") == method]
 
 
 @pytest.mark.parametrize("flags, needle", [
