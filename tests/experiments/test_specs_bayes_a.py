@@ -51,6 +51,31 @@ def test_kd_minimiser_is_the_dirichlet_map_and_coverage_grows_with_level(runs):
     assert len([row for row in r["rows"] if row["part"] == "posterior"]) == 2 * r["config"]["seeds"]
 
 
+def test_kd_posterior_intervals_have_width_and_cover_p_star_near_nominal(runs):
+    """The 90% intervals are the Langevin draws' own, not a point: every interval set has positive
+    mean width, and the KD arm's coverage (mean over seeds) lies within 4 standard errors of
+    nominal. The standard error counts one check per test input (its K class probabilities sum
+    to 1: not independent checks), ``seeds * num_coverage`` of them, a binomial
+    ``l (1 - l) / n``, plus the Monte Carlo error of each seed's interval ends from its draws,
+    ``l (1 - l) / (seeds * ESS)`` (the run's smallest ESS, capped at the number of draws; taken
+    as shared by every input of a seed, the conservative side). Intervals of copies of the MAP
+    have width 0 and cover ~0%."""
+    _, r = runs["kd_as_map"]
+    cfg, lv = r["config"], kd_as_map.MAIN
+    post = [row for row in r["rows"] if row["part"] == "posterior"]
+    assert len(post) == 2 * cfg["seeds"]
+    for row in post:
+        assert row[f"mean_width_{lv:g}"] > 0, row
+    kd = [row for row in post if row["arm"] == "kd"]
+    ess = min(min(row["ess_min"] for row in kd), cfg["chains"] * cfg["samples"])
+    assert ess > 0
+    se = np.sqrt(lv * (1 - lv) * (1 / (cfg["seeds"] * cfg["num_coverage"])
+                                  + 1 / (cfg["seeds"] * ess)))
+    cov = float(np.mean([row[f"coverage_{lv:g}"] for row in kd]))
+    assert cov == pytest.approx(r["values"]["coverage"], abs=1e-12)
+    assert abs(cov - lv) <= 4 * se, f"coverage {cov:.3f}, nominal {lv}, 4 se = {4 * se:.3f}"
+
+
 def test_privileged_every_setup_cell_and_selection(runs):
     _, r = runs["privileged_information"]
     pi, reps = privileged_information, r["config"]["repeats"]
