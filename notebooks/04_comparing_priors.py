@@ -367,12 +367,11 @@ own_bullet = (
     f"{n['kd_transfer']:.3f}, "
     + ("level with" if abs(n["kd_transfer"] - t_nll) < 0.02 else "below" if n["kd_transfer"] < t_nll else "above")
     + f" the teacher's own {t_nll:.3f}, whose accuracy is {pc(yo['teacher']['accuracy'])}); KD on the "
-    f"labelled inputs gives {'the best' if kd_best_nll else 'not the best'} NLL ({n['kd']:.3f}) and "
-    f"{'the best' if kd_best_ece else 'not the best'} ECE ({pc(e['kd'])}, {runner_up_ece.replace('_', ' ')} "
-    f"{pc(e[runner_up_ece])}) among the priors that see only those inputs, "
-    f"{'but' if a['kd'] < a['none'] else 'and'} "
-    f"{'a *lower*' if a['kd'] < a['none'] else 'a higher'} accuracy ({pc(a['kd'])} vs {pc(a['none'])} for "
-    "maximum likelihood)"
+    f"labelled inputs gives {'the best' if kd_best_nll else 'not the best'} NLL ({n['kd']:.3f}) "
+    f"{'and' if kd_best_nll == kd_best_ece else 'but'} {'the best' if kd_best_ece else 'not the best'} ECE ({pc(e['kd'])}, {runner_up_ece.replace('_', ' ')} "
+    f"{pc(e[runner_up_ece])}) among the priors that see only those inputs; its accuracy is "
+    f"{'*lower*' if a['kd'] < a['none'] else 'higher'} than maximum likelihood's ({pc(a['kd'])} vs "
+    f"{pc(a['none'])})"
     + (": the SVM teacher is better than the student overall, but on the student's own training inputs "
        "its soft targets pull towards its own mistakes." if a["kd"] < a["none"] < yo["teacher"]["accuracy"] else "."))
 nll_holds = {where: min(v for p, v in f["nll"].items() if p.startswith("kd"))

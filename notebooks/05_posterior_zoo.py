@@ -364,7 +364,9 @@ display(Markdown("\n".join([
     "- MC dropout draws its masks per input; its maps are "
     + ("grainy" if rough["MC dropout"][0] > 1.5 * rough["MAP"][0] else "hardly grainier than the MAP's")
     + f" (mean jump of p(y=1|x) between neighbouring grid points {rough['MC dropout'][0]:.4f}, MAP "
-    f"{rough['MAP'][0]:.4f}); its student "
-    + ("smooths that noise out" if rough["MC dropout"][1] < rough["MC dropout"][0] else "does not smooth it out")
+    f"{rough['MAP'][0]:.4f}); its student's map "
+    + (("smooths that noise out" if rough["MC dropout"][1] < rough["MC dropout"][0] else "keeps that noise")
+       if rough["MC dropout"][0] > 1.5 * rough["MAP"][0] else
+       ("is smoother than its teacher's" if rough["MC dropout"][1] < rough["MC dropout"][0] else "is no smoother"))
     + f" ({rough['MC dropout'][1]:.4f}).",
 ])))
