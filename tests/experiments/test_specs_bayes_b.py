@@ -78,21 +78,29 @@ def test_end2_rows_and_values_are_the_summary(runs):
         assert m["total"].max() <= math.log(cfg.classes) + 1e-3 and m["knowledge"].min() >= -1e-3
 
 
-def test_end2_resumed_run_recomputes_no_unit(runs, monkeypatch):
-    folder = runs["ensemble_distribution_distillation"]
+def _rerun_computes_nothing(runs, monkeypatch, name, patches, units):
+    """Rerun ``name`` on its finished folder with every compute function in ``patches``
+    (``(module, attribute)``) raising: the rows are the stored ones and every unit was reloaded."""
+    folder = runs[name]
     before = _results(folder)
 
     def fail(*a, **k):
         raise AssertionError("a finished unit was computed again")
 
-    monkeypatch.setattr(end2, "fit_dirichlet_student", fail)
-    monkeypatch.setattr(end2, "distill", fail)
+    for module, attr in patches:
+        monkeypatch.setattr(module, attr, fail)
     log: list[str] = []
-    again = runner.run(runner.resolve("ensemble_distribution_distillation", size="smoke",
-                                      out=folder), progress=False, log=log.append)
+    again = runner.run(runner.resolve(name, size="smoke", out=folder), progress=False,
+                       log=log.append)
     assert json.loads(json.dumps(again["rows"])) == before["rows"]
-    assert any("unit seed0: reloaded" in line for line in log)
-    assert any("unit seed1: reloaded" in line for line in log)
+    for unit in units:
+        assert any(f"unit {unit}: reloaded" in line for line in log), unit
+
+
+def test_end2_resumed_run_recomputes_no_unit(runs, monkeypatch):
+    _rerun_computes_nothing(runs, monkeypatch, "ensemble_distribution_distillation",
+                            [(end2, "fit_dirichlet_student"), (end2, "distill")],
+                            ["seed0", "seed1"])
 
 
 def test_tempering_rows_and_values_are_the_summary(runs):
@@ -124,21 +132,9 @@ def test_tempering_rows_and_values_are_the_summary(runs):
 
 
 def test_tempering_resumed_run_recomputes_no_unit(runs, monkeypatch):
-    folder = runs["temperature_tempering"]
-    before = _results(folder)
-
-    def fail(*a, **k):
-        raise AssertionError("a finished unit was computed again")
-
-    monkeypatch.setattr(tempering, "tempered_chain_metrics", fail)
-    monkeypatch.setattr(common, "train_arms", fail)
-    log: list[str] = []
-    again = runner.run(runner.resolve("temperature_tempering", size="smoke", out=folder),
-                       progress=False, log=log.append)
-    assert json.loads(json.dumps(again["rows"])) == before["rows"]
-    units = [f"b-{tag}{i}" for tag in tt.SETS for i in range(2)]
-    for unit in ["a-kd", *units]:
-        assert any(f"unit {unit}: reloaded" in line for line in log), unit
+    units = ["a-kd", *(f"b-{tag}{i}" for tag in tt.SETS for i in range(2))]
+    _rerun_computes_nothing(runs, monkeypatch, "temperature_tempering",
+                            [(tempering, "tempered_chain_metrics"), (common, "train_arms")], units)
 
 
 @pytest.mark.parametrize("setting", ["burn_in=0.95", "posterior_temperatures=1,0", "thin=0"])
@@ -173,20 +169,9 @@ def test_dark_knowledge_rows_and_values_are_the_summary(runs):
 
 
 def test_dark_knowledge_resumed_run_recomputes_no_unit(runs, monkeypatch):
-    folder = runs["bayesian_dark_knowledge"]
-    before = _results(folder)
-
-    def fail(*a, **k):
-        raise AssertionError("a finished unit was computed again")
-
-    monkeypatch.setattr(bdk, "chain_arms", fail)
-    monkeypatch.setattr(bdk, "nuts_reference", fail)
-    log: list[str] = []
-    again = runner.run(runner.resolve("bayesian_dark_knowledge", size="smoke", out=folder),
-                       progress=False, log=log.append)
-    assert json.loads(json.dumps(again["rows"])) == before["rows"]
-    for unit in ("nuts", "seed0", "seed1", "digits0", "digits1"):
-        assert any(f"unit {unit}: reloaded" in line for line in log), unit
+    _rerun_computes_nothing(runs, monkeypatch, "bayesian_dark_knowledge",
+                            [(bdk, "chain_arms"), (bdk, "nuts_reference")],
+                            ["nuts", "seed0", "seed1", "digits0", "digits1"])
 
 
 @pytest.mark.parametrize("setting", ["sgld_steps=500", "digits_steps=100", "grid=1"])
