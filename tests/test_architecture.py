@@ -94,3 +94,26 @@ def test_harness_smaller_than_core():
     core = sum(_lines(PKG / c) for c in CORE)
     harness = sum(_lines(p) for p in HARNESS)
     assert harness < 1.1 * core, f"harness {harness} lines vs core {core}"
+
+
+#: Libraries only some features use: ``import bayeskd`` leaves them unloaded (the cold start of a
+#: job that needs none of them pays nothing for them).
+ON_FIRST_USE = ("numpyro", "scipy", "sklearn", "arviz", "tokenizers", "orbax", "matplotlib")
+
+
+def test_import_bayeskd_loads_no_feature_library():
+    import subprocess
+    import sys
+
+    code = (f"import sys, bayeskd; print(sorted(m for m in {ON_FIRST_USE!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO).stdout
+    assert out.strip() == "[]", f"import bayeskd loads {out.strip()}"
+    # ... and each loads when its feature is first used
+    code = ("import sys, numpy as np, bayeskd\n"
+            "from bayeskd.posteriors import run_nuts\n"
+            "bayeskd.metrics.auroc(np.array([0.1]), np.array([0.2]))\n"
+            "print(sorted(m for m in ('numpyro', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO).stdout
+    assert out.strip() == "['numpyro', 'sklearn']"

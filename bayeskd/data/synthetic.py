@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.special import logsumexp
 
 from bayeskd.data.dataset import Dataset
 
@@ -116,6 +115,8 @@ class GaussianMixture:
 
     def bayes_probs(self, x) -> np.ndarray:
         """The exact posterior ``p*(y|x)``: ``[N, D] -> float64 [N, K]``, rows sum to 1."""
+        from scipy.special import logsumexp  # SciPy loads when a posterior is first asked for
+
         log_joint_NK = self.log_joint(x)
         return np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=1, keepdims=True))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from jaxtyping import ArrayLike, Float
-from sklearn.metrics import roc_auc_score
 
 __all__ = ["auroc"]
 
@@ -34,4 +33,6 @@ def auroc(score_in: Float[ArrayLike, " n_in"], score_out: Float[ArrayLike, " n_o
         raise ValueError(f"score_in, score_out: both need scores, got {len(s_in)} and "
                          f"{len(s_out)}")
     labels = np.r_[np.zeros(len(s_in)), np.ones(len(s_out))]
+    from sklearn.metrics import roc_auc_score  # scikit-learn loads when an AUROC is first asked for
+
     return float(roc_auc_score(labels, np.r_[s_in, s_out]))

@@ -28,17 +28,6 @@ from bayeskd.posteriors.ensemble import fit_ensemble, fit_map
 from bayeskd.posteriors.inference_data import rhat_ess, to_inference_data
 from bayeskd.posteriors.laplace import LastLayerLaplace, last_layer_ggn
 from bayeskd.posteriors.mc_dropout import MCDropout
-from bayeskd.posteriors.numpyro_bnn import (
-    BayesianNet,
-    MCMCRun,
-    SVIPosterior,
-    SVIRun,
-    prior_std_from_weight_decay,
-    run_ensemble_sampler,
-    run_nuts,
-    run_svi,
-    weight_decay_from_prior_std,
-)
 from bayeskd.posteriors.reference import (
     converged,
     evaluate_posterior,
@@ -60,6 +49,23 @@ from bayeskd.posteriors.sgld import (
 )
 from bayeskd.posteriors.swag import SWAG, SWAGState, fit_swag, swag_moments, swag_sample
 from bayeskd.posteriors.swag_teacher import swag_teacher
+
+#: The NumPyro-backed names, imported when first used (``import bayeskd`` does not load NumPyro).
+_NUMPYRO = ("BayesianNet", "MCMCRun", "SVIPosterior", "SVIRun", "prior_std_from_weight_decay",
+            "run_ensemble_sampler", "run_nuts", "run_svi", "weight_decay_from_prior_std")
+
+
+def __getattr__(name: str):
+    if name in _NUMPYRO:
+        from bayeskd.posteriors import numpyro_bnn
+
+        return getattr(numpyro_bnn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NUMPYRO))
+
 
 __all__ = [
     "SWAG",

@@ -35,7 +35,6 @@ from bayeskd.metrics import (
 )
 from bayeskd.posteriors.base import offline_predictive
 from bayeskd.posteriors.inference_data import rhat_ess, to_inference_data
-from bayeskd.posteriors.numpyro_bnn import BayesianNet, run_nuts
 
 _mean_mi = jax.jit(lambda probs_SBK: jnp.mean(mutual_information(probs_SBK)))
 
@@ -179,6 +178,8 @@ def nuts_reference(model_fn, x: ArrayLike, y: ArrayLike, x_eval: ArrayLike, *, k
       ``{"probs": [B, K], "divergent": int, "weights": {...}, "predictive": {...}}`` (the last
       two: ``rhat_max``, ``rhat_median``, ``ess_min``, ``ess_median``, ``chains``, ``draws``).
     """
+    from bayeskd.posteriors.numpyro_bnn import BayesianNet, run_nuts  # NumPyro loads here
+
     bnn = BayesianNet(model_fn, key=init_key, prior_std=prior_std)
     run = run_nuts(bnn.model, np.asarray(x), np.asarray(y), key=key, num_warmup=num_warmup,
                    num_samples=num_samples, num_chains=num_chains)

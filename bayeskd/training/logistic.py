@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
-from scipy.optimize import minimize
 
 from bayeskd.data.privileged import generalised_targets, privileged_table
 from bayeskd.training.softmax_regression import fit_softmax_regression
@@ -87,6 +86,8 @@ def newton_minimize(fn: Callable, data: tuple, dim: int, *, gtol: float = 1e-12,
       >>> newton_minimize(f, (jnp.array([1.0, -2.0]),), 2, c=0.0).round(6).tolist()
       [1.0, -2.0]
     """
+    from scipy.optimize import minimize  # SciPy loads when a solver first runs
+
     opts = tuple(sorted(options.items()))
     res = minimize(lambda v: float(_value(fn, v, data, opts)), np.zeros(dim),
                    jac=lambda v: np.asarray(_grad(fn, v, data, opts)),
