@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bayeskd.io import write_bytes
+from bayeskd.io import check_out_dir, write_bytes
 from bayeskd.provenance import code_digests, jax_numerics
 
 __all__ = ["COMPILE_CACHE_VARIABLE", "CacheRead", "CacheWarning", "array_digest", "cache_root",
@@ -172,11 +172,12 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> pathlib.Path 
     if path is None and jax.config.jax_compilation_cache_dir:
         return pathlib.Path(jax.config.jax_compilation_cache_dir)
     folder = pathlib.Path(path) if path is not None else cache_root() / "xla"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
+    try:  # JAX creates the folder at its first write, after a command has checked its input
+        check_out_dir(folder, name="compile cache")
+    except ValueError as e:
         warnings.warn(f"compile cache folder {str(folder)!r} cannot be created "
-                      f"({e.strerror or e}); compiling without it", CacheWarning, stacklevel=2)
+                      f"({str(e).split(': ', 1)[1]}); "
+                      "compiling without it", CacheWarning, stacklevel=2)
         return None
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -39,7 +39,9 @@ def check_out_dir(out: str | os.PathLike, *, name: str = "--out") -> pathlib.Pat
     probe = path
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not _can_create_in(probe):
+    if not probe.is_dir():
+        raise ValueError(f"{name}: {str(probe)!r} is a file, not a folder")
+    if not _can_create_in(probe):
         raise ValueError(f"{name}: {str(probe)!r} is not writable")
     return path
 

@@ -52,12 +52,22 @@ def test_compare_priors_config_is_checked_against_the_memory():
         check_memory(cfg, available=10**7)
 
 
-@pytest.mark.parametrize("argv", [
-    ["compare-priors", "--size", "smoke", "--seeds", "100000"],
-    ["compare-priors", "--size", "smoke", "--transfer-size", "10000000000"],
-    ["reproduce", "hinton_kd", "--size", "smoke", "--seeds", "100000"],
-], ids=["compare-priors-seeds", "compare-priors-transfer", "reproduce-seeds"])
-def test_oversized_run_is_refused_at_once_and_writes_nothing(argv, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("argv", "name"), [
+    (["compare-priors", "--size", "smoke", "--seeds", "100000"], "seeds"),
+    (["compare-priors", "--size", "smoke", "--transfer-size", "10000000000"], "transfer_size"),
+    (["reproduce", "hinton_kd", "--size", "smoke", "--seeds", "100000"], "seeds"),
+    (["lm-distill", "--seeds", "100000"], "seeds"),
+    (["lm-distill", "--vocab-size", "10000000"], "vocab_size"),
+    (["lm-distill", "--num-train", "100000000"], "num_train"),
+    (["posterior-zoo", "--set", "moons.grid_resolution=200000"], "moons.grid_resolution"),
+    (["posterior-zoo", "--set", "moons.transfer.copies=1000000000"], "moons.transfer.copies"),
+    (["posterior-zoo", "--set", "moons.map.members=100000000"], "moons.map.members"),
+    (["posterior-zoo", "--dataset", "digits", "--set", "digits.transfer.mixup=2000000000"],
+     "digits.transfer.mixup"),
+], ids=["compare-priors-seeds", "compare-priors-transfer", "reproduce-seeds", "lm-seeds",
+        "lm-vocab", "lm-rows", "zoo-grid", "zoo-transfer", "zoo-members", "zoo-digits-mixup"])
+def test_oversized_run_is_refused_at_once_and_writes_nothing(argv, name, tmp_path, monkeypatch,
+                                                             capsys):
     monkeypatch.setenv("BAYESKD_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     t0 = time.perf_counter()
@@ -65,6 +75,25 @@ def test_oversized_run_is_refused_at_once_and_writes_nothing(argv, tmp_path, mon
     assert time.perf_counter() - t0 < 10
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert len(err) == 1 and err[0].startswith("bayeskd: error: "), err
-    name = "transfer_size" if "--transfer-size" in argv else "seeds"
     assert err[0].startswith(f"bayeskd: error: {name}:"), err
     assert list(tmp_path.iterdir()) == []  # no output folder, no cache, no checkpoints
+
+
+def test_zoo_estimate_counts_its_networks_and_scales_with_its_settings():
+    from bayeskd.posteriors import zoo
+    from bayeskd.posteriors.zoo import setups
+    from bayeskd.posteriors.zoo.fitters import mlp_fn
+
+    ds = zoo.load_data("moons", zoo.SETUPS["moons"], seed=0)[0]
+    net = mlp_fn(ds, (10,))(jax.random.key(0))  # the network the zoo trains
+    assert setups._mlp_counts(2, (10,), 2)[0] == param_count(net) == 52  # 2-10-2
+    s = zoo.SETUPS["moons"]
+    est, _ = zoo.estimate_bytes("moons", s, zoo.METHODS)
+    assert est.members == 10 and est.per_member_bytes == 4 * (8 * 52 + 2 * 50 * 2 * (10 + 2))
+    # R = 50 -> 100: the grid's R^2 (D + 2 E K) values, and one evaluation's 2 S K max(...) now
+    # over the 10,000 grid points instead of the 50 x 101 transfer inputs
+    big, knob = zoo.estimate_bytes("moons", setups._replaced(s, "grid_resolution", 100), zoo.METHODS)
+    entries, transfer = len(zoo.METHODS) + 1, 50 * (1 + 100)
+    assert big.fixed_bytes - est.fixed_bytes == 4 * ((100**2 - 50**2) * (2 + 2 * entries * 2)
+                                                     + 2 * 50 * 2 * (100**2 - transfer))
+    assert knob == "grid_resolution"

@@ -84,7 +84,9 @@ def check(cfg: Config) -> None:
         width=max(cfg.teacher_width, cfg.student_width), batch_size=cfg.batch_size,
         members=cfg.seeds, table_rows=cfg.num_train + cfg.num_test, table_width=cfg.top_k,
         extra_values=2 * cfg.num_test * cfg.seq_len * vocab + cfg.num_states * (vocab + 1)),
-        name="seeds", data_name="vocab_size" if cfg.data == "hmm" else "bpe_vocab",
+        name="seeds", data_name=max(  # the data setting grown most from its default
+            ("num_train", "num_test", "seq_len", "vocab_size" if cfg.data == "hmm" else "bpe_vocab"),
+            key=lambda k: getattr(cfg, k) / getattr(Config(), k)),
         what=f"{cfg.seeds} students (vocabulary {vocab})")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from bayeskd.experiments import kit
 from bayeskd.plotting import plane_panels
 from bayeskd.posteriors import zoo
+from bayeskd.training.memory import check_fits_memory
 
 METRICS = ("accuracy", "nll", "ece", "brier", "entropy", "mutual_information", "agreement_ref",
            "tv_ref", "kl_ref", "agreement_ref_grid", "tv_ref_grid", "kl_ref_grid", "kl_teacher",
@@ -30,6 +31,14 @@ class Config:
     moons: zoo.Setup = zoo.setup_section("moons")  # each dataset's settings, by method
     gmm: zoo.Setup = zoo.setup_section("gmm")
     digits: zoo.Setup = zoo.setup_section("digits")
+
+
+def check(cfg: Config) -> None:
+    """Refuse settings whose memory estimate (:func:`~bayeskd.posteriors.zoo.estimate_bytes`)
+    exceeds the machine's, before any work."""
+    est, part = zoo.estimate_bytes(cfg.dataset, getattr(cfg, cfg.dataset), cfg.methods)
+    check_fits_memory(est, name=f"{cfg.dataset}.map.members", data_name=f"{cfg.dataset}.{part}",
+                      what=f"the {cfg.dataset} zoo ({est.members} ensemble members)")
 
 
 def measure(cfg: Config, ctx) -> kit.Measured:
@@ -117,7 +126,7 @@ SPEC = kit.Spec(
           "student keeps the predictive but not its epistemic part.",
     sizes=kit.sizes(Config(), smoke={d: zoo.smoke(zoo.SETUPS[d]) for d in zoo.DATASETS},
                     full={"seeds": 3} | {d: zoo.full(zoo.SETUPS[d]) for d in zoo.DATASETS}),
-    measure=measure, derive=derive, expectations=EXPECTATIONS, plot=plot,
+    check=check, measure=measure, derive=derive, expectations=EXPECTATIONS, plot=plot,
     tables={"zoo": kit.Table(("method", "role"), METRICS)})
 DIGITS = dataclasses.replace(SPEC, name="posterior_zoo_digits", preset={"dataset": "digits"},
                              title="the posterior zoo on digits (no reference)")

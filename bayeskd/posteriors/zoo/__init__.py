@@ -47,6 +47,7 @@ from bayeskd.posteriors.zoo.setups import (
     StudentSettings,
     SWAGSettings,
     TransferSettings,
+    estimate_bytes,
     full,
     load_data,
     plane,
@@ -57,6 +58,6 @@ from bayeskd.posteriors.zoo.setups import (
 __all__ = ["DATASETS", "FITTERS", "FIT_OF", "METHODS", "PLANE_DATASETS", "REFERENCE_ONLY",
            "SETUPS", "STARTS_FROM", "STUDENT_FITS", "EnsembleSamplerSettings", "MAPSettings",
            "NUTSSettings", "Problem", "SGLDSettings", "SWAGSettings", "Setup", "StudentSettings",
-           "TransferSettings", "distill_students", "evaluate_members", "fit_seed", "fits_for",
+           "TransferSettings", "distill_students", "estimate_bytes", "evaluate_members", "fit_seed", "fits_for",
            "full", "labelled_rows", "load_data", "mlp_fn", "nuts_reference", "plane", "reference",
            "setup_section", "smoke"]

@@ -197,3 +197,92 @@ def plane(ds, s: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     if int(np.prod(ds.input_shape)) != 2:
         return None
     return grid_2d(ds.x_train, resolution=s.grid_resolution, margin=s.grid_margin)
+
+
+#: ``(input values, classes, most training inputs)`` of each dataset, for :func:`estimate_bytes`.
+SHAPES = {"moons": (2, 2, None), "gmm": (2, 3, None), "digits": (64, 10, 1797)}
+
+
+def _mlp_counts(dim: int, hidden: tuple[int, ...], classes: int) -> tuple[int, int]:
+    """``(parameters, forward values per example)`` of an MLP ``dim -> hidden -> classes``."""
+    widths = (dim, *hidden, classes)
+    return (sum(a * b + b for a, b in zip(widths, widths[1:], strict=False)),
+            2 * sum(widths[1:]))
+
+
+#: The settings :func:`estimate_bytes` can blame, as ``--set`` spells them (below the dataset).
+KNOBS = ("num_train", "num_test", "teacher_hidden", "pred_samples", "grid_resolution",
+         "transfer.copies", "transfer.mixup", "sgld.steps", "sgld.chains", "sgld.thin",
+         "csgld.steps", "csgld.chains", "csgld.thin", "nuts.samples", "nuts.chains",
+         "walkers.walkers", "walkers.samples", "student.hidden")
+
+
+def _replaced(s: Any, path: str, value: Any) -> Any:
+    head, _, rest = path.partition(".")
+    return _R(s, **{head: _replaced(getattr(s, head), rest, value) if rest else value})
+
+
+def _fixed_values(dataset: str, s: Setup, entries: int) -> int:
+    """The fixed part of :func:`estimate_bytes`, in float32 values."""
+    from bayeskd.training.memory import ACTIVATION_COPIES, PARAM_COPIES
+
+    dim, classes, most = SHAPES[dataset]
+    n_train = s.num_train if s.num_train is not None else most
+    t = s.transfer
+    n_transfer = n_train * (1 + t.copies) if dataset in PLANE_DATASETS else n_train + t.mixup
+    p_t, _ = _mlp_counts(dim, s.teacher_hidden, classes)
+    p_s, a_s = _mlp_counts(dim, s.student.hidden, classes)
+    grid = s.grid_resolution ** 2 if dataset in PLANE_DATASETS else 0
+    kept = sum(c.chains * max(c.steps - c.burn_in, 0) // max(c.thin, 1) for c in (s.sgld, s.csgld))
+    kept += (s.nuts.chains * s.nuts.samples + s.walkers.walkers * s.walkers.samples) * s.reference
+    return (2 * entries * n_transfer * classes + n_transfer * dim  # tables and inputs
+            + entries * (PARAM_COPIES * p_s + ACTIVATION_COPIES * 200 * a_s)  # the students
+            + 2 * s.pred_samples * max(s.num_test, grid, n_transfer) * classes  # one evaluation
+            + grid * (dim + 2 * entries * classes)  # the grid and the predictives there
+            + kept * p_t)  # kept parameter samples
+
+
+def estimate_bytes(dataset: str, s: Setup, methods) -> tuple[Any, str]:
+    r"""The zoo's peak memory for one seed, from the settings alone, and the setting that costs
+    the most.
+
+    Float32 values (4 bytes), the conventions of :mod:`bayeskd.training.memory`. Members: the
+    ensemble's ``M`` networks trained together, :math:`c_P P + c_A B A` each. Fixed, with ``E``
+    teacher entries (the methods plus the reference), ``N`` transfer inputs of ``D`` values,
+    ``K`` classes, ``R^2`` grid points and ``S`` predictive samples:
+    :math:`2ENK + ND` (the teachers' stacked tables and the inputs), :math:`E(c_P P_s + c_A 200
+    A_s)` (the students' vmapped run), :math:`2SK\max(N_{test}, R^2, N)` (one evaluation's
+    samples), :math:`R^2(D + 2EK)` (the grid and the predictives there) and the kept parameter
+    samples of SGLD, cyclical SGLD, NUTS and the walkers.
+
+    Returns ``(FitMemory, setting)``: ``setting`` (one of :data:`KNOBS`) is the one whose reset to
+    the dataset's quick value lowers the estimate most; ``check_fits_memory`` names it.
+    """
+    from bayeskd.training.memory import (
+        ACTIVATION_COPIES,
+        BYTES_PER_VALUE,
+        PARAM_COPIES,
+        FitMemory,
+    )
+
+    entries = len(tuple(methods)) + bool(s.reference)
+    fixed = _fixed_values(dataset, s, entries)
+    quick = SETUPS[dataset]
+    lowered = {}
+    for k in KNOBS:
+        try:
+            lowered[k] = _fixed_values(dataset, _replaced(s, k, _get(quick, k)), entries)
+        except ValueError:  # not valid alone (e.g. more chains than these ensemble members)
+            continue
+    knob = min(lowered, key=lowered.get)
+    dim, classes, _ = SHAPES[dataset]
+    p_t, a_t = _mlp_counts(dim, s.teacher_hidden, classes)
+    per_member = PARAM_COPIES * p_t + ACTIVATION_COPIES * s.map.batch_size * a_t
+    return FitMemory(fixed_bytes=BYTES_PER_VALUE * fixed, per_member_bytes=BYTES_PER_VALUE *
+                     per_member, members=s.map.members), knob
+
+
+def _get(s: Any, path: str) -> Any:
+    for part in path.split("."):
+        s = getattr(s, part)
+    return s
