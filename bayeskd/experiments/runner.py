@@ -29,6 +29,7 @@ from typing import Any
 
 from bayeskd.cache import fresh_caches, recording
 from bayeskd.checkpoint import SweepStore
+from bayeskd.distributed import is_main_process
 from bayeskd.experiments.config import apply_overrides, check_config, config_dict
 from bayeskd.experiments.registry import get_spec
 from bayeskd.experiments.spec import Measured, Spec
@@ -183,7 +184,9 @@ def run(name: str | Spec | Request, *, size: str = "quick",
         from bayeskd.experiments.render import report_tables
 
         log("\n".join(report_tables(spec, results)).rstrip())
-    ctx.log(f"wrote {req.out}/ in {time.perf_counter() - t0:.0f} s")
+    took = f"{time.perf_counter() - t0:.0f} s"
+    ctx.log(f"wrote {req.out}/ in {took}" if is_main_process() else
+            f"done in {took}; process 0 wrote {req.out}/")
     return results
 
 
