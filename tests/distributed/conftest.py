@@ -4,9 +4,11 @@ Each kind of run starts once per test session, in the background, when a test fi
 it; the tests that read the same run share it.
 """
 
+import contextlib
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -50,16 +52,19 @@ def _stop_children():
     yield
     for child in _STARTED:
         if child.proc.poll() is None:
-            child.proc.kill()
+            child.kill()
 
 
 class Child:
     """A started child process; :meth:`wait` gives ``(returncode, stdout, stderr, seconds)``."""
 
-    def __init__(self, args: list[str], *, devices: int | None, timeout: float = 240):
+    def __init__(self, args: list[str], *, devices: int | None, timeout: float = 240,
+                 env: dict | None = None):
         self.timeout, t0 = timeout, time.monotonic()
+        # its own process group: a test can kill it with every process it started
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=environment(devices), cwd=ROOT)
+                                     text=True, env=environment(devices) | (env or {}), cwd=ROOT,
+                                     start_new_session=True)
         _STARTED.append(self)
         self._done = None
 
@@ -70,10 +75,15 @@ class Child:
         self._reader = threading.Thread(target=collect, daemon=True)
         self._reader.start()
 
+    def kill(self) -> None:
+        """SIGKILL to the child and every process it started (as a lost machine would go)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
     def wait(self):
         self._reader.join(self.timeout)
         if self._done is None:
-            self.proc.kill()
+            self.kill()
             raise TimeoutError(f"{self.proc.args[2:]}: still running after {self.timeout} s")
         return self._done
 
@@ -87,8 +97,9 @@ def program(name: str, *args: str, devices: int | None = 4) -> Child:
     return Child([sys.executable, str(PROGRAMS), name, *args], devices=devices)
 
 
-def cli(*args: str, devices: int = 2) -> Child:
-    return Child([sys.executable, "-m", "bayeskd.cli", *args], devices=devices, timeout=400)
+def cli(*args: str, devices: int = 2, env: dict | None = None, timeout: float = 400) -> Child:
+    return Child([sys.executable, "-m", "bayeskd.cli", *args], devices=devices, timeout=timeout,
+                 env=env)
 
 
 class Shared:
