@@ -88,6 +88,7 @@ def test_a_lost_process_0_is_one_line_on_its_peer(runs):
     assert lines[0].startswith("bayeskd: error: process 0 (the coordinator) of this run was lost")
     assert "run the same command on every process to resume" in lines[0]
     assert "Check failure" not in err and "Traceback" not in err
+    print(lines[0])  # shown with -s: the line a survivor prints
 
 
 def test_the_same_command_finishes_the_killed_run_from_its_stored_units(runs):
