@@ -2,7 +2,7 @@
 process, at smoke size. A killed process 0 ends its peer in one line; the same command then
 finishes the run from the units already stored.
 
-The three jobs run in the default suite. Every ``reproduce`` figure on two processes runs with
+The three jobs run in the default suite (lm-distill and posterior-zoo with a few of their arms). Every ``reproduce`` figure on two processes runs with
 ``pytest -m heavy tests/distributed`` (one ``reproduce --all`` on two processes and on one,
 about 7 minutes of this machine's two cores).
 """
@@ -14,7 +14,10 @@ import time
 import pytest
 
 SMOKE = ("--size", "smoke", "--no-progress")
-JOBS = {"lm-distill": ("lm-distill", *SMOKE), "posterior-zoo": ("posterior-zoo", *SMOKE)}
+# Fewer arms than the jobs' defaults (the suite's time): a trained teacher, a labels-only and an
+# on-policy student; the NUTS reference, a MAP, an ensemble, SGLD chains and a dark-knowledge student.
+JOBS = {"lm-distill": ("lm-distill", *SMOKE, "--methods", "hard,on_policy-forward_kl"),
+        "posterior-zoo": ("posterior-zoo", *SMOKE, "--methods", "map,ensemble,sgld,bdk")}
 KILLED = ("compare-priors", *SMOKE)  # the job whose process 0 is killed, then rerun
 COMPARED = ("rows", "values", "summary", "verdicts", "extra")
 

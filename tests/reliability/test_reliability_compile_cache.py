@@ -32,7 +32,10 @@ def test_every_command_turns_the_cache_on_by_default(tmp_path):
     assert main(BAD_RUN) == 2
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "xla")
     assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
-    assert (tmp_path / "cache" / "xla").is_dir()
+    assert not (tmp_path / "cache").exists()  # a refused command leaves nothing behind
+    compilation_cache.reset_cache()  # this process may have opened another folder before
+    jax.jit(lambda x: x * 3.0 + 1.0)(2.0)  # the first compilation writes the folder
+    assert [p for p in (tmp_path / "cache" / "xla").iterdir() if not p.name.startswith(".")]
 
 
 def test_the_flag_turns_it_off():
