@@ -48,15 +48,17 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 def option(default: Any, help: str = "", *, choices: Sequence | None = None,  # noqa: A002
            min: float | None = None, max: float | None = None,  # noqa: A002
-           open_min: bool = False, flag: bool = True) -> Any:
+           open_min: bool = False, flag: bool = True, or_factory: bool = False) -> Any:
     """A configuration field with its help, allowed values (``choices``) or range.
 
     ``min``/``max`` bound numbers (and every element of a tuple); ``open_min`` makes the lower
     bound strict. ``flag=False`` keeps a job's field off its command line (``--set`` reaches it).
+    ``or_factory`` also admits a ``module.path:factory`` string beside ``choices`` (a model of
+    your own: the spec's ``check`` imports and checks it, :func:`bayeskd.models.check_user_model`).
     Tuple defaults are fine (they are immutable).
     """
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None,
-            "min": min, "max": max, "open_min": open_min, "flag": flag}
+            "min": min, "max": max, "open_min": open_min, "flag": flag, "or_factory": or_factory}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -156,8 +158,10 @@ def _check_scalar(value: Any, tp: Any, meta: dict, name: str) -> None:
     ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
     if not ok:
         raise ValueError(f"{name}: must be {_describe(tp)}, got {value!r}")
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        raise ValueError(f"{name}: must be one of {', '.join(map(str, meta['choices']))}, "
+    factory = meta.get("or_factory") and isinstance(value, str) and ":" in value
+    if meta.get("choices") is not None and value not in meta["choices"] and not factory:
+        also = " or module.path:factory" if meta.get("or_factory") else ""
+        raise ValueError(f"{name}: must be one of {', '.join(map(str, meta['choices']))}{also}, "
                          f"got {value!r}")
     if tp in (int, float):
         lo, hi = meta.get("min"), meta.get("max")
@@ -275,7 +279,8 @@ def add_flags(parser, cfg_cls: type, *, skip: Sequence[str] = ()) -> None:
         allowed = f.metadata.get("choices")
         if allowed:
             extra = ("comma-separated, each " if elem is not None else "") + \
-                f"one of {', '.join(map(str, allowed))}"
+                f"one of {', '.join(map(str, allowed))}" + \
+                (", or module.path:factory" if f.metadata.get("or_factory") else "")
         elif (elem or tp) is str:
             extra = "comma-separated" if elem is not None else ""
         else:

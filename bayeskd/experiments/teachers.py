@@ -16,16 +16,22 @@ import dataclasses
 import hashlib
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from bayeskd.cache import cached_arrays
 from bayeskd.data import Dataset
 from bayeskd.metrics import classification_metrics
-from bayeskd.models import MODELS, ModelFactory
+from bayeskd.models import MODELS, ModelFactory, UserModel, check_user_model, is_user_model
 from bayeskd.priors import ModelTeacher, NoPrior
-from bayeskd.training import TrainConfig, apply_members, fit, split_params
+from bayeskd.training import (
+    TrainConfig,
+    apply_members,
+    fit,
+    from_leaves,
+    to_leaves,
+    train_eval_graphdefs,
+)
 from bayeskd.validate import check_choice
 
 __all__ = ["BATCH_SIZE", "LEARNING_RATE", "TEACHER_CODE", "TEACHER_SEED", "Teacher",
@@ -39,11 +45,22 @@ TEACHER_CODE = ("bayeskd.training", "bayeskd.models", "bayeskd.priors", "bayeskd
                 "bayeskd.data", "bayeskd.distributed", __name__)
 
 
-def model_fn(name: str, ds: Dataset, **kwargs) -> ModelFactory:
-    """``key -> module`` for model ``name`` on dataset ``ds`` (hashable: equal ones compile once)."""
+def model_fn(name: str, ds: Dataset, **kwargs) -> ModelFactory | UserModel:
+    """``key -> module`` for model ``name`` on dataset ``ds`` (hashable: equal ones compile once).
+
+    ``name`` is one of :data:`~bayeskd.models.MODELS`, or ``module.path:factory`` for your own
+    architecture (:class:`~bayeskd.models.UserModel`, checked by
+    :func:`~bayeskd.models.check_user_model`; it takes no ``kwargs``).
+    """
+    shape = tuple(ds.x_train.shape[1:])
+    if is_user_model(name):
+        if kwargs:
+            raise ValueError(f"model: {name!r} is your own model and takes no options, got "
+                             f"{', '.join(sorted(kwargs))}")
+        check_user_model(name, shape, ds.num_classes, name="model")
+        return UserModel(name, shape, ds.num_classes)
     check_choice(name, MODELS, name="model")
-    return ModelFactory(name, tuple(ds.x_train.shape[1:]), ds.num_classes,
-                        tuple(sorted(kwargs.items())))
+    return ModelFactory(name, shape, ds.num_classes, tuple(sorted(kwargs.items())))
 
 
 def recipe(steps: int, *, chunk: int = 1000, batch_size: int = BATCH_SIZE,
@@ -58,7 +75,9 @@ def recipe(steps: int, *, chunk: int = 1000, batch_size: int = BATCH_SIZE,
 @dataclasses.dataclass(frozen=True)
 class Teacher:
     """A trained teacher: log-probabilities ``[M, N, K]`` of its ``M`` members on each split and
-    its weights (``params``: the leaves of its ``nnx.Param`` state, each ``[M, ...]``)."""
+    its weights (``params``: the leaves of its whole state, each ``[M, ...]``: its ``nnx.Param``
+    state, and batch statistics and RNG streams for a model that has them, PRNG keys as their
+    raw key data)."""
 
     model: str
     logp_train: np.ndarray
@@ -81,10 +100,9 @@ class Teacher:
     def network(self, member: int | None = 0) -> ModelTeacher:
         """Member ``member`` as a :class:`bayeskd.priors.ModelTeacher`, callable ``x -> logits``
         inside a compiled step (``None``: every member, stacked ``[M, ...]``)."""
-        graphdef, abstract = split_params(nnx.eval_shape(lambda: self.factory(jax.random.key(0))))
-        treedef = jax.tree.structure(abstract)
-        leaves = [jnp.asarray(a if member is None else a[member]) for a in self.params]
-        return ModelTeacher(graphdef, jax.tree.unflatten(treedef, leaves))
+        _, graphdef, abstract = train_eval_graphdefs(nnx.eval_shape(lambda: self.factory(jax.random.key(0))))
+        leaves = [a if member is None else a[member] for a in self.params]
+        return ModelTeacher(graphdef, from_leaves(abstract, leaves))
 
 
 def _digest(*arrays) -> str:
@@ -115,11 +133,13 @@ def train_teacher(ds: Dataset, *, steps: int, model: str = "cnn", members: int =
                   desc=f"teacher {model}", checkpoint=checkpoint)
         if log is not None:
             log(f"teacher {model}: {res.steps_run} of {steps} steps trained here")
-        return {f"param_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(res.params))}
+        return {f"param_{i}": a for i, a in enumerate(to_leaves(res.variables))}
 
     key = {"data": _digest(ds.x_train, ds.y_train), "model": model,
            "model_kwargs": sorted(model_kwargs.items()), "config": dataclasses.asdict(config),
            "seed": seed, "members": members, "jax": jax.__version__}
+    if isinstance(factory, UserModel):  # an edited model file retrains the teacher
+        key["model_code"] = factory.code_digest()
     arrays = cached_arrays("teachers", key, compute, code=TEACHER_CODE, use_cache=cache)
     params = tuple(arrays[f"param_{i}"] for i in range(len(arrays)))
     net = Teacher(model, *(np.zeros((members, 0, ds.num_classes), np.float32),) * 3, params,

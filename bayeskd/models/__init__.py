@@ -1,7 +1,12 @@
 """Flax NNX models. They only define layers; training works on their ``nnx.split`` state.
 
-Every model maps ``x [B, ...] -> logits [B, K]`` with ``__call__(x, *, key=None)``, where a ``key``
-switches on stochastic layers (dropout), and exposes ``features(x)`` (penultimate activations).
+A model is any ``nnx.Module`` whose ``__call__(x)`` maps ``x [B, ...] -> logits [B, K]``; its
+randomness comes from its own ``nnx.Rngs`` streams and its train/eval mode from NNX's switches
+(:func:`bayeskd.training.call_model`). bayeskd's own models take one more argument,
+``__call__(x, *, key=None)``, where a ``key`` switches dropout on (the trainer draws one per step
+and MC dropout one per draw, with no RNG state in the model), and expose ``features(x)``
+(penultimate activations). Your own architecture enters as ``module.path:factory``
+(:mod:`bayeskd.models.user`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from flax import nnx
 from bayeskd.models.cnn import CNN1D, ResNet
 from bayeskd.models.mlp import MLP
 from bayeskd.models.transformer import Transformer, TransformerConfig, distilbert_init
+from bayeskd.models.user import UserModel, check_user_model, is_user_model
 
 MODELS = ("mlp", "mlp-small", "mlp-large", "cnn", "resnet")
 
@@ -95,7 +101,8 @@ class ModelFactory:
 
 
 __all__ = ["CNN1D", "MLP", "MODELS", "ModelFactory", "ResNet", "Transformer", "TransformerConfig",
-           "distilbert_init", "dropout_rate", "dropout_rates", "make_model", "param_count"]
+           "UserModel", "check_user_model", "distilbert_init", "dropout_rate",
+           "dropout_rates", "is_user_model", "make_model", "param_count"]
 
 
 def dropout_rates(model: nnx.Module) -> list[float]:

@@ -113,7 +113,8 @@ class ParamSamples(Posterior):
 
     Args:
       graphdef: the NNX graph definition of the network.
-      params: stacked parameters, every leaf ``[S, ...]``.
+      params: stacked parameters, every leaf ``[S, ...]`` (for a batch-norm network its whole
+        state, batch statistics included).
       name: a label for tables.
       chains: optional number of chains ``C``: samples are ordered chain-major ``[C * D]`` (for
         R-hat of the predictive).
@@ -132,8 +133,9 @@ class ParamSamples(Posterior):
 
     @classmethod
     def from_fit(cls, result, *, name: str = "ensemble") -> ParamSamples:
-        """All members of a :class:`bayeskd.training.FitResult` as an equally weighted posterior."""
-        return cls(result.graphdef, result.params, name=name)
+        """All members of a :class:`bayeskd.training.FitResult` as an equally weighted posterior
+        (with their batch statistics, for a network that has them)."""
+        return cls(result.graphdef, result.variables, name=name)
 
     def member(self, m: int) -> ParamSamples:
         """The single sample ``m`` as a one-point posterior (e.g. MAP from an ensemble)."""

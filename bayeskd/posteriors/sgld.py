@@ -41,11 +41,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 
 from bayeskd.losses import soft_cross_entropy, softmax_cross_entropy
 from bayeskd.posteriors.base import ParamSamples
 from bayeskd.priors.priors import objective
-from bayeskd.training import TrainConfig, TrainingDiverged, apply_model, fit, init_members
+from bayeskd.training import (
+    TrainConfig,
+    TrainingDiverged,
+    apply_model,
+    batch_stats_graphdef,
+    fit,
+    init_members,
+    with_batch_stats,
+)
 from bayeskd.validate import check_choice, check_positive_float, check_positive_int
 
 __all__ = ["DarkKnowledge", "SGLDState", "bayesian_dark_knowledge", "chain_arms",
@@ -195,8 +204,14 @@ def fit_sgld(
     # [D, C, ...] -> chain-major [C * D, ...]
     params = jax.tree.map(lambda *a: np.swapaxes(np.stack(a), 0, 1).reshape(-1, *a[0].shape[1:]),
                           *snaps)
-    return ParamSamples(res.graphdef, jax.tree.map(jnp.asarray, params),
-                        name="csgld" if num_cycles else "sgld", chains=num_chains)
+    params = jax.tree.map(jnp.asarray, params)
+    if jax.tree.leaves(res.model_state):  # batch norm: each sample's statistics over data["x"]
+        graph = batch_stats_graphdef(nnx.eval_shape(lambda: model_fn(jax.random.key(0))))
+        chain = jnp.repeat(jnp.arange(num_chains), len(snaps))
+        params = with_batch_stats(graph, params, res.model_state, chain,
+                                  jnp.asarray(data["x"], jnp.float32))
+    return ParamSamples(res.graphdef, params, name="csgld" if num_cycles else "sgld",
+                        chains=num_chains)
 
 
 #: The student data generators :func:`bayesian_dark_knowledge` knows by name.

@@ -152,10 +152,15 @@ class SWAG(Posterior):
       diagonal: drop the low-rank part (SWAG-Diagonal).
       scale: the sampling scale ``s``; default 0.5 (low-rank) or 1.0 (diagonal), as in Maddox et al.
       num_samples: default number of draws of :meth:`predictive`.
+      batch_stats: for a network with batch norm, ``(stats_graphdef, model_state [M, ...],
+        x)``: every drawn weight vector gets its own batch statistics over the inputs ``x``
+        (:func:`bayeskd.training.recompute_batch_stats`, the BN update of Maddox et al.),
+        starting from its member's state; ``graphdef`` is then the eval-mode graph.
     """
 
     def __init__(self, graphdef, state: SWAGState, *, diagonal: bool = False,
-                 scale: float | None = None, num_samples: int = 30, name: str | None = None):
+                 scale: float | None = None, num_samples: int = 30, name: str | None = None,
+                 batch_stats: tuple | None = None):
         counts = np.atleast_1d(np.asarray(state.count))
         rank = jax.tree.leaves(state.deviations)[0].shape[1] if jax.tree.leaves(state.deviations) else 0
         if counts.min() < 1:
@@ -168,6 +173,7 @@ class SWAG(Posterior):
                 raise ValueError("state: low-rank SWAG needs at least 2 snapshots, collected "
                                  f"{int(counts.min())}")
         self.graphdef, self.state, self.diagonal = graphdef, state, bool(diagonal)
+        self.batch_stats = batch_stats
         self.scale = check_positive_float((1.0 if diagonal else 0.5) if scale is None else scale,
                                      name="scale")
         self.num_samples = check_num_samples(num_samples)
@@ -186,11 +192,26 @@ class SWAG(Posterior):
         """``S`` stacked weight draws ``[S, ...]`` (member ``s mod M`` for draw ``s``)."""
         return self._draw(key, self._resolve(num_samples))
 
+    def sample_variables(self, key: jax.Array, num_samples: int | None = None):
+        """``S`` draws ``[S, ...]`` of the whole state the network is evaluated with: the
+        weights of :meth:`sample_params`, and for a batch-norm network the batch statistics
+        recomputed for each of them."""
+        params = self.sample_params(key, num_samples)
+        if self.batch_stats is None:
+            return params
+        from bayeskd.training import with_batch_stats
+
+        stats_graphdef, model_state, x = self.batch_stats
+        member = jnp.arange(jax.tree.leaves(params)[0].shape[0]) % self.num_members
+        return with_batch_stats(stats_graphdef, params, model_state, member,
+                                jnp.asarray(x, jnp.float32))
+
     def sample_logits(self, x, *, key, num_samples=None):
         from bayeskd.training import apply_members
 
-        params = self.sample_params(key, num_samples)
-        return apply_members(self.graphdef, params, jnp.asarray(x, jnp.float32))
+        variables = self.sample_variables(key, num_samples)
+        return apply_members(self.graphdef, variables, jnp.asarray(x, jnp.float32))
+
 
 
 def fit_swag(
@@ -213,8 +234,10 @@ def fit_swag(
     """Run constant-learning-rate SGD from ``init_params`` and collect SWAG moments.
 
     Args:
-      init_params: stacked pretrained parameters ``[M, ...]`` (e.g. ``fit_map(...).params``); one
-        SWAG Gaussian is fitted per member.
+      init_params: stacked pretrained parameters ``[M, ...]`` (e.g. ``fit_map(...).params``, or
+        ``.variables`` for a batch-norm network); one SWAG Gaussian is fitted per member. The
+        Gaussian is over the ``nnx.Param`` state; a batch-norm network's statistics are
+        recomputed over ``data["x"]`` for every draw (Maddox et al. 2019, Sec. 4).
       steps: SGD steps of the SWAG phase (snapshots: ``steps / collect_every``).
       learning_rate: the constant SWA learning rate (> 0).
       rank: low-rank ``K`` (>= 2); 0 gives diagonal SWAG.
@@ -231,4 +254,13 @@ def fit_swag(
     res = fit(model_fn, data, prior=prior, optimizer=tx, key=key, num_members=m,
               config=TrainConfig(steps=steps, batch_size=batch_size, eval_every=steps),
               init_params=init_params, progress=progress, desc="swag")
-    return SWAG(res.graphdef, res.state.opt_state[1], diagonal=diagonal, num_samples=num_samples)
+    batch_stats = None
+    if jax.tree.leaves(res.model_state):  # batch norm: statistics recomputed per draw
+        from flax import nnx
+
+        from bayeskd.training import batch_stats_graphdef
+
+        graph = batch_stats_graphdef(nnx.eval_shape(lambda: model_fn(jax.random.key(0))))
+        batch_stats = (graph, res.model_state, data["x"])
+    return SWAG(res.graphdef, res.state.opt_state[1], diagonal=diagonal, num_samples=num_samples,
+                batch_stats=batch_stats)

@@ -171,11 +171,18 @@ class ModelTeacher:
 
     @classmethod
     def from_module(cls, module) -> ModelTeacher:
-        """The teacher of an NNX module whose only state is ``nnx.Param``."""
+        """The teacher of an NNX module, in eval mode (running batch statistics, no dropout).
+
+        The module itself is left as it is: its eval-mode graph is taken from a copy.
+        """
         from flax import nnx
 
-        graphdef, params = nnx.split(module, nnx.Param)
-        return cls(graphdef, params)
+        graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+        if not jax.tree.leaves(rest):
+            return cls(graphdef, params)
+        copy = nnx.clone(module)
+        copy.eval()
+        return cls(nnx.split(copy)[0], nnx.state(copy))
 
     def tree_flatten(self):
         return (self.params,), self.graphdef

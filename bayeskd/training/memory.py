@@ -68,10 +68,14 @@ def _model_counts(model: str, input_shape: tuple[int, ...], num_classes: int,
     import jax.numpy as jnp
     from flax import nnx
 
-    from bayeskd.models import make_model
+    from bayeskd.models import UserModel, is_user_model, make_model
 
-    abstract = nnx.eval_shape(lambda: make_model(model, input_shape, num_classes,
-                                                 key=jax.random.key(0), dropout=dropout))
+    if is_user_model(model):  # your own module:factory (checked before: check_user_model)
+        abstract = nnx.eval_shape(lambda: UserModel(model, input_shape, num_classes)(
+            jax.random.key(0)))
+    else:
+        abstract = nnx.eval_shape(lambda: make_model(model, input_shape, num_classes,
+                                                     key=jax.random.key(0), dropout=dropout))
     graphdef, state = nnx.split(abstract)
     params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(state))
 
@@ -98,7 +102,8 @@ def estimate_fit_bytes(model: str, input_shape: Sequence[int], num_classes: int,
     """Peak memory of training ``members`` copies of ``model`` (formula in the module docstring).
 
     Args:
-      model: a name of :data:`bayeskd.models.MODELS`.
+      model: a name of :data:`bayeskd.models.MODELS`, or your own ``module.path:factory``
+        (:class:`bayeskd.models.UserModel`; ``dropout`` is then ignored).
       input_shape: one input's shape, without the batch axis.
       num_classes: ``K``.
       members: ``M``, members trained together (seeds, arms x seeds, ensemble members).

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from tqdm.auto import tqdm
 from bayeskd import distributed
 from bayeskd.losses.divergences import softmax_cross_entropy
 from bayeskd.models import dropout_rates
-from bayeskd.priors.priors import objective
+from bayeskd.priors.priors import NoPrior, objective
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -118,12 +119,19 @@ def _named_optimizer(name: str, schedule: str, learning_rate: float,
 
 
 class TrainState(NamedTuple):
-    """Per-member training state (every leaf has a leading member axis inside the trainer)."""
+    """Per-member training state (every leaf has a leading member axis inside the trainer).
+
+    ``model_state`` is the model's state other than ``nnx.Param``: batch statistics
+    (``nnx.BatchStat``) and the RNG streams of its ``nnx.Dropout`` layers (``nnx.RngState``),
+    carried through every step. It is an empty ``nnx.State`` for a model whose only state is
+    its parameters (every bayeskd model).
+    """
 
     params: Any
     opt_state: Any
     key: jax.Array
     step: jax.Array
+    model_state: Any = None
 
 
 class FitResult(NamedTuple):
@@ -139,10 +147,20 @@ class FitResult(NamedTuple):
     runtime_s: float
     state: Any = None  # the final TrainState (optimiser state and keys too), e.g. to continue
     steps_run: int = 0
+    model_state: Any = None  # stacked non-parameter state [M, ...] (batch statistics, RNG streams)
+
+    @property
+    def variables(self) -> Any:
+        """Every member's whole state ``[M, ...]``: ``params`` merged with ``model_state``.
+
+        What :func:`predict_logits_members` and :func:`apply_model` take for a model with batch
+        statistics; the same as ``params`` for a model whose only state is its parameters.
+        """
+        return merge_variables(self.params, self.model_state)
 
     def member(self, m: int = 0) -> nnx.Module:
-        """The ``m``-th trained member as an NNX module."""
-        return nnx.merge(self.graphdef, jax.tree.map(lambda a: a[m], self.params))
+        """The ``m``-th trained member as an NNX module (in eval mode)."""
+        return nnx.merge(self.graphdef, jax.tree.map(lambda a: a[m], self.variables))
 
     @property
     def num_members(self) -> int:
@@ -153,13 +171,75 @@ def split_params(model: nnx.Module) -> tuple[Any, Any]:
     """``(graphdef, params)`` of a model whose only state is ``nnx.Param``."""
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     if jax.tree.leaves(rest):
-        raise ValueError("model: only nnx.Param state is supported (no batch statistics or RNG state)")
+        raise ValueError("model: only nnx.Param state is supported here (this model has batch "
+                         "statistics or RNG state)")
     return graphdef, params
 
 
+def split_model(model: nnx.Module) -> tuple[Any, Any, Any]:
+    """``(graphdef, params, model_state)``: the ``nnx.Param`` state and everything else.
+
+    ``model_state`` holds batch statistics and RNG streams (empty for a model with parameters
+    only). ``nnx.merge(graphdef, params, model_state)`` rebuilds the model.
+    """
+    return nnx.split(model, nnx.Param, ...)
+
+
+def merge_variables(params: Any, model_state: Any) -> Any:
+    """One state with the parameters and the other variables (``params`` when there are none)."""
+    if model_state is None or not jax.tree.leaves(model_state):
+        return params
+    return nnx.merge_state(params, model_state)
+
+
+def to_leaves(tree: Any) -> list[np.ndarray]:
+    """The leaves of a state as numpy arrays, PRNG keys as their raw key data (for storage)."""
+    return [np.asarray(jax.random.key_data(a) if is_prng_key(a) else a) for a in jax.tree.leaves(tree)]
+
+
+def from_leaves(like: Any, leaves: list) -> Any:
+    """The inverse of :func:`to_leaves`: ``leaves`` in the structure of ``like`` (arrays or
+    ``ShapeDtypeStruct`` leaves, e.g. from ``nnx.eval_shape``), key data wrapped back as keys."""
+    refs, treedef = jax.tree.flatten(like)
+    if len(refs) != len(leaves):
+        raise ValueError(f"leaves: {len(leaves)} arrays for a state of {len(refs)}")
+    out = [jax.random.wrap_key_data(a) if is_prng_key(r) else jnp.asarray(a)
+           for r, a in zip(refs, leaves, strict=True)]
+    return jax.tree.unflatten(treedef, out)
+
+
+def is_prng_key(leaf) -> bool:
+    """Whether ``leaf`` (an array or ``ShapeDtypeStruct``) holds typed PRNG keys."""
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+@functools.cache
+def takes_key(cls: type) -> bool:
+    """Whether ``cls.__call__`` takes a ``key=`` (bayeskd's own models: it switches dropout on).
+
+    Any other NNX model is called as ``model(x)``: its randomness comes from its own
+    ``nnx.Rngs`` streams and its train/eval mode from ``model.train()`` / ``model.eval()``.
+    """
+    try:
+        return "key" in inspect.signature(cls.__call__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def call_model(model: nnx.Module, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+    """``model(x, key=key)`` for a model that takes a key, else ``model(x)``."""
+    return model(x, key=key) if takes_key(type(model)) else model(x)
+
+
 def apply_model(graphdef, params, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
-    """Logits ``[B, K]`` of the model ``(graphdef, params)``; a ``key`` switches on dropout."""
-    return nnx.merge(graphdef, params)(x, key=key)
+    """Logits ``[B, K]`` of the model ``(graphdef, params)``; a ``key`` switches on dropout.
+
+    ``params`` is the model's ``nnx.Param`` state or its whole state (:attr:`FitResult.variables`
+    for a model with batch statistics). Changes the call makes to the model's state (a batch
+    statistic in train mode, an RNG count) are dropped; the trainer carries them itself.
+    """
+    return call_model(nnx.merge(graphdef, params), x, key)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
@@ -253,6 +333,24 @@ def classification_objective(graphdef, params, batch: dict, prior, key: jax.Arra
     return objective(nll, prior, params, logits, batch)
 
 
+def stateful_objective(graphdef, params, model_state, batch: dict, prior,
+                       key: jax.Array | None) -> tuple[jax.Array, Any]:
+    """:func:`classification_objective` of a model with batch statistics or RNG streams.
+
+    The model ``merge(graphdef, params, model_state)`` (in train mode) is called once on the
+    batch, as an eager NNX loop calls it; its updated state (new running statistics, advanced
+    RNG counts) is returned beside the loss, for ``value_and_grad(..., has_aux=True)``.
+
+    Returns:
+      ``(loss, model_state')``.
+    """
+    # copy=True: fresh Variables of this trace (the carried ones belong to the scan's).
+    model = nnx.merge(graphdef, params, model_state, copy=True)
+    logits = call_model(model, batch["x"], key)
+    nll = softmax_cross_entropy(logits, batch["y"])
+    return objective(nll, prior, params, logits, batch), split_model(model)[2]
+
+
 def chunk_draws(key: jax.Array, *, rows: int, batch_size: int, length: int, step_keys: bool,
                 augment: bool) -> tuple[jax.Array, dict]:
     """The randomness of one chunk of ``length`` steps, drawn at once from the member's ``key``.
@@ -291,6 +389,8 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
     ``objective_fn`` replaces the classification objective (see :func:`run_chunk`).
 
     A checkpoint between chunks holds the member's key, so a resumed run draws the same chunks.
+    A model with batch statistics or RNG streams (``state.model_state`` not empty) is called
+    through :func:`stateful_objective`, and its state is carried from step to step.
     """
     step_keys = stochastic or objective_fn is not None
 
@@ -305,8 +405,10 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
                               step_keys=step_keys, augment=augment is not None)
         gathered = {k: a for k, a in data.items() if k != "index"}
 
+        stateful = bool(jax.tree.leaves(state.model_state))
+
         def step(carry, draws):
-            params, opt_state = carry
+            params, opt_state, model_state = carry
             idx = draws["idx"]
             batch = distributed.constrain_rows(
                 {k: a[idx] for k, a in gathered.items()} | {"index": idx}, mesh)
@@ -314,12 +416,18 @@ def _chunk_fn(graphdef, tx: optax.GradientTransformation, *, batch_size: int, le
                 x = batch["x"]
                 batch["x"] = augment(draws["views"][0], x)
                 batch["x_alt"] = augment(draws["views"][1], x)
-            loss, grads = jax.value_and_grad(loss_fn)(params, batch, prior, draws.get("key"))
+            if stateful:
+                (loss, model_state), grads = jax.value_and_grad(stateful_objective, argnums=1,
+                                                                has_aux=True)(
+                    graphdef, params, model_state, batch, prior, draws.get("key"))
+            else:
+                loss, grads = jax.value_and_grad(loss_fn)(params, batch, prior, draws.get("key"))
             updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
+            return (optax.apply_updates(params, updates), opt_state, model_state), loss
 
-        (params, opt_state), losses = jax.lax.scan(step, (state.params, state.opt_state), xs)
-        return TrainState(params, opt_state, key, state.step + length), losses
+        carry = (state.params, state.opt_state, state.model_state)
+        (params, opt_state, model_state), losses = jax.lax.scan(step, carry, xs)
+        return TrainState(params, opt_state, key, state.step + length, model_state), losses
 
     return chunk
 
@@ -355,18 +463,83 @@ def _init_state(key: jax.Array, *, model_fn: Callable, tx: optax.GradientTransfo
     # Compiled without LLVM optimisation: it runs once, so compiling fast is what counts.
     member_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num_members))
     init_keys, run_keys = jax.vmap(lambda k: jax.random.split(k))(member_keys).transpose(1, 0)
-    params = jax.vmap(lambda k: split_params(model_fn(k))[1])(init_keys)
+    params, model_state = jax.vmap(lambda k: split_model(model_fn(k))[1:])(init_keys)
     return TrainState(params, jax.vmap(tx.init)(params), run_keys,
-                      jnp.zeros((num_members,), jnp.int32))
+                      jnp.zeros((num_members,), jnp.int32), model_state)
 
 
 @functools.partial(jax.jit, static_argnames=("tx",),
                    compiler_options={"xla_backend_optimization_level": 0})
-def _state_from_params(params_M: Any, key: jax.Array, *, tx: optax.GradientTransformation):
+def _state_from_params(params_M: Any, key: jax.Array, model_state_M: Any = None, *,
+                       tx: optax.GradientTransformation):
     # One compiled program (not a dozen eagerly dispatched ones); it runs once, so compile fast.
     m = jax.tree.leaves(params_M)[0].shape[0]
     keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i))[1])(jnp.arange(m))
-    return TrainState(params_M, jax.vmap(tx.init)(params_M), keys, jnp.zeros((m,), jnp.int32))
+    return TrainState(params_M, jax.vmap(tx.init)(params_M), keys, jnp.zeros((m,), jnp.int32),
+                      model_state_M)
+
+
+def train_eval_graphdefs(model: nnx.Module) -> tuple[Any, Any, Any]:
+    """``(train_graphdef, eval_graphdef, abstract_variables)`` of an (abstract) model.
+
+    A model with batch statistics or RNG streams trains in NNX's train mode (``model.train()``:
+    batch statistics from the batch, dropout on) and is evaluated in eval mode (running
+    averages, dropout off); a model with parameters only has one graph.
+    """
+    graphdef, params, rest = split_model(model)
+    if not jax.tree.leaves(rest):
+        return graphdef, graphdef, params
+    model.train()
+    train = split_model(model)[0]
+    model.eval()
+    return train, split_model(model)[0], merge_variables(params, rest)
+
+
+def batch_stats_graphdef(model: nnx.Module) -> Any:
+    """The graph of :func:`recompute_batch_stats`: train-mode batch norm with momentum 0, no
+    dropout (the statistics of the network that is evaluated). ``model`` may be abstract."""
+    model = nnx.clone(model)
+    model.train()
+    for _, m in nnx.iter_graph(model):
+        if isinstance(m, nnx.BatchNorm):
+            m.momentum = 0.0
+        elif isinstance(m, nnx.Dropout):
+            m.deterministic = True
+    return split_model(model)[0]
+
+
+def recompute_batch_stats(graphdef, params, model_state, x: jax.Array) -> Any:
+    r"""Batch statistics of weights ``params`` over the inputs ``x``: the BN update of SWAG.
+
+    A weight vector drawn from a posterior has no running averages of its own. Maddox et al.
+    (2019, Sec. 4) recompute them with one pass over the training data; here the pass is one
+    call on all of ``x`` with ``graphdef = batch_stats_graphdef(model)`` (momentum 0), so every
+    layer's running mean and variance become exactly its input's mean and (biased) variance
+    over ``x``, layer after layer. Dropout is off, so RNG streams are left as given.
+
+    Returns:
+      the new ``model_state`` (no member axis; vmap or map it over draws).
+    """
+    model = nnx.merge(graphdef, params, model_state, copy=True)
+    call_model(model, x)
+    return split_model(model)[2]
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def with_batch_stats(graphdef, params_S: Any, model_state_M: Any, member_S: jax.Array,
+                     x: jax.Array) -> Any:
+    """Weight draws ``[S, ...]`` merged with batch statistics recomputed for each over ``x``.
+
+    Draw ``s`` starts from the state of member ``member_S[s]`` (its RNG streams) and gets
+    :func:`recompute_batch_stats` of its own weights; one draw at a time (``lax.map``), so one
+    pass's activations are in memory. ``graphdef`` is :func:`batch_stats_graphdef`'s.
+    """
+    def one(args):
+        m, params = args
+        state = jax.tree.map(lambda a: a[m], model_state_M)
+        return merge_variables(params, recompute_batch_stats(graphdef, params, state, x))
+
+    return jax.lax.map(one, (member_S, params_S))
 
 
 class CompiledRun:
@@ -396,8 +569,10 @@ class CompiledRun:
         ``objective.check_data(data, prior)``, if defined, checks the rest before any work.
 
     Attributes:
-      graphdef, num_classes (``None`` with an ``objective``), stochastic (dropout present),
-      data (device arrays), tx, mesh (the mesh in use, or ``None``).
+      graphdef (eval mode), train_graphdef (train mode; the same graph for a model without
+      batch statistics or RNG streams), stateful (the model has such state), num_classes
+      (``None`` with an ``objective``), stochastic (dropout keys drawn for a model that takes
+      ``key=``), data (device arrays), tx, mesh (the mesh in use, or ``None``).
     """
 
     def __init__(self, model_fn: Callable[[jax.Array], nnx.Module], data: dict, *, prior,
@@ -418,7 +593,12 @@ class CompiledRun:
         self.augment = augment
         self.num_members, self.objective = int(num_members), objective
         self.tx = optimizer if optimizer is not None else config.make_optimizer()
-        self.graphdef, abstract = split_params(nnx.eval_shape(lambda: model_fn(jax.random.key(0))))
+        model = nnx.eval_shape(lambda: model_fn(jax.random.key(0)))
+        self.train_graphdef, self.graphdef, abstract = train_eval_graphdefs(model)
+        self.stateful = bool(jax.tree.leaves(split_model(model)[2]))
+        if self.stateful and objective is not None:
+            raise ValueError("objective: a custom objective does not carry a model's batch "
+                             "statistics or RNG streams; use a model with nnx.Param state only")
         self.num_classes = None
         if objective is None:
             x0 = jax.ShapeDtypeStruct((1, *np.shape(data["x"])[1:]), jnp.float32)
@@ -431,7 +611,8 @@ class CompiledRun:
             objective.check_data(data, prior)
         data.setdefault("label_mask", np.ones((n,), np.float32))
         data["index"] = np.arange(n, dtype=np.int32)
-        self.stochastic = bool(dropout_rates(nnx.merge(self.graphdef, abstract)))
+        # Only a model that takes key= draws dropout keys; any other keeps its own nnx.Rngs.
+        self.stochastic = takes_key(type(model)) and bool(dropout_rates(model))
         _, self.data, self.prior = distributed.place_training(self.mesh, data=data, prior=prior,
                                                               prior_axis=prior_axis)
 
@@ -452,17 +633,29 @@ class CompiledRun:
         """A fresh state that starts from given stacked parameters ``[M, ...]`` (e.g. a MAP).
 
         The optimiser state is initialised on them; the minibatch keys are those of
-        :meth:`init_state` for the same ``key``.
+        :meth:`init_state` for the same ``key``. For a model with batch statistics or RNG
+        streams, ``params_M`` may be the whole state (:attr:`FitResult.variables`); what it
+        does not hold comes from :meth:`init_state`.
         """
         m = int(jax.tree.leaves(params_M)[0].shape[0])
         if m != self.num_members:
             raise ValueError(f"init_params: has {m} members along its leading axis, expected "
                              f"num_members = {self.num_members}")
+        model_state = None
+        if self.stateful:
+            model_state = self.init_state(key).model_state
+            if isinstance(params_M, nnx.State):
+                params_M, given = nnx.split_state(params_M, nnx.Param, ...)
+                model_state = nnx.merge_state(model_state, given)
         return self.place(_state_from_params(jax.tree.map(jnp.asarray, params_M), key,
-                                             tx=self.tx))
+                                             model_state, tx=self.tx))
+
+    def variables(self, state: TrainState) -> Any:
+        """The members' whole state ``[M, ...]`` (parameters and batch statistics) of ``state``."""
+        return merge_variables(state.params, state.model_state)
 
     def _static(self, length: int) -> dict:
-        return {"graphdef": self.graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
+        return {"graphdef": self.train_graphdef, "tx": self.tx, "batch_size": self.config.batch_size,
                 "length": int(length), "stochastic": self.stochastic, "prior_axis": self.prior_axis,
                 "augment": self.augment, "objective": self.objective, "mesh": self.mesh}
 
@@ -553,9 +746,10 @@ def run_chunks(
             history["step"].append(done)
             history["loss"].append(losses.mean(axis=1).tolist())
             if eval_data is not None:
-                params = state.params if jax.process_count() == 1 else distributed.to_host(
-                    state.params)
-                acc = evaluate_accuracy(run.graphdef, params, *eval_data)
+                variables = run.variables(state)
+                if jax.process_count() > 1:
+                    variables = distributed.to_host(variables)
+                acc = evaluate_accuracy(run.graphdef, variables, *eval_data)
                 history["test_accuracy"].append(acc.tolist())
                 bar.set_postfix(loss=f"{last_finite:.4f}", test_acc=f"{acc.mean():.4f}")
             else:
@@ -594,7 +788,7 @@ def fit(
     model_fn: Callable[[jax.Array], nnx.Module],
     data: dict,
     *,
-    prior,
+    prior=None,
     config: TrainConfig,
     key: jax.Array,
     optimizer: optax.GradientTransformation | None = None,
@@ -618,8 +812,9 @@ def fit(
       data: training arrays with a shared leading axis: ``x``, ``y`` and optionally
         ``label_mask`` (1 = labelled; default all ones). The trainer adds ``index``, the row of
         each example, which a teacher table (:class:`bayeskd.priors.TeacherPrior`) is read by.
-      prior: a prior from :mod:`bayeskd.priors`. With ``prior_axis=0`` its leaves are stacked
-        ``[M]`` and member ``m`` trains under prior ``m`` (a hyperparameter sweep).
+      prior: a prior from :mod:`bayeskd.priors` (``None``: :class:`bayeskd.priors.NoPrior`,
+        maximum likelihood). With ``prior_axis=0`` its leaves are stacked ``[M]`` and member
+        ``m`` trains under prior ``m`` (a hyperparameter sweep).
       config: steps, batch size, chunk length (``eval_every``) and, unless ``optimizer`` is
         given, the optimiser.
       key: the run's PRNG key; member ``m`` uses ``fold_in(key, m)``.
@@ -665,6 +860,7 @@ def fit(
       TrainingDiverged: the loss became NaN/inf; names the step, the prior and the last finite loss.
     """
     t0 = time.perf_counter()
+    prior = NoPrior() if prior is None else prior
     run = CompiledRun(model_fn, data, prior=prior, config=config, optimizer=optimizer,
                       num_members=num_members, prior_axis=prior_axis, mesh=mesh,
                       augment=augment, objective=objective)
@@ -688,7 +884,7 @@ def fit(
                                   eval_data=eval_data, progress=progress, desc=desc,
                                   on_chunk=on_chunk, checkpoint=checkpoint)
     return FitResult(run.graphdef, state.params, history, time.perf_counter() - t0, state,
-                     steps_run)
+                     steps_run, state.model_state)
 
 
 def evaluate_accuracy(graphdef, params, x, y) -> np.ndarray:

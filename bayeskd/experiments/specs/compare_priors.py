@@ -22,7 +22,9 @@ vmapped, compiled run under each entry of :data:`ARMS`:
 teacher. Adding a prior is one :class:`Arm` entry. Your own data (``--data FILE.npz``) and teacher
 outputs from any framework (``--teacher-logits``) enter through :mod:`bayeskd.data.own`; without
 outputs on transfer inputs ``kd_transfer`` is left out, and an external teacher has no network
-for ``kd_augment``.
+for ``kd_augment``. Your own architecture enters as ``--teacher module.path:factory`` (or
+``--student``; :mod:`bayeskd.models.user`), checked before any work; your own student has no
+dropout rate to set, so ``dropout`` is left out for it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from bayeskd.experiments.spec import (
 )
 from bayeskd.experiments.teachers import TEACHER_SEED, Teacher, model_fn, recipe, train_teacher
 from bayeskd.metrics import reliability_bins
+from bayeskd.models import check_user_model, is_user_model
 from bayeskd.priors import GaussianPrior, LabelSmoothing, NoPrior, TeacherPrior
 from bayeskd.training import fit, out_of_fold_logits, predict_logits
 from bayeskd.training.crossfit import check_folds
@@ -111,8 +114,9 @@ class Config:
                               "optional x_transfer, num_classes)")
     teacher_logits: str | None = option(None, "teacher outputs computed elsewhere (.npy or .npz)")
     teacher_kind: str = choice("auto", TEACHER_OUTPUT_KINDS, "what --teacher-logits holds")
-    student: str = choice("mlp", ("mlp", "mlp-small", "mlp-large"), "student model")
-    teacher: str = choice("cnn", ("cnn", "mlp-large"), "teacher model")
+    student: str = choice("mlp", ("mlp", "mlp-small", "mlp-large"), "student model",
+                          or_factory=True)
+    teacher: str = choice("cnn", ("cnn", "mlp-large"), "teacher model", or_factory=True)
     priors: tuple[str, ...] | None = choice(None, tuple(ARMS), "priors to run (default: all "
                                             "but kd_crossfit)")
     seeds: int = count(5, "seeds per prior")
@@ -143,19 +147,39 @@ def check(cfg: Config) -> None:
         check_file(cfg.teacher_logits, name="--teacher-logits", suffixes=(".npy", ".npz"))
     if cfg.augment is not None:
         parse_augmentation(cfg.augment)
+    check_user_models(cfg)
     check_memory(cfg)
     load_inputs(cfg)  # every file, shape and prior checked before any output
+
+
+def data_shape(cfg: Config) -> tuple[tuple[int, ...], int, int]:
+    """``(input shape, classes, inputs)`` of the run's data, read from headers only."""
+    if cfg.data is not None:
+        shapes = npz_shapes(cfg.data)
+        shape, k = shapes.get("x_train", (0, 1))[1:], npz_num_classes(cfg.data)
+        return tuple(shape), k, sum(shapes.get(s, (0,))[0] for s in ("x_train", "x_test",
+                                                                     "x_transfer"))
+    return SHAPES[cfg.dataset or "mnist1d"]
+
+
+def check_user_models(cfg: Config) -> None:
+    """Check a ``--student`` / ``--teacher`` of the form ``module.path:factory`` (import, output
+    shape, finite logits: :func:`bayeskd.models.check_user_model`) on the data's shape; your
+    own student takes no ``dropout`` option, so the ``dropout`` prior needs a named student."""
+    shape, k, _ = data_shape(cfg)
+    for name in ("student", "teacher"):
+        value = getattr(cfg, name)
+        if is_user_model(value) and not (name == "teacher" and cfg.teacher_logits is not None):
+            check_user_model(value, shape, k, name=name)
+    if is_user_model(cfg.student) and "dropout" in (cfg.priors or ()):
+        raise ValueError("priors: dropout builds the student with a dropout rate; your own "
+                         f"student {cfg.student!r} takes none (leave dropout out)")
 
 
 def check_memory(cfg: Config, available: int | None = None) -> None:
     """Refuse a run whose students (every seed in one program) and inputs cannot fit in memory
     (:mod:`bayeskd.training.memory`), before any work."""
-    if cfg.data is not None:
-        shapes = npz_shapes(cfg.data)
-        shape, k = shapes.get("x_train", (0, 1))[1:], npz_num_classes(cfg.data)
-        n = sum(shapes.get(s, (0,))[0] for s in ("x_train", "x_test", "x_transfer"))
-    else:
-        shape, k, n = SHAPES[cfg.dataset or "mnist1d"]
+    shape, k, n = data_shape(cfg)
     est = estimate_fit_bytes(cfg.student, shape, k, members=cfg.seeds, batch_size=100,
                              num_inputs=n + cfg.transfer_size, dropout=cfg.dropout)
     check_fits_memory(est, name="seeds", data_name="transfer_size", available=available,
@@ -167,7 +191,8 @@ def load_inputs(cfg: Config) -> tuple[Any, Teacher | None, tuple[str, ...]]:
     ds = load_npz(cfg.data) if cfg.data is not None else None
     has_x = ds is not None and ds.x_transfer is not None  # a file with transfer inputs
     names = cfg.priors or tuple(n for n, a in ARMS.items() if a.default and not (
-        cfg.teacher_logits and (a.needs == "network" or (a.needs == "transfer" and not has_x))))
+        cfg.teacher_logits and (a.needs == "network" or (a.needs == "transfer" and not has_x)))
+        and not (is_user_model(cfg.student) and a.model(cfg)))  # own student: no model options
     if ds is None:
         ds = load_job_dataset(cfg.dataset or "mnist1d", data_dir=cfg.data_dir, seed=cfg.seed,
                               transfer_size=cfg.transfer_size if "kd_transfer" in names else 0)
