@@ -18,6 +18,7 @@ import sys  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from flax import nnx  # noqa: E402
 
 import bayeskd  # noqa: E402
 
@@ -31,7 +32,10 @@ def main(path: str) -> None:
     hidden = tuple(int(z[f"kernel_{i}"].shape[1]) for i in range(n_layers - 1))
     model_fn = bayeskd.ModelFactory("mlp", (int(z["x"].shape[1]),), int(z["teacher_logp"].shape[1]),
                                     (("hidden", hidden),))
-    graphdef, template = bayeskd.training.split_params(model_fn(jax.random.key(0)))
+    # the structure only (nnx.eval_shape): building the template eagerly would compile and run
+    # about 28 small initialisation programs in every process
+    abstract = nnx.eval_shape(lambda: model_fn(jax.random.key(0)))
+    graphdef, template = bayeskd.training.split_params(abstract)
 
     def stored(path, _):  # hidden/<i>/kernel -> kernel_<i>; head/bias -> bias_<last>
         keys = [getattr(k, "key", None) for k in path]

@@ -13,7 +13,10 @@ the achieved rates:
 * bytes per second under a traffic model of the chunked kernel: each of the :math:`N/c` chunks
   reads both heads and reads and writes the head-gradient accumulator,
   :math:`(N/c)\cdot 4HV` floats, plus the hidden states and their gradient, :math:`3NH` floats;
-  on a GPU whose peak bandwidth is known (table below) also as a fraction of it.
+  on a GPU whose peak bandwidth is known (table below) also as a fraction of it;
+* where the time goes (:func:`profile_kd_kernel`, at the largest vocabulary and each of
+  ``profile_chunks``): the whole step, its four products alone and its loss and logit gradient
+  alone, each against the machine's dense matmul rate, and the fusions of the optimised HLO.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,9 +33,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
-from bayeskd.bench._common import alternate, check_size, load_average, median, target
+from bayeskd.bench._common import alternate, check_size, load_average, matmul_rate, median, target
 from bayeskd.losses import fused
+from bayeskd.losses.divergences import divergence_value_and_grad
 from bayeskd.losses.fused import fused_linear_distillation
 
 # Peak memory bandwidth in bytes/s from NVIDIA's data sheets, matched on the device kind.
@@ -61,12 +67,13 @@ class KernelSettings:
     repeats: int = 5
     measure_rss: bool = True
     divergence: str = "forward_kl"
+    profile_chunks: tuple[int, ...] = (64, 128, 256, 512)  # the breakdown, at the largest V
 
 
 SETTINGS = {
     "full": KernelSettings(),
     "smoke": KernelSettings(n=64, hidden=16, vocab_sizes=(512,), chunk_size=16, repeats=1,
-                            measure_rss=False),
+                            measure_rss=False, profile_chunks=(8, 16)),
 }
 
 
@@ -225,6 +232,91 @@ def bench_kd_kernel(
     }
 
 
+def _products_only(n: int, hidden: int, chunk: int, w_t):
+    """The kernel's four products in the kernel's scan, the loss replaced by ``dz = zs - zt``:
+    the time the products alone take at this chunk size (an ablation, not a loss)."""
+    dot = fused._dot_f32
+
+    def run(h_s, w_s, h_t):
+        def body(dw_HV, x):
+            hs_CH, ht_CH = x
+            dz_CV = dot(hs_CH, w_s, (1, 0)) - dot(ht_CH, w_t, (1, 0))
+            return dw_HV + dot(hs_CH, dz_CV, (0, 0)), dot(dz_CV, w_s, (1, 1))
+
+        split = lambda h: h.reshape(n // chunk, chunk, hidden)  # noqa: E731
+        return lax.scan(body, jnp.zeros(w_s.shape, jnp.float32), (split(h_s), split(h_t)))
+
+    return jax.jit(run)
+
+
+def _loss_only(n: int, chunk: int, divergence: str):
+    """The kernel's per-chunk loss and logit gradient (the divergence table's closed form) on
+    ``[chunk, V]`` logits, ``n / chunk`` times in a scan, without the products (an ablation)."""
+
+    def run(zs_CV, zt_CV):
+        def body(acc, i):
+            value_C, grad_CV = divergence_value_and_grad(zt_CV + i, zs_CV - i, name=divergence)
+            return acc + jnp.sum(value_C) + jnp.sum(grad_CV[:, 0]), None
+
+        return lax.scan(body, jnp.zeros((), jnp.float32), jnp.arange(n // chunk, dtype=jnp.float32))[0]
+
+    return jax.jit(run)
+
+
+def fusion_counts(hlo_text: str) -> dict[str, int]:
+    """Fusions by kind, and the fused computations that hold each costly elementwise op, in an
+    optimised (after-fusion) HLO module's text."""
+    kinds = re.findall(r"\bfusion\([^\n]*kind=(k\w+)", hlo_text)
+    out = {f"fusions_{k}": kinds.count(k) for k in sorted(set(kinds))}
+    for op in ("exponential", "log", "dot", "reduce"):
+        out[f"ops_{op}"] = len(re.findall(rf"= \S+ {op}\(", hlo_text))
+    return out
+
+
+def profile_kd_kernel(*, n: int, hidden: int, vocab: int, chunk_sizes: tuple[int, ...],
+                      repeats: int, divergence: str, hlo_chunk: int) -> dict[str, Any]:
+    r"""Where the chunked kernel's time goes, at each chunk size in ``chunk_sizes``.
+
+    For each chunk size ``c`` (dividing ``n``): the whole value-and-gradient step
+    (``kernel_time``), the same scan with only its four products (``products_time``,
+    :func:`_products_only`) and the same scan with only the loss and logit gradient on
+    ``[c, V]`` logits (``loss_time``, :func:`_loss_only`); each as a fraction of the machine's
+    dense matmul rate (:func:`bayeskd.bench._common.matmul_rate`, ``2048^3``) at the kernel's
+    :math:`8NHV` FLOPs; the kernel's XLA temporary bytes; and at chunk size ``hlo_chunk`` the
+    fusions of the optimised HLO (:func:`fusion_counts`). ``kernel_time ~ products_time +
+    loss_time`` says the two do not overlap; ``products_time`` alone bounds the rate the kernel
+    can reach at that chunk size.
+    """
+    arrays = tuple(jnp.asarray(x) for x in _inputs(n, hidden, vocab))
+    h_s, w_s, h_t, w_t = arrays
+    rate = matmul_rate(repeats=repeats)["flops_per_s"]
+    flops = 8.0 * n * hidden * vocab
+    rng = np.random.default_rng(1)
+    rows = []
+    for chunk in chunk_sizes:
+        if n % chunk:
+            raise ValueError(f"profile_chunks: {chunk} must divide n = {n}")
+        step = _step("chunked", divergence, chunk)
+        compiled = step.lower(*arrays).compile()
+        zs, zt = (jnp.asarray(rng.standard_normal((chunk, vocab), np.float32)) for _ in range(2))
+        runs = {"kernel": (step, arrays), "products": (_products_only(n, hidden, chunk, w_t),
+                                                       (h_s, w_s, h_t)),
+                "loss": (_loss_only(n, chunk, divergence), (zs, zt))}
+        times, _, _ = alternate({k: (lambda f=f, a=a: jax.block_until_ready(f(*a)))
+                                 for k, (f, a) in runs.items()}, repeats=repeats)
+        row = {"chunk_size": chunk, "temp_bytes": compiled.memory_analysis().temp_size_in_bytes}
+        for k in runs:
+            row[f"{k}_time"] = median(times[k])
+        row["kernel_matmul_fraction"] = flops / row["kernel_time"] / rate
+        row["products_matmul_fraction"] = flops / row["products_time"] / rate
+        rows.append(row)
+        del runs, zs, zt
+    hlo = _step("chunked", divergence, hlo_chunk).lower(*arrays).compile().as_text()
+    return {"n": n, "hidden": hidden, "vocab": vocab, "divergence": divergence,
+            "matmul_flops_per_s": rate, "kernel_flops": flops, "rows": rows,
+            "hlo_chunk_size": hlo_chunk, "hlo": fusion_counts(hlo)}
+
+
 def card_bandwidth(device_kind: str) -> float | None:
     """Peak bandwidth (bytes/s) of a known GPU, else ``None``."""
     for name, bw in CARD_BANDWIDTH:
@@ -264,11 +356,28 @@ def run(*, size: str = "full", repeats: int | None = None, log=print, **override
             f"{row['fused_time'] * 1e3:.1f} vs {row['naive_time'] * 1e3:.1f} ms "
             f"(x{row['time_ratio']:.2f}){rss}, grad rel err {row['grad_rel_err']:.1e}")
     big = max(rep["results"], key=lambda r: r["vocab"])
+    prof = profile_kd_kernel(n=s.n, hidden=s.hidden, vocab=big["vocab"],
+                             chunk_sizes=s.profile_chunks, repeats=s.repeats,
+                             divergence=s.divergence, hlo_chunk=s.chunk_size)
+    for r in prof["rows"]:
+        log(f"[bench] kd_kernel V={big['vocab']} chunk {r['chunk_size']}: kernel "
+            f"{r['kernel_time']:.3f} s ({100 * r['kernel_matmul_fraction']:.0f}% of the matmul "
+            f"rate), products alone {r['products_time']:.3f} s "
+            f"({100 * r['products_matmul_fraction']:.0f}%), loss alone {r['loss_time']:.3f} s, "
+            f"temp {r['temp_bytes'] / 2**20:.0f} MiB")
+    naive_temp = big["naive_temp"]
+    fits = [r for r in prof["rows"] if r["temp_bytes"] <= 0.15 * naive_temp]
+    best = max(fits or prof["rows"], key=lambda r: r["kernel_matmul_fraction"])
+    own = next((r for r in prof["rows"] if r["chunk_size"] == s.chunk_size), None)
     targets = [
         target(f"temp memory fused/naive at V={big['vocab']}", big["temp_ratio"], 0.15),
         target(f"wall time fused/naive at V={big['vocab']}", big["time_ratio"], 1.2, unit="x"),
         target("head-gradient relative error (all V)",
                max(r["grad_rel_err"] for r in rep["results"]), GRAD_TOLERANCE),
+        target(f"kernel rate / matmul rate, chunk {s.chunk_size}",
+               None if own is None else own["kernel_matmul_fraction"], 0.5, op=">="),
+        target(f"kernel rate / matmul rate, best chunk ({best['chunk_size']}) with temp <= 15% "
+               "of naive", best["kernel_matmul_fraction"], 0.5, op=">="),
     ]
     return {
         "benchmark": "kd_kernel",
@@ -278,6 +387,7 @@ def run(*, size: str = "full", repeats: int | None = None, log=print, **override
         "card_peak_bandwidth": peak_bw,
         "results": rep["results"],
         "raw": {k: v for k, v in rep.items() if k != "results"},
+        "profile": prof,
         "targets": targets,
         "load_before": load_before,
         "load_after": load_average(),

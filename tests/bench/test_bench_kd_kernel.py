@@ -48,3 +48,33 @@ def test_bench_kd_kernel_tiny_with_peak_rss():
         assert r[f"{key}_ratio"] == pytest.approx(f / nv)
     assert 0 < r["baseline_rss"] <= min(r["fused_rss"], r["naive_rss"])
     assert r["rss_delta_ratio"] >= 0
+
+
+def test_smoke_run_profiles_where_the_time_goes():
+    res = kd_kernel.run(size="smoke", log=lambda *a: None)
+    prof, s = res["profile"], res["settings"]
+    assert [r["chunk_size"] for r in prof["rows"]] == list(s["profile_chunks"])
+    flops = 8 * s["n"] * s["hidden"] * prof["vocab"]
+    assert prof["kernel_flops"] == flops
+    for r in prof["rows"]:
+        assert r["kernel_time"] > 0 and r["products_time"] > 0 and r["loss_time"] > 0
+        assert r["kernel_matmul_fraction"] == pytest.approx(
+            flops / r["kernel_time"] / prof["matmul_flops_per_s"])
+    assert prof["hlo"]["ops_dot"] >= 4  # the kernel's four products survive fusion
+    rate = [t for t in res["targets"] if t["target"].startswith("kernel rate")]
+    assert len(rate) == 2 and all(t["op"] == ">=" and t["bound"] == 0.5 for t in rate)
+
+
+def test_fusion_counts_read_an_optimised_module():
+    hlo = """
+  %fused_exp = f32[4,8]{1,0} fusion(f32[4,8]{1,0} %p), kind=kLoop, calls=%fc.1
+  %e = f32[4,8]{1,0} exponential(f32[4,8]{1,0} %x)
+  %l.2 = f32[4,8]{1,0} log(f32[4,8]{1,0} %e)
+  %dot.3 = f32[4,4]{1,0} dot(f32[4,8]{1,0} %a, f32[8,4]{1,0} %b), lhs_contracting_dims={1}
+  %r = f32[4]{0} reduce(f32[4,8]{1,0} %e, f32[] %z), dimensions={1}, to_apply=%add
+  %fused_out = f32[4]{0} fusion(f32[4,8]{1,0} %q), kind=kInput, calls=%fc.2
+  %fused_loop = f32[4]{0} fusion(f32[4,8]{1,0} %q), kind=kLoop, calls=%fc.3
+"""
+    assert kd_kernel.fusion_counts(hlo) == {
+        "fusions_kInput": 1, "fusions_kLoop": 2, "ops_exponential": 1, "ops_log": 1,
+        "ops_dot": 1, "ops_reduce": 1}
