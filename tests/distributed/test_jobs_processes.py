@@ -2,9 +2,11 @@
 process, at smoke size. A killed process 0 ends its peer in one line; the same command then
 finishes the run from the units already stored.
 
-The three jobs run in the default suite (lm-distill and posterior-zoo with a few of their arms). Every ``reproduce`` figure on two processes runs with
-``pytest -m heavy tests/distributed`` (one ``reproduce --all`` on two processes and on one,
-about 7 minutes of this machine's two cores).
+The three jobs run in the default suite, each with a few of its arms (``JOBS``, ``KILLED``):
+this file takes about 5 minutes of this machine's two cores, because every process of a pair
+computes every unit and one smoke job costs about 70 CPU seconds, mostly compilation. Every
+``reproduce`` figure on two processes runs with ``pytest -m heavy tests/distributed`` (one
+``reproduce --all`` on two processes and on one, about 17 minutes).
 """
 
 import json
@@ -14,11 +16,13 @@ import time
 import pytest
 
 SMOKE = ("--size", "smoke", "--no-progress")
-# Fewer arms than the jobs' defaults (the suite's time): a trained teacher, a labels-only and an
-# on-policy student; the NUTS reference, a MAP, an ensemble, SGLD chains and a dark-knowledge student.
-JOBS = {"lm-distill": ("lm-distill", *SMOKE, "--methods", "hard,on_policy-forward_kl"),
-        "posterior-zoo": ("posterior-zoo", *SMOKE, "--methods", "map,ensemble,sgld,bdk")}
-KILLED = ("compare-priors", *SMOKE)  # the job whose process 0 is killed, then rerun
+# Fewer arms and seeds than the jobs' defaults (the suite's time): a trained teacher, a
+# labels-only and an on-policy student of one seed; the NUTS reference, a MAP and SGLD chains;
+# three priors (no prior, KD, weight decay), so that the killed run has units left to resume.
+JOBS = {"lm-distill": ("lm-distill", *SMOKE, "--methods", "hard,on_policy-forward_kl",
+                       "--seeds", "1"),
+        "posterior-zoo": ("posterior-zoo", *SMOKE, "--methods", "map,sgld")}
+KILLED = ("compare-priors", *SMOKE, "--priors", "none,kd,weight_decay")  # killed, then rerun
 COMPARED = ("rows", "values", "summary", "verdicts", "extra")
 
 
