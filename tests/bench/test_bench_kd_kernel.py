@@ -17,8 +17,13 @@ def test_traffic_model():
     assert kd_kernel.traffic_bytes(64, 8, 100, 32) == 4 * (2 * 4 * 8 * 100 + 3 * 64 * 8)
 
 
-def test_smoke_run_compares_fused_with_naive():
-    res = kd_kernel.run(size="smoke", log=lambda *a: None)
+@pytest.fixture(scope="module")
+def smoke():
+    return kd_kernel.run(size="smoke", log=lambda *a: None)
+
+
+def test_smoke_run_compares_fused_with_naive(smoke):
+    res = smoke
     (row,) = res["results"]
     assert row["grad_rel_err"] < kd_kernel.GRAD_TOLERANCE
     # Chunking keeps fewer [N, V] temporaries alive than the plain version.
@@ -50,8 +55,8 @@ def test_bench_kd_kernel_tiny_with_peak_rss():
     assert r["rss_delta_ratio"] >= 0
 
 
-def test_smoke_run_profiles_where_the_time_goes():
-    res = kd_kernel.run(size="smoke", log=lambda *a: None)
+def test_smoke_run_profiles_where_the_time_goes(smoke):
+    res = smoke
     prof, s = res["profile"], res["settings"]
     assert [r["chunk_size"] for r in prof["rows"]] == list(s["profile_chunks"])
     flops = 8 * s["n"] * s["hidden"] * prof["vocab"]
