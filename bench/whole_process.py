@@ -32,6 +32,11 @@ import sys
 import tempfile
 import time
 
+# Only this driver loads bayeskd; the processes it times start afresh.
+from bayeskd.bench._common import load_average
+from bayeskd.io import write_json
+from bayeskd.provenance import cpu_model
+
 HERE = pathlib.Path(__file__).resolve().parent
 SCRIPTS = {"bayeskd": HERE / "train_kd_bayeskd.py", "torch": HERE / "train_kd_torch.py"}
 TARGETS = {"cold": 2.0, "warm": 3.0}  # PyTorch eager wall / bayeskd wall, from process start
@@ -77,10 +82,6 @@ def timed(script: pathlib.Path, problem: str, env: dict) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{script.name} exited {proc.returncode}: {proc.stderr[-2000:]}")
     return parse_time(proc.stderr, proc.stdout)
-
-
-def load_average() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def run_pairs(problem: str, pairs: int, log=print) -> dict:
@@ -130,16 +131,6 @@ def versions() -> dict:
     return out
 
 
-def cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("problem", help="the .npz file written by bench/prepare_kd_data.py")
@@ -165,9 +156,7 @@ def main(argv=None) -> int:
         path = pathlib.Path(args.json)
         data = json.loads(path.read_text()) if path.is_file() else {}
         data["whole_process"] = result
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")  # as bayeskd.io
-        tmp.replace(path)
+        write_json(path, data)
         print(f"[whole_process] wrote {path} (key 'whole_process')")
     else:
         print(json.dumps(result, indent=1))

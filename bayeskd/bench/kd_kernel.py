@@ -298,6 +298,8 @@ def profile_kd_kernel(*, n: int, hidden: int, vocab: int, chunk_sizes: tuple[int
             raise ValueError(f"profile_chunks: {chunk} must divide n = {n}")
         step = _step("chunked", divergence, chunk)
         compiled = step.lower(*arrays).compile()
+        if chunk == hlo_chunk:
+            hlo = compiled.as_text()
         zs, zt = (jnp.asarray(rng.standard_normal((chunk, vocab), np.float32)) for _ in range(2))
         runs = {"kernel": (step, arrays), "products": (_products_only(n, hidden, chunk, w_t),
                                                        (h_s, w_s, h_t)),
@@ -311,7 +313,8 @@ def profile_kd_kernel(*, n: int, hidden: int, vocab: int, chunk_sizes: tuple[int
         row["products_matmul_fraction"] = flops / row["products_time"] / rate
         rows.append(row)
         del runs, zs, zt
-    hlo = _step("chunked", divergence, hlo_chunk).lower(*arrays).compile().as_text()
+    if hlo_chunk not in chunk_sizes:
+        hlo = _step("chunked", divergence, hlo_chunk).lower(*arrays).compile().as_text()
     return {"n": n, "hidden": hidden, "vocab": vocab, "divergence": divergence,
             "matmul_flops_per_s": rate, "kernel_flops": flops, "rows": rows,
             "hlo_chunk_size": hlo_chunk, "hlo": fusion_counts(hlo)}
